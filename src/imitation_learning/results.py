@@ -1,0 +1,67 @@
+"""The outputs for a block of rows (one file, a partition of files, or a whole run).
+
+``FileResult`` is what the per-file step returns and what the Dask job concatenates:
+the four outputs of ``outputs.md`` plus the accounting (rows read, rejections, files done).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from splendor.errors import Rejection
+
+
+@dataclass
+class FileResult:
+    df: pd.DataFrame
+    features: np.ndarray  # float32 (n, F)
+    labels: dict[str, np.ndarray]  # head -> int16 (n,)
+    masks: dict[str, np.ndarray]  # head -> bool (n, classes)
+    rejections: list[Rejection] = field(default_factory=list)
+    rows_read: int = 0
+    files_ok: list[str] = field(default_factory=list)  # files with at least their header read
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(r.rows for r in self.rejections)
+
+    @property
+    def files_rejected(self) -> list[str]:
+        return [r.file for r in self.rejections if r.file_level]
+
+    def check_accounting(self) -> None:
+        """Raise if a row went missing: rows read == rows kept + rows rejected."""
+        if self.rows_read != len(self.df) + self.rows_rejected:
+            raise AssertionError(
+                f"row accounting broken: read {self.rows_read}, kept {len(self.df)}, "
+                f"rejected {self.rows_rejected}"
+            )
+
+    def as_tuple(self) -> tuple[pd.DataFrame, np.ndarray, dict, dict]:
+        return self.df, self.features, self.labels, self.masks
+
+    @staticmethod
+    def concat(parts: list[FileResult]) -> FileResult:
+        """Concatenate in the given order. ``parts`` must not be empty."""
+        if not parts:
+            raise ValueError("concat needs at least one part (use an empty result instead)")
+        if len(parts) == 1:
+            return parts[0]
+        nonempty = [p for p in parts if len(p.df)] or parts[:1]
+        df = pd.concat([p.df for p in nonempty], ignore_index=True, copy=False)
+        heads = parts[0].labels.keys()
+        return FileResult(
+            df=df,
+            features=np.concatenate([p.features for p in nonempty]),
+            labels={h: np.concatenate([p.labels[h] for p in nonempty]) for h in heads},
+            masks={h: np.concatenate([p.masks[h] for p in nonempty]) for h in heads},
+            rejections=[r for p in parts for r in p.rejections],
+            rows_read=sum(p.rows_read for p in parts),
+            files_ok=[f for p in parts for f in p.files_ok],
+        )
