@@ -1,0 +1,34 @@
+"""`splendor-il`: the project's command line.
+
+Each subcommand lives with the code it drives and registers itself here:
+``simulate`` (self-play logs, :mod:`splendor.simulate`) and ``preprocess`` (the Dask job,
+:mod:`imitation_learning.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from imitation_learning.cli import register_cli as register_preprocess
+    from splendor.simulate import register_cli as register_simulate
+
+    parser = argparse.ArgumentParser(
+        prog="splendor-il",
+        description="Splendor self-play logs and their preprocessing for imitation learning.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_simulate(sub)
+    register_preprocess(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
