@@ -1,0 +1,356 @@
+"""The batch job: every game log through the per-file step, on a pool of worker processes.
+
+The files are split into partitions of a Dask bag; each partition is one task that runs
+:func:`imitation_learning.file_processing.process_game_log` on its files and concatenates
+them on the worker (:meth:`FileResult.concat`). The driver collects the partitions as they
+finish (futures + ``as_completed``), shows a bar of files done and puts the partitions back
+in path order, so the output does not depend on the number of workers or on the cluster.
+
+The pool is a local Dask cluster of worker processes (one thread each, started and always
+stopped by the job), or an already running cluster given by its scheduler address
+(``preprocessing.scheduler_address`` or ``DASK_SCHEDULER_ADDRESS``), which is left running.
+One worker, or a single file, runs in the current process without a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+from tqdm.auto import tqdm
+
+from imitation_learning.config import validate_config
+from imitation_learning.results import FileResult
+
+GAME_FOLDERS = ("2_games", "3_games", "4_games")
+
+#: Automatic partitioning: about this many files per partition (a file costs a few ms,
+#: a task about 1 ms of overhead) ...
+TARGET_FILES_PER_PARTITION = 100
+#: ... but at least this many partitions per worker, so that the workers stay balanced.
+MIN_PARTITIONS_PER_WORKER = 4
+#: Seconds allowed to reach an existing scheduler.
+CONNECT_TIMEOUT_S = 10
+
+FileProcessor = Callable[[str, dict], FileResult]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover_csv_files(data_root: str | os.PathLike, max_games: int | None = None) -> list[str]:
+    """The game logs ``<data_root>/{2,3,4}_games/*.csv``, sorted by path.
+
+    ``data_root`` is a local folder or an fsspec URL (``file://``, ``memory://``,
+    ``s3://``...); local roots give plain local paths (a relative root gives relative
+    paths), other file systems give URLs. Other files under the root are ignored.
+    ``max_games`` keeps the first ones in sorted order.
+
+    Raises ``FileNotFoundError`` if the root does not exist and ``ValueError`` if it holds
+    no game file.
+    """
+    if max_games is not None and (isinstance(max_games, bool) or max_games < 1):
+        raise ValueError(f"max_games must be at least 1 (or None), got {max_games!r}")
+    root_text = os.fspath(data_root)
+    fs, root = fsspec.core.url_to_fs(root_text)
+    root = root.rstrip("/") or "/"
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"data root {root_text!r} not found (or not a folder)")
+
+    found: list[str] = []
+    for folder in GAME_FOLDERS:
+        found += [p for p in fs.glob(f"{root}/{folder}/*.csv") if fs.isfile(p)]
+    if not found:
+        raise ValueError(
+            f"no game file under data root {root_text!r}: expected "
+            f"{root_text.rstrip('/')}/{{2,3,4}}_games/<game_id>.csv"
+        )
+    found.sort()
+    if max_games is not None:
+        found = found[:max_games]
+
+    if isinstance(fs, LocalFileSystem):
+        # Keep the root as the user wrote it (relative stays relative), not for file:// URLs.
+        base = root_text if "://" not in root_text else root
+        return [os.path.join(base, os.path.relpath(p, root)) for p in found]
+    return [fs.unstrip_protocol(p) for p in found]
+
+
+# --------------------------------------------------------------------------- per file
+
+
+def _file_processor() -> FileProcessor:
+    from imitation_learning import file_processing
+
+    return file_processing.process_game_log
+
+
+def _empty_result(config: dict) -> FileResult:
+    from imitation_learning import file_processing
+
+    return file_processing.empty_result(config)
+
+
+def process_single_file(file_path: str, config: dict):
+    """One game log -> ``(df, strategic_features, labels, masks)`` (``outputs.md``).
+
+    The file's rejection report travels with the frame: ``df.attrs["rejections"]`` (a list
+    of ``Rejection.to_dict()``) and ``df.attrs["rows_read"]``.
+    """
+    result = _file_processor()(str(file_path), validate_config(config))
+    _attach_report(result)
+    return result.as_tuple()
+
+
+def _attach_report(result: FileResult) -> None:
+    result.df.attrs["rejections"] = [r.to_dict() for r in result.rejections]
+    result.df.attrs["rows_read"] = result.rows_read
+
+
+def process_partition(
+    paths: Sequence[str],
+    config: dict,
+    file_processor: FileProcessor | None = None,
+    on_file_done: Callable[[], None] | None = None,
+) -> FileResult:
+    """Run the per-file step on each path, in order, and concatenate (runs on a worker)."""
+    process = file_processor or _file_processor()
+    parts = []
+    for path in paths:
+        parts.append(process(path, config))
+        if on_file_done is not None:
+            on_file_done()
+    return FileResult.concat(parts) if parts else _empty_result(config)
+
+
+# --------------------------------------------------------------------------- partitioning
+
+
+def partition_sizes(
+    n_files: int, n_workers: int, files_per_partition: int | None = None
+) -> list[int]:
+    """How many files each partition gets, in order (the split of ``dask.bag.from_sequence``
+    with ``partition_size=sizes[0]``).
+
+    Automatic: about :data:`TARGET_FILES_PER_PARTITION` files per partition, but at least
+    :data:`MIN_PARTITIONS_PER_WORKER` partitions per worker; never an empty partition.
+    """
+    if n_files <= 0:
+        return []
+    if files_per_partition is None:
+        npartitions = max(
+            math.ceil(n_files / TARGET_FILES_PER_PARTITION),
+            MIN_PARTITIONS_PER_WORKER * max(n_workers, 1),
+        )
+        files_per_partition = math.ceil(n_files / min(npartitions, n_files))
+    full, rest = divmod(n_files, files_per_partition)
+    return [files_per_partition] * full + ([rest] if rest else [])
+
+
+# --------------------------------------------------------------------------- the job
+
+
+@dataclass
+class JobRun:
+    """What :func:`run_job` did: the concatenated result and how it ran."""
+
+    result: FileResult
+    num_workers: int
+    dashboard_link: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    scheduler_address: str | None = None
+
+
+def resolve_num_workers(num_workers: int | None, config: dict) -> int:
+    """The argument, else ``preprocessing.num_workers``, else all cores."""
+    if num_workers is None:
+        num_workers = config["preprocessing"]["num_workers"]
+    if num_workers is None:
+        num_workers = os.cpu_count() or 1
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
+    return num_workers
+
+
+def resolve_scheduler_address(config: dict) -> str | None:
+    """``preprocessing.scheduler_address``, else ``DASK_SCHEDULER_ADDRESS``, else None."""
+    return config["preprocessing"]["scheduler_address"] or (
+        os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    )
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterator:
+    """A Dask client on the pool of worker processes, closed (and the pool stopped) on exit.
+
+    With ``address``, connect to that running scheduler (bounded time) and leave it running.
+    Otherwise start a ``LocalCluster`` of ``num_workers`` processes, one thread each; the
+    ``with`` blocks stop it whatever happens (error, Ctrl-C).
+    """
+    from distributed import Client, LocalCluster
+
+    with ExitStack() as stack:
+        if address is not None:
+            try:
+                client = stack.enter_context(
+                    Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
+                )
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionError(
+                    f"cannot reach the Dask scheduler at {address!r} within "
+                    f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}); check the address "
+                    "(preprocessing.scheduler_address / DASK_SCHEDULER_ADDRESS / "
+                    "--scheduler-address) or leave it unset to start a local cluster"
+                ) from exc
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=num_workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=config["preprocessing"]["dashboard_address"],
+                    )
+                )
+            for w in caught:
+                if "already in use" in str(w.message):
+                    _say(
+                        f"dashboard port taken ({str(w.message).splitlines()[0]}); using a free port"
+                    )
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            client = stack.enter_context(Client(cluster, set_as_default=True))
+        yield client
+
+
+def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
+    """Submit the partitions, gather them as they finish, reassemble them in path order."""
+    import dask.bag as db
+    from distributed import as_completed
+
+    # Given the partition size, from_sequence makes the same split as partition_sizes.
+    bag = db.from_sequence(paths, partition_size=sizes[0])
+    if bag.npartitions != len(sizes):
+        raise AssertionError(f"{bag.npartitions} partitions, expected {len(sizes)}")
+    # The per-file function goes in the graph by reference (workers import it).
+    delayed_parts = bag.map_partitions(process_partition, config, _file_processor()).to_delayed()
+    futures = client.compute(delayed_parts)
+    position = {future.key: i for i, future in enumerate(futures)}
+    parts: list[FileResult | None] = [None] * len(futures)
+    for future, part in as_completed(futures, with_results=True):
+        i = position[future.key]
+        parts[i] = part
+        bar.update(sizes[i])
+        future.release()
+    del futures
+    return FileResult.concat(parts)
+
+
+def run_job(
+    file_paths: Sequence[str | os.PathLike],
+    config: dict,
+    num_workers: int | None = None,
+    *,
+    progress: bool = True,
+    report_path: str | os.PathLike | None = None,
+) -> JobRun:
+    """Process the game logs; the files are processed by a pool of worker processes.
+
+    ``num_workers``: the argument, else ``preprocessing.num_workers``, else all cores.
+    An empty list gives the empty result at once; one worker or one file runs in this
+    process. Otherwise the pool is a local Dask cluster (started and stopped here), or the
+    running cluster at ``preprocessing.scheduler_address`` / ``DASK_SCHEDULER_ADDRESS``.
+    ``report_path`` writes a Dask performance report (HTML). The rows come back in path
+    order, identical for any number of workers; the per-file rejection reports are
+    aggregated in ``result.rejections`` and the row and file accounting is checked.
+    """
+    t_start = time.perf_counter()
+    cfg = validate_config(config)
+    paths = [os.fspath(p) for p in file_paths]
+    workers = resolve_num_workers(num_workers, cfg)
+    address = resolve_scheduler_address(cfg)
+    timings = {"cluster_start_s": 0.0, "processing_s": 0.0, "total_s": 0.0}
+    run = JobRun(result=None, num_workers=workers, timings=timings)  # type: ignore[arg-type]
+
+    if not paths:
+        run.result = _empty_result(cfg)
+    elif len(paths) == 1 or (workers == 1 and address is None):
+        run.num_workers = 1
+        if report_path is not None:
+            _say("no performance report: the job runs in this process, without a cluster")
+        t0 = time.perf_counter()
+        with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
+            run.result = process_partition(paths, cfg, on_file_done=lambda: bar.update(1))
+        timings["processing_s"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        with _pool_client(workers, cfg, address) as client:
+            timings["cluster_start_s"] = time.perf_counter() - t0
+            run.num_workers = len(client.scheduler_info(n_workers=-1)["workers"]) or workers
+            run.scheduler_address = client.scheduler.address
+            run.dashboard_link = client.dashboard_link
+            where = f"existing cluster at {address}" if address else "local cluster"
+            _say(
+                f"{len(paths)} files on a pool of {run.num_workers} worker processes "
+                f"({where}); Dask dashboard: {run.dashboard_link}"
+            )
+            sizes = partition_sizes(
+                len(paths), run.num_workers, cfg["preprocessing"]["files_per_partition"]
+            )
+            t1 = time.perf_counter()
+            report = _performance_report(report_path) if report_path is not None else nullcontext()
+            with report, tqdm(total=len(paths), unit="file", disable=not progress) as bar:
+                run.result = _collect(client, paths, cfg, sizes, bar)
+            timings["processing_s"] = time.perf_counter() - t1
+
+    check_accounting(run.result, paths)
+    _attach_report(run.result)
+    timings["total_s"] = time.perf_counter() - t_start
+    return run
+
+
+def _performance_report(report_path: str | os.PathLike):
+    from distributed import performance_report
+
+    return performance_report(filename=os.fspath(report_path))
+
+
+def check_accounting(result: FileResult, paths: Sequence[str]) -> None:
+    """Raise if a row or a file went missing.
+
+    Rows read == rows kept + rows rejected, and every file given is either read
+    (``files_ok``) or rejected as a whole (file-level rejection), exactly once.
+    """
+    result.check_accounting()
+    done = list(result.files_ok) + list(result.files_rejected)
+    if len(done) != len(paths) or set(done) != set(paths):
+        missing = sorted(set(paths) - set(done))[:5]
+        extra = sorted(set(done) - set(paths))[:5]
+        raise AssertionError(
+            f"file accounting broken: {len(paths)} files given, {len(result.files_ok)} read "
+            f"+ {len(result.files_rejected)} rejected; missing {missing}, unexpected {extra}"
+        )
+
+
+def process_files_parallel(file_paths, config, num_workers=None):
+    """``(df, strategic_features, labels, masks)`` of all the files (``outputs.md``).
+
+    The files are processed by a pool of worker processes (a Dask bag on a local cluster,
+    or on the cluster at the configured scheduler address); see :func:`run_job`. The
+    aggregated rejection report is in ``df.attrs["rejections"]`` / ``df.attrs["rows_read"]``.
+    """
+    return run_job(file_paths, config, num_workers).result.as_tuple()
