@@ -1,0 +1,563 @@
+"""Read one game-log CSV (``gamelog-format.md``) into a float64 block, fast and strictly.
+
+The reader accepts every quirk of the older exporters (``nan`` text and empty cells, integers
+written as floats, 402-column files without ``current_player``, blind reserves written from a
+different base) and turns everything else into precise :class:`~splendor.errors.Rejection` s:
+
+- file-level problems (missing/unreadable file, directory, binary or non-UTF-8 content, empty
+  file, wrong header) raise :class:`~splendor.errors.GameLogError`;
+- a bad data row (wrong number of cells, non-numeric cell, unknown action type, a required value
+  missing, an impossible value) is dropped and recorded (``on_bad_row="reject"``) or raised
+  (``on_bad_row="raise"``).
+
+Design: the fast path parses the whole file with pyarrow (explicit column types, one thread)
+and converts it to numpy in one call; the value checks of :func:`validate_rows` are vectorised
+over the block. Only when pyarrow refuses the file (a ragged row or a cell that is not a
+number) does the slow path split the lines with the ``csv`` module to find exactly which lines
+and columns are at fault; the remaining good lines then go through the fast path again.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import stat
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from splendor.columns import (
+    ACTION_COL,
+    ACTION_TYPES,
+    BANK,
+    CARD_RESERVATION_COL,
+    CARDS,
+    COL,
+    COLUMNS,
+    DECKS,
+    F_BONUS,
+    F_LEVEL,
+    LEGACY_COLUMNS,
+    NOBLE_SELECTION_COL,
+    NUM_PLAYER_SLOTS,
+    NUM_RESERVED,
+    PLAYER_GEMS,
+    PLAYER_POSITION,
+    PLAYER_REDUCTION,
+    PLAYER_RESERVED,
+    PLAYER_VP,
+)
+from splendor.errors import GameLogError, Rejection
+
+__all__ = ["GameLog", "read_game_log", "validate_rows", "NULL_VALUES"]
+
+#: Cell texts read as a missing value (besides pyarrow reading ``NaN`` as a float NaN).
+NULL_VALUES = ("", "nan", "NaN", "NAN")
+CANONICAL_BLIND_BASE = 12
+BOM = b"\xef\xbb\xbf"
+
+NUM_COLUMNS = len(COLUMNS)
+GAME_ID_COL = COL["game_id"]
+NUM_PLAYERS_COL = COL["num_players"]
+TURN_COL = COL["turn_number"]
+CURRENT_PLAYER_COL = COL["current_player"]
+
+# Starting bank per player count: five colours, then gold.
+BANK_START = {2: 4, 3: 5, 4: 7}
+GOLD_START = 5
+MAX_COLOUR_HELD = 7
+MAX_GOLD_HELD = 5
+MAX_TOKENS_HELD = 10
+
+
+@dataclass
+class GameLog:
+    """One game log, read.
+
+    ``values``: float64 ``(n, 403)`` in ``columns.COLUMNS`` order, NaN = missing, the
+    ``action_type`` column holding the action code and ``card_reservation`` normalised to the
+    blind base 12. ``line_numbers``: int64 ``(n,)`` 1-based file line of each kept row (the
+    header is line 1). ``rows_read``: data rows seen (kept + rejected). ``rejections``: the rows
+    dropped. ``num_columns``: 403, or 402 for a file without ``current_player``.
+    """
+
+    path: str
+    values: np.ndarray
+    line_numbers: np.ndarray
+    rows_read: int
+    rejections: list[Rejection] = field(default_factory=list)
+    num_columns: int = NUM_COLUMNS
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+# --- value checks ------------------------------------------------------------------------
+
+
+def _slot_mask(num_players: np.ndarray) -> np.ndarray:
+    """(n, 4) bool: player slot k is in play (k < num_players)."""
+    return np.arange(NUM_PLAYER_SLOTS)[None, :] < num_players[:, None]
+
+
+def _checks(values: np.ndarray, num_players_ok: Collection[int]):
+    """Yield ``(bad, cols, reason)``: ``bad`` bool ``(n, k)`` over column indices ``cols``.
+
+    ``reason`` may hold ``{value}`` (the offending cell). Comparisons with NaN are False, so a
+    check never fires on a missing value unless it is about missing values.
+    """
+    n = len(values)
+    missing = np.isnan(values)
+    num_players = values[:, NUM_PLAYERS_COL]
+    in_play = _slot_mask(num_players)  # NaN num_players -> no slot in play
+
+    # Cells must be finite integers (integers may be written as 2.0).
+    finite = np.isfinite(values)
+    yield ~finite & ~missing, np.arange(NUM_COLUMNS), "not a finite number ({value})"
+    with np.errstate(invalid="ignore"):
+        yield (
+            finite & (values != np.round(values)),
+            np.arange(NUM_COLUMNS),
+            "not an integer ({value})",
+        )
+
+    always = np.concatenate(
+        [[GAME_ID_COL, NUM_PLAYERS_COL, TURN_COL, CURRENT_PLAYER_COL], BANK, DECKS, [ACTION_COL]]
+    )
+    yield missing[:, always], always, "missing value in a column that must always be present"
+    per_player = np.concatenate(
+        [PLAYER_POSITION[:, None], PLAYER_VP[:, None], PLAYER_GEMS, PLAYER_REDUCTION], axis=1
+    )  # (4, 13)
+    yield (
+        (missing[:, per_player] & in_play[:, :, None]).reshape(n, -1),
+        per_player.ravel(),
+        "missing value for a player in the game",
+    )
+
+    # Everything but the game id and noble_selection (-1 = none) is a count or an index.
+    nonneg = np.array(
+        [j for j in range(NUM_COLUMNS) if j not in (GAME_ID_COL, NOBLE_SELECTION_COL)]
+    )
+    yield values[:, nonneg] < 0, nonneg, "negative value ({value})"
+    yield (
+        values[:, [NOBLE_SELECTION_COL]] < -1,
+        np.array([NOBLE_SELECTION_COL]),
+        "noble_selection below -1 ({value})",
+    )
+
+    ok_players = np.isin(num_players, np.fromiter(num_players_ok, dtype=float))
+    yield (
+        (~ok_players & ~np.isnan(num_players))[:, None],
+        np.array([NUM_PLAYERS_COL]),
+        f"num_players {{value}} not in {sorted(num_players_ok)}",
+    )
+    yield values[:, [TURN_COL]] < 1, np.array([TURN_COL]), "turn_number below 1 ({value})"
+
+    # Seats: 0 <= seat < num_players; slot 0 is the current player.
+    seats = np.concatenate([[CURRENT_PLAYER_COL], PLAYER_POSITION])
+    in_play_seats = np.concatenate([np.ones((n, 1), bool), in_play], axis=1)
+    yield (
+        (values[:, seats] >= num_players[:, None]) & in_play_seats,
+        seats,
+        "seat {value} out of range for the player count",
+    )
+    yield (
+        (values[:, [CURRENT_PLAYER_COL]] != values[:, [PLAYER_POSITION[0]]])
+        & ~missing[:, [CURRENT_PLAYER_COL]]
+        & ~missing[:, [PLAYER_POSITION[0]]],
+        np.array([CURRENT_PLAYER_COL]),
+        "current_player {value} differs from player0_position",
+    )
+
+    # Bank: never above the starting size for the player count.
+    start = np.select([num_players == p for p in BANK_START], list(BANK_START.values()), np.inf)
+    limits = np.concatenate([np.repeat(start[:, None], 5, axis=1), np.full((n, 1), GOLD_START)], 1)
+    yield values[:, BANK] > limits, BANK, "bank holds {value}, more than its starting size"
+
+    # Players: at most 7 of a colour, 5 gold, 10 tokens in all.
+    gems = values[:, PLAYER_GEMS]  # (n, 4, 6)
+    colour_bad = gems[:, :, :5] > MAX_COLOUR_HELD
+    gold_bad = gems[:, :, 5:] > MAX_GOLD_HELD
+    yield (
+        np.concatenate([colour_bad, gold_bad], axis=2).reshape(n, -1),
+        PLAYER_GEMS.ravel(),
+        "player holds {value} tokens of one colour, more than exist",
+    )
+    yield (
+        gems.sum(axis=2) > MAX_TOKENS_HELD,
+        PLAYER_GEMS[:, 0],
+        "player holds more than 10 tokens",
+    )
+
+    # Cards (face-up and reserved): level 1..3 and a one-hot bonus when the card is there.
+    card_blocks = np.concatenate([CARDS, PLAYER_RESERVED.reshape(-1, CARDS.shape[1])])  # (24, 12)
+    cards = values[:, card_blocks]  # (n, 24, 12)
+    present = ~np.isnan(cards).all(axis=2)
+    level = cards[:, :, F_LEVEL]
+    yield (
+        present & ~((level >= 1) & (level <= 3)),
+        card_blocks[:, F_LEVEL],
+        "card level {value} not in 1..3",
+    )
+    bonus = cards[:, :, F_BONUS]
+    one_hot = ((bonus == 0) | (bonus == 1)).all(axis=2) & (bonus.sum(axis=2) == 1)
+    yield present & ~one_hot, card_blocks[:, F_BONUS.start], "card bonus is not one-hot"
+
+    # Reserved cards are listed in reservation order: slots fill left to right.
+    reserved_present = present[:, len(CARDS) :].reshape(n, NUM_PLAYER_SLOTS, NUM_RESERVED)
+    gap = reserved_present[:, :, 1:] & ~reserved_present[:, :, :-1]
+    yield (
+        gap.reshape(n, -1),
+        PLAYER_RESERVED[:, 1:, 0].ravel(),
+        "reserved card slot used while an earlier slot is empty",
+    )
+
+    # One game per file: rows whose game_id differs from the file's (most common) id.
+    game_id = values[:, GAME_ID_COL]
+    known = game_id[~np.isnan(game_id)]
+    if len(known):
+        ids, first, counts = np.unique(known, return_index=True, return_counts=True)
+        top = counts == counts.max()
+        file_id = ids[top][np.argmin(first[top])]
+        yield (
+            ((game_id != file_id) & ~np.isnan(game_id))[:, None],
+            np.array([GAME_ID_COL]),
+            f"game_id {{value}} differs from the file's game_id {file_id:g}",
+        )
+
+
+def validate_rows(
+    values: np.ndarray, num_players_ok: Collection[int] = (2, 3, 4)
+) -> list[tuple[int, str, str]]:
+    """Find impossible rows of a ``(n, 403)`` block (``COLUMNS`` order, NaN = missing).
+
+    Returns ``(row_index, column, reason)`` for every bad row, one per row (its leftmost bad
+    column), sorted by row. All checks are vectorised over the block.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != NUM_COLUMNS:
+        raise ValueError(f"expected a (n, {NUM_COLUMNS}) block, got shape {values.shape}")
+    n = len(values)
+    none = NUM_COLUMNS  # "no problem" sentinel, larger than any column index
+    best_col = np.full(n, none, dtype=np.int64)
+    best_reason = np.zeros(n, dtype=np.int64)
+    reasons: list[str] = []
+    with np.errstate(invalid="ignore"):
+        for bad, cols, reason in _checks(values, num_players_ok):
+            cols = np.asarray(cols, dtype=np.int64)
+            if not bad.any():
+                continue
+            col = np.where(bad, cols[None, :], none).min(axis=1)
+            better = col < best_col
+            best_col[better] = col[better]
+            best_reason[better] = len(reasons)
+            reasons.append(reason)
+    rows = np.flatnonzero(best_col < none)
+    return [
+        (
+            int(i),
+            COLUMNS[best_col[i]],
+            reasons[best_reason[i]].format(value=f"{values[i, best_col[i]]:g}"),
+        )
+        for i in rows
+    ]
+
+
+# --- reading -------------------------------------------------------------------------------
+
+_ARROW_PARSE = pacsv.ParseOptions(delimiter=",")
+
+
+def _convert_options(columns: list[str]) -> pacsv.ConvertOptions:
+    types = {name: pa.float64() for name in columns}
+    types["action_type"] = pa.string()
+    return pacsv.ConvertOptions(
+        column_types=types,
+        null_values=list(NULL_VALUES),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+
+
+_CONVERT = {
+    NUM_COLUMNS: _convert_options(COLUMNS),
+    NUM_COLUMNS - 1: _convert_options(LEGACY_COLUMNS),
+}
+_ACTION_SET = pa.array(ACTION_TYPES)
+
+# What pyarrow's float conversion accepts (after csv unquoting): decimal numbers with an
+# optional exponent, inf/infinity/nan, surrounding spaces. The slow path uses it to name the
+# cells pyarrow refused.
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\s*", re.IGNORECASE
+)
+
+
+class _ParseError(Exception):
+    """pyarrow refused the data rows (ragged row or a cell that is not a number)."""
+
+
+def _arrow_block(body: pa.Buffer, columns: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+    """Parse header-less data rows: the float64 (n, 403) block and the unknown action texts.
+
+    The action column of the block is the code 0..3, NaN when the cell is missing or unknown;
+    the dict maps the row index of each unknown action to its text.
+    """
+    read = pacsv.ReadOptions(use_threads=False, column_names=columns)
+    try:
+        table = pacsv.read_csv(
+            body,
+            read_options=read,
+            parse_options=_ARROW_PARSE,
+            convert_options=_CONVERT[len(columns)],
+        )
+    except pa.ArrowInvalid as exc:
+        raise _ParseError(str(exc)) from exc
+    n = table.num_rows
+    action_text = table.column("action_type")
+    numeric = table.drop_columns(["action_type"]).combine_chunks()
+    out = np.empty((n, NUM_COLUMNS), dtype=np.float64)
+    if n:
+        block = np.concatenate(
+            [
+                np.asarray(b.to_tensor(null_to_nan=True, row_major=True))
+                for b in numeric.to_batches()
+            ]
+        )
+    else:
+        block = np.empty((0, len(columns) - 1))
+    if len(columns) == NUM_COLUMNS:
+        out[:, :ACTION_COL] = block[:, :ACTION_COL]
+        out[:, ACTION_COL + 1 :] = block[:, ACTION_COL:]
+    else:  # legacy: no current_player; it is player0_position
+        cp = CURRENT_PLAYER_COL
+        out[:, :cp] = block[:, :cp]
+        out[:, cp + 1 : ACTION_COL] = block[:, cp : ACTION_COL - 1]
+        out[:, ACTION_COL + 1 :] = block[:, ACTION_COL - 1 :]
+        out[:, cp] = out[:, PLAYER_POSITION[0]]
+    codes = pc.index_in(action_text, value_set=_ACTION_SET)
+    out[:, ACTION_COL] = codes.to_numpy(zero_copy_only=False)  # null -> NaN
+    unknown = pc.and_(pc.is_null(codes), pc.is_valid(action_text)).to_numpy(zero_copy_only=False)
+    return out, {int(i): action_text[int(i)].as_py() for i in np.flatnonzero(unknown)}
+
+
+def _line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets (``\\n`` and a trailing ``\\r`` excluded) of every line."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(data)]])
+    if starts[-1] == len(data):  # the file ends with a newline: no line after it
+        starts, ends = starts[:-1], ends[:-1]
+    cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    return starts, ends - cr
+
+
+def _error(file: str, reason: str, column: str | None = None, rows: int = 0) -> GameLogError:
+    return GameLogError(Rejection(file, None, column, reason, rows=rows))
+
+
+def _load(source, label: str | None) -> tuple[bytes, str]:
+    """The raw bytes of ``source`` and the name to use in messages."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), label or "<bytes>"
+    name = label or os.fspath(source)
+    path = os.fspath(source)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if "://" in path:
+        import fsspec
+
+        try:
+            with fsspec.open(path, "rb") as f:
+                return f.read(), name
+        except IsADirectoryError:
+            raise _error(name, "not a regular file (a directory)") from None
+        except (OSError, ValueError) as exc:
+            fs, inner = fsspec.core.url_to_fs(path)
+            if fs.isdir(inner):
+                raise _error(name, "not a regular file (a directory)") from None
+            raise _error(name, f"unreadable: {exc}") from None
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a file"
+            raise _error(name, f"not a regular file ({kind})")
+        with open(path, "rb") as f:
+            return f.read(), name
+    except OSError as exc:
+        raise _error(name, f"unreadable: {exc.strerror or exc}") from None
+
+
+def _header_problem(found: list[str]) -> tuple[str, str] | None:
+    """``(column, reason)`` when the header is neither ``COLUMNS`` nor ``LEGACY_COLUMNS``."""
+    if found == COLUMNS or found == LEGACY_COLUMNS:
+        return None
+    # Compare with the layout it resembles most: legacy when current_player is absent.
+    expected = COLUMNS if "current_player" in found else LEGACY_COLUMNS
+    for i, (want, got) in enumerate(zip(expected, found, strict=False)):
+        if want != got:
+            return got, f"header column {i + 1} is {got!r}, expected {want!r}"
+    if len(found) < len(expected):
+        missing = expected[len(found)]
+        return missing, f"header has {len(found)} columns: column {missing!r} and after are missing"
+    extra = found[len(expected)]
+    return extra, f"header has {len(found)} columns: unexpected column {extra!r} after the last one"
+
+
+def read_game_log(
+    source,
+    *,
+    blind_reserve_base: int = CANONICAL_BLIND_BASE,
+    on_bad_row: str = "reject",
+    label: str | None = None,
+) -> GameLog:
+    """Read one game log.
+
+    ``source``: a path (str or PathLike), an fsspec URL (anything with ``://``), or the raw
+    ``bytes`` of a file (``label`` names it in messages; it also overrides the name of a path).
+    ``blind_reserve_base``: the file's first blind-reserve code (12 canonical, 11 for the older
+    exporter); values >= it in ``card_reservation`` are shifted to the base 12.
+    ``on_bad_row``: ``"reject"`` drops bad rows and records them in ``rejections``; ``"raise"``
+    raises a :class:`GameLogError` for the first bad row. File-level problems always raise.
+    """
+    if on_bad_row not in ("reject", "raise"):
+        raise ValueError(f"on_bad_row must be 'reject' or 'raise', not {on_bad_row!r}")
+    if isinstance(blind_reserve_base, bool) or not isinstance(blind_reserve_base, int):
+        raise ValueError(f"blind_reserve_base must be an int, not {blind_reserve_base!r}")
+
+    data, name = _load(source, label)
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+
+    if not data.strip():
+        raise _error(name, "empty file: no header")
+    if b"\x00" in data:
+        raise _error(
+            name, "binary content (NUL bytes), not a CSV text file", rows=_count_rows(data)
+        )
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _error(
+                name, f"not UTF-8 text (byte offset {exc.start})", rows=_count_rows(data)
+            ) from None
+
+    header_end = data.find(b"\n")
+    header_end = len(data) if header_end < 0 else header_end
+    header_text = data[:header_end].decode("utf-8").rstrip("\r")
+    header = next(csv.reader([header_text]), [])
+    problem = _header_problem(header)
+    if problem is not None:
+        raise _error(name, problem[1], column=problem[0], rows=_count_rows(data))
+    columns = COLUMNS if len(header) == NUM_COLUMNS else LEGACY_COLUMNS
+
+    body_offset = min(header_end + 1, len(data))
+    starts, ends = _line_spans(data)
+    nonblank = np.flatnonzero(ends > starts)
+    nonblank = nonblank[nonblank > 0]  # line index 0 is the header
+    line_numbers = (nonblank + 1).astype(np.int64)
+    rows_read = len(nonblank)
+
+    rejections: list[Rejection] = []
+    try:
+        values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
+        if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
+            raise _ParseError("row count mismatch")
+    except _ParseError:
+        values, unknown, line_numbers, rejections = _slow_path(
+            data, starts[nonblank], ends[nonblank], line_numbers, columns, name
+        )
+
+    # Decode: blind reserves to base 12.
+    res = values[:, CARD_RESERVATION_COL]
+    shift = res >= blind_reserve_base
+    res[shift] += CANONICAL_BLIND_BASE - blind_reserve_base
+
+    bad = np.zeros(len(values), dtype=bool)
+    for i, text in unknown.items():
+        bad[i] = True
+        rejections.append(
+            Rejection(name, int(line_numbers[i]), "action_type", f"unknown action type {text!r}")
+        )
+    for i, column, reason in validate_rows(values):
+        if bad[i]:
+            continue
+        bad[i] = True
+        if column == "current_player" and columns is LEGACY_COLUMNS:
+            column = "player0_position"  # the file has no current_player: it came from here
+        rejections.append(Rejection(name, int(line_numbers[i]), column, reason))
+
+    rejections.sort(key=lambda r: r.line)
+    if rejections and on_bad_row == "raise":
+        raise GameLogError(rejections[0])
+    if bad.any():
+        values, line_numbers = values[~bad], line_numbers[~bad]
+    return GameLog(
+        path=name,
+        values=values,
+        line_numbers=line_numbers,
+        rows_read=rows_read,
+        rejections=rejections,
+        num_columns=len(columns),
+    )
+
+
+def _count_rows(data: bytes) -> int:
+    """Data rows of a file that is rejected as a whole (non-blank lines after the first)."""
+    starts, ends = _line_spans(data)
+    return max(int(np.count_nonzero(ends > starts)) - 1, 0)
+
+
+def _slow_path(
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    line_numbers: np.ndarray,
+    columns: list[str],
+    name: str,
+) -> tuple[np.ndarray, dict[int, str], np.ndarray, list[Rejection]]:
+    """Find the lines pyarrow refused, reject them, and parse the others with pyarrow.
+
+    Each physical line is one record (as in the fast path, which does not allow newlines in
+    values). Returns the block, the unknown-action texts, the kept line numbers, rejections.
+    """
+    ncols = len(columns)
+    action_index = columns.index("action_type")
+    good: list[int] = []
+    rejections: list[Rejection] = []
+    for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        line = int(line_numbers[k])
+        cells = next(csv.reader([data[start:end].decode("utf-8")]), [])
+        if len(cells) != ncols:
+            if len(cells) < ncols:
+                column = columns[len(cells)]
+                reason = f"too few cells: expected {ncols}, found {len(cells)}"
+            else:
+                column = None
+                reason = f"too many cells: expected {ncols}, found {len(cells)}"
+            rejections.append(Rejection(name, line, column, reason))
+            continue
+        for j, cell in enumerate(cells):
+            if j != action_index and cell not in NULL_VALUES and not _NUMBER.fullmatch(cell):
+                rejections.append(Rejection(name, line, columns[j], f"not a number: {cell!r}"))
+                break
+        else:
+            good.append(k)
+
+    body = b"\n".join(data[starts[k] : ends[k]] for k in good)
+    try:
+        values, unknown = _arrow_block(pa.py_buffer(body), columns)
+    except _ParseError as exc:  # the line checks above should have caught it
+        raise _error(name, f"unparseable: {exc}", rows=len(starts)) from None
+    if len(values) != len(good):
+        raise _error(
+            name, "unparseable: row count mismatch after dropping bad lines", rows=len(starts)
+        )
+    return values, unknown, line_numbers[good], rejections
