@@ -1,0 +1,598 @@
+"""The saved dataset: feature matrix, split by game, scaler, atomic save and load.
+
+The pipeline (:mod:`imitation_learning.data_preprocessing`) turns the four outputs of the
+Dask job into the files of ``outputs.md`` ("The saved dataset"):
+
+- :func:`build_feature_matrix`: X (float32) from the compact ``df`` and the strategic
+  features, with the kind of every column (continuous, binary, position, onehot);
+- :func:`split_by_game`: train / val / test masks; a game never spans two splits;
+- :class:`Scaler`: mean and scale fitted on the train rows, for the continuous columns;
+- :func:`save_dataset`: every file written into a temporary sibling folder, then swapped in;
+- :func:`load_dataset`: everything back, for training code.
+
+Layout of the output folder::
+
+    X_{train,val,test}.npy        float32 (rows, F), continuous columns standardised
+    labels_{split}.npz            head -> int16 (rows,)       (-1 = not applicable)
+    masks_{split}.npz             head -> bool (rows, classes)
+    feature_names.json            the F column names of X, in order
+    label_classes.json            splendor.columns.class_tables()
+    scaler.npz                    mean, scale (float64, (F,)), columns (int64), continuous (bool, (F,))
+    stats.json                    counts, label and mask statistics, inputs, rejections, config,
+                                  package versions, timings, column kinds
+    rejections.json               the run's rejection report (Rejection.to_dict() list)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from splendor import columns as C
+
+SPLITS = ("train", "val", "test")
+
+# Column kinds of X. Only "continuous" columns are standardised.
+CONTINUOUS = "continuous"
+BINARY = "binary"  # 0/1 by construction (card bonus one-hots, feature flags)
+POSITION = "position"  # card{i}_position, player{k}_reserved{r}_position (index or -1)
+ONEHOT = "onehot"  # one-hot encodings added here (num_players, rotated seats)
+KINDS = (CONTINUOUS, BINARY, POSITION, ONEHOT)
+
+# Log columns left out of X: the id, the metadata, and the decisions (they are the labels).
+METADATA_COLUMNS = ["num_players", "turn_number", "current_player"] + [
+    f"player{k}_position" for k in range(C.NUM_PLAYER_SLOTS)
+]
+EXCLUDED_LOG_COLUMNS = frozenset(["game_id", *METADATA_COLUMNS, *C.DECISION_COLUMNS])
+LOG_FEATURE_COLUMNS: list[str] = [c for c in C.STATE_COLUMNS if c not in EXCLUDED_LOG_COLUMNS]
+
+CARD_POSITION_COLUMNS = [f"card{i}_position" for i in range(C.NUM_VISIBLE)]
+RESERVED_POSITION_COLUMNS = [
+    f"player{k}_reserved{r}_position"
+    for k in range(C.NUM_PLAYER_SLOTS)
+    for r in range(C.NUM_RESERVED)
+]
+POSITION_COLUMNS = CARD_POSITION_COLUMNS + RESERVED_POSITION_COLUMNS
+
+PLAYER_COUNTS = (2, 3, 4)
+NUM_PLAYERS_ONEHOT = [f"num_players_{n}" for n in PLAYER_COUNTS]
+SEAT_ONEHOT = [
+    f"player{k}_seat_{s}" for k in range(C.NUM_PLAYER_SLOTS) for s in range(C.NUM_PLAYER_SLOTS)
+]
+
+# Strategic features that are 0/1 by construction, recognised by their name. A name is
+# binary when one of its "_"-separated words (or word pairs) is one of these flags.
+BINARY_FEATURE_WORDS = frozenset(
+    {"can_build", "must_use_gold", "acquirable", "possible", "can_take2", "take2_possible"}
+)
+# ...unless it is a count or a distance built on such a flag.
+COUNT_WORDS = frozenset({"num", "n", "count", "number", "nobles", "closest", "distance"})
+
+CHUNK_ROWS = 65_536  # rows per block when scaling, fitting and writing
+
+
+def _is_binary_feature(name: str) -> bool:
+    words = name.split("_")
+    pairs = {f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)}
+    triples = {f"{a}_{b}_{c}" for a, b, c in zip(words, words[1:], words[2:], strict=False)}
+    flagged = bool(BINARY_FEATURE_WORDS & (set(words) | pairs | triples))
+    return flagged and not (COUNT_WORDS & set(words))
+
+
+def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
+    """Kind of each strategic feature: ``binary`` for 0/1 flags, else ``continuous``.
+
+    Uses ``imitation_learning.features.get_binary_feature_names()`` when the features
+    module provides it; otherwise the feature names (see ``BINARY_FEATURE_WORDS``).
+    """
+    binary: set[str] | None = None
+    try:
+        from imitation_learning import features
+
+        getter = getattr(features, "get_binary_feature_names", None)
+        if getter is not None:
+            binary = set(getter())
+    except ImportError:
+        pass
+    if binary is None:
+        return [BINARY if _is_binary_feature(n) else CONTINUOUS for n in names]
+    return [BINARY if n in binary else CONTINUOUS for n in names]
+
+
+def _log_column_kind(name: str) -> str:
+    return BINARY if "_bonus_" in name else CONTINUOUS
+
+
+def _strategic_names(width: int, names: Sequence[str] | None) -> list[str]:
+    if width == 0:
+        return []
+    if names is None:
+        from imitation_learning.features import get_all_feature_names
+
+        names = get_all_feature_names()
+    names = list(names)
+    if len(names) != width:
+        raise ValueError(f"strategic features have {width} columns but {len(names)} names")
+    return names
+
+
+def build_feature_matrix(
+    df: pd.DataFrame,
+    strategic_features: np.ndarray,
+    strategic_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """X (float32, (n, F)), its column names and the kind of each column.
+
+    Columns, in this order: the numeric log state columns (``LOG_FEATURE_COLUMNS``: no
+    game_id, metadata or decision column), the 24 position columns, the strategic features
+    (names from ``get_all_feature_names()`` unless given), the one-hot of ``num_players``
+    (2/3/4) and of the rotated seats (``player{k}_seat_{s}``: slot k sits at absolute seat
+    s; all zeros for a slot beyond ``num_players``). Kinds are in :data:`KINDS`.
+    """
+    n = len(df)
+    strategic_features = np.asarray(strategic_features)
+    if strategic_features.ndim != 2 or strategic_features.shape[0] != n:
+        raise ValueError(f"strategic features of shape {strategic_features.shape} for {n} rows")
+    s_names = _strategic_names(strategic_features.shape[1], strategic_names)
+    names = LOG_FEATURE_COLUMNS + POSITION_COLUMNS + s_names + NUM_PLAYERS_ONEHOT + SEAT_ONEHOT
+    kinds = (
+        [_log_column_kind(c) for c in LOG_FEATURE_COLUMNS]
+        + [POSITION] * len(POSITION_COLUMNS)
+        + strategic_feature_kinds(s_names)
+        + [ONEHOT] * (len(NUM_PLAYERS_ONEHOT) + len(SEAT_ONEHOT))
+    )
+
+    X = np.zeros((n, len(names)), dtype=np.float32)
+    start = 0
+    for block in (LOG_FEATURE_COLUMNS, POSITION_COLUMNS):
+        stop = start + len(block)
+        X[:, start:stop] = df[block].to_numpy()
+        start = stop
+    stop = start + len(s_names)
+    X[:, start:stop] = strategic_features
+    start = stop
+
+    num_players = df["num_players"].to_numpy().astype(np.int64)
+    rows = np.arange(n)
+    for j, count in enumerate(PLAYER_COUNTS):
+        X[:, start + j] = num_players == count
+    start += len(PLAYER_COUNTS)
+    for k in range(C.NUM_PLAYER_SLOTS):
+        seat = df[f"player{k}_position"].to_numpy().astype(np.int64)
+        present = (k < num_players) & (seat >= 0) & (seat < C.NUM_PLAYER_SLOTS)
+        base = start + k * C.NUM_PLAYER_SLOTS
+        X[rows[present], base + seat[present]] = 1.0
+    assert start + len(SEAT_ONEHOT) == len(names)
+    return X, names, kinds
+
+
+# --- split -------------------------------------------------------------------------------
+
+
+def _split_counts(num_games: int, ratios: Sequence[float]) -> np.ndarray:
+    """Games per split: largest-remainder rounding, then every split with a non-zero ratio
+    gets at least one game when there are enough games (taken from the largest split).
+    With fewer games than such splits, they are served in order (train, then val, ...)."""
+    ratios = np.asarray(ratios, dtype=np.float64)
+    if ratios.ndim != 1 or (ratios < 0).any() or ratios.sum() <= 0:
+        raise ValueError(f"bad split ratios {ratios.tolist()}")
+    ratios = ratios / ratios.sum()
+    exact = ratios * num_games
+    counts = np.floor(exact).astype(np.int64)
+    leftover = num_games - int(counts.sum())
+    # Stable: ties in the remainder go to the earlier split.
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[:leftover]] += 1
+
+    wanted = np.flatnonzero(ratios > 0)
+    if num_games < len(wanted):
+        counts[:] = 0
+        counts[wanted[:num_games]] = 1
+        return counts
+    for i in wanted:
+        if counts[i] == 0:
+            counts[np.argmax(counts)] -= 1
+            counts[i] = 1
+    return counts
+
+
+def split_by_game(
+    game_ids: np.ndarray,
+    ratios: Sequence[float] | Mapping[str, float] = (0.8, 0.1, 0.1),
+    seed: int = 42,
+) -> dict[str, np.ndarray]:
+    """Assign every game to train / val / test; returns split -> bool mask over the rows.
+
+    The assignment depends only on the set of game ids and the seed: the unique ids are
+    sorted, permuted with ``np.random.default_rng(seed)``, and cut into consecutive runs of
+    ``_split_counts`` games (largest-remainder rounding of ratio x number of games). Every
+    split with a non-zero ratio gets at least one game when there are at least as many games
+    as such splits; with fewer games, train is served first, then val, then test. A game's
+    rows all land in the same split.
+    """
+    if isinstance(ratios, Mapping):
+        ratios = [ratios[s] for s in SPLITS]
+    if len(ratios) != len(SPLITS):
+        raise ValueError(f"need {len(SPLITS)} ratios (train, val, test), got {list(ratios)}")
+    game_ids = np.asarray(game_ids)
+    unique = np.unique(game_ids)  # sorted
+    shuffled = np.random.default_rng(seed).permutation(unique)
+    counts = _split_counts(len(unique), ratios)
+    which = np.repeat(np.arange(len(SPLITS)), counts)  # split index per shuffled game
+    split_of_unique = np.empty(len(unique), dtype=np.int64)
+    split_of_unique[np.searchsorted(unique, shuffled)] = which
+    split_of_row = split_of_unique[np.searchsorted(unique, game_ids)]
+    return {s: split_of_row == i for i, s in enumerate(SPLITS)}
+
+
+# --- scaler ------------------------------------------------------------------------------
+
+
+@dataclass
+class Scaler:
+    """Standardisation of some columns of X: ``(x - mean) / scale``.
+
+    ``mean`` and ``scale`` are float64 of length F (all columns); columns not in ``columns``
+    have mean 0 and scale 1, so ``(X - mean) / scale`` leaves them exactly as they are.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    columns: np.ndarray  # int64 indices of the standardised (continuous) columns
+
+    @classmethod
+    def fit(cls, X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> Scaler:
+        """Population mean and std of ``X[rows][:, columns]`` (float64, by blocks of rows);
+        scale = std, or 1 where std is 0. ``rows``: bool mask or indices (the train rows)."""
+        columns = np.asarray(columns, dtype=np.int64)
+        idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        count = 0
+        mean = np.zeros(len(columns))
+        m2 = np.zeros(len(columns))
+        for start in range(0, len(idx), CHUNK_ROWS):
+            block = X[np.ix_(idx[start : start + CHUNK_ROWS], columns)].astype(np.float64)
+            b_count = len(block)
+            b_mean = block.mean(axis=0)
+            b_m2 = ((block - b_mean) ** 2).sum(axis=0)
+            # Chan et al. merge of two (count, mean, M2) summaries.
+            delta = b_mean - mean
+            total = count + b_count
+            mean = mean + delta * (b_count / total)
+            m2 = m2 + b_m2 + delta**2 * (count * b_count / total)
+            count = total
+        std = np.sqrt(m2 / count) if count else np.zeros(len(columns))
+        full_mean = np.zeros(X.shape[1])
+        full_scale = np.ones(X.shape[1])
+        full_mean[columns] = mean
+        full_scale[columns] = np.where(std > 0, std, 1.0)
+        return cls(full_mean, full_scale, columns)
+
+    def transform(self, block: np.ndarray) -> np.ndarray:
+        """A standardised float32 copy of ``block`` (rows of X)."""
+        out = np.array(block, dtype=np.float32, copy=True)
+        cols = self.columns
+        if len(cols):
+            scaled = (block[:, cols].astype(np.float64) - self.mean[cols]) / self.scale[cols]
+            out[:, cols] = scaled.astype(np.float32)
+        return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        continuous = np.zeros(len(self.mean), dtype=bool)
+        continuous[self.columns] = True
+        return {
+            "mean": self.mean,
+            "scale": self.scale,
+            "columns": self.columns,
+            "continuous": continuous,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Scaler:
+        return cls(
+            np.asarray(arrays["mean"]),
+            np.asarray(arrays["scale"]),
+            np.asarray(arrays["columns"], dtype=np.int64),
+        )
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_npy_rows(path: Path, X: np.ndarray, rows: np.ndarray, scaler: Scaler | None) -> None:
+    """``X[rows]`` (scaled) as a .npy file, block by block: never a second copy of X.
+    Same bytes as ``np.save`` of the whole array."""
+    idx = np.flatnonzero(rows)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+        "fortran_order": False,
+        "shape": (len(idx), X.shape[1]),
+    }
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for start in range(0, len(idx), CHUNK_ROWS):
+            block = X[idx[start : start + CHUNK_ROWS]]
+            block = scaler.transform(block) if scaler is not None else block.astype(np.float32)
+            fh.write(np.ascontiguousarray(block).tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], compress: bool = True) -> None:
+    """A .npz that ``np.load`` reads, with fixed timestamps so equal arrays give equal bytes
+    (``np.savez`` stamps each member with the current time)."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with open(path, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=method) as zf:
+            for name, arr in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                info.external_attr = 0o644 << 16
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_json(path: Path, obj) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def _is_dataset_dir(path: Path) -> bool:
+    return (path / "stats.json").exists() and (path / "feature_names.json").exists()
+
+
+class _AtomicDir:
+    """A temporary sibling folder that replaces ``target`` on success.
+
+    Everything is written into ``.<name>.tmp-XXXX`` next to ``target``; on success the
+    previous dataset is renamed to ``.<name>.old-XXXX``, the new folder renamed to
+    ``target`` and the old one deleted. ``target`` is therefore always either the previous
+    complete dataset or the new complete one (between the two renames it is briefly absent,
+    the previous one then sitting intact in ``.<name>.old-*``). On an error the temporary
+    folder is removed; one left by a killed process is never read (hidden name) and is
+    removed by the next save.
+    """
+
+    def __init__(self, target: Path):
+        self.target = Path(target)
+        self.parent = self.target.parent
+        self.prefix = f".{self.target.name}."
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.parent.mkdir(parents=True, exist_ok=True)
+        if self.target.exists() and any(self.target.iterdir()):
+            if not _is_dataset_dir(self.target):
+                raise FileExistsError(
+                    f"{self.target} exists and does not hold a dataset; refusing to replace it"
+                )
+        for stale in self.parent.glob(self.prefix + "tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix + "tmp-", dir=self.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0700
+        _fsync_path(self.tmp)
+        old: Path | None = None
+        if self.target.exists():
+            old = Path(tempfile.mkdtemp(prefix=self.prefix + "old-", dir=self.parent))
+            os.rmdir(old)
+            os.rename(self.target, old)
+        os.rename(self.tmp, self.target)
+        _fsync_path(self.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        for stale in self.parent.glob(self.prefix + "old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return False
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "dask", "distributed"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+def _file_sizes(paths: Iterable[str]) -> list[dict]:
+    out = []
+    for p in paths:
+        try:
+            size = os.path.getsize(p)
+        except OSError:
+            try:
+                import fsspec
+
+                fs, path = fsspec.core.url_to_fs(p)
+                size = fs.size(path)
+            except Exception:  # noqa: BLE001 - a size we cannot get is recorded as None
+                size = None
+        out.append({"path": str(p), "bytes": size})
+    return out
+
+
+def dataset_stats(
+    split_masks: Mapping[str, np.ndarray],
+    game_ids: np.ndarray,
+    num_players: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+) -> dict:
+    """Counts per split and player count, label distributions and mask statistics."""
+    game_ids = np.asarray(game_ids)
+    num_players = np.asarray(num_players).astype(np.int64)
+    splits: dict[str, dict] = {}
+    label_counts: dict[str, dict] = {}
+    mask_stats: dict[str, dict] = {}
+    for split in SPLITS:
+        sel = np.asarray(split_masks[split], dtype=bool)
+        by_players = {}
+        for n in PLAYER_COUNTS:
+            rows = sel & (num_players == n)
+            by_players[str(n)] = {
+                "rows": int(rows.sum()),
+                "games": int(len(np.unique(game_ids[rows]))),
+            }
+        splits[split] = {
+            "rows": int(sel.sum()),
+            "games": int(len(np.unique(game_ids[sel]))),
+            "by_num_players": by_players,
+        }
+        label_counts[split] = {}
+        mask_stats[split] = {}
+        for head, n_classes in C.HEADS.items():
+            lab = np.asarray(labels[head])[sel].astype(np.int64)
+            counts = np.bincount(lab + 1, minlength=n_classes + 1)
+            label_counts[split][head] = {
+                "not_applicable": int(counts[0]),
+                "classes": counts[1:].tolist(),
+            }
+            m = np.asarray(masks[head])[sel]
+            legal = m.sum(axis=1, dtype=np.int64)
+            mask_stats[split][head] = {
+                "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
+                "min_legal_classes": int(legal.min()) if len(legal) else 0,
+                "max_legal_classes": int(legal.max()) if len(legal) else 0,
+                "legal_rate_per_class": (
+                    m.mean(axis=0, dtype=np.float64).round(6).tolist()
+                    if len(m)
+                    else [0.0] * n_classes
+                ),
+            }
+    return {"splits": splits, "label_counts": label_counts, "mask_stats": mask_stats}
+
+
+def save_dataset(
+    out_dir: str | os.PathLike,
+    *,
+    X: np.ndarray,
+    feature_names: Sequence[str],
+    column_kinds: Sequence[str],
+    split_masks: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    scaler: Scaler,
+    game_ids: np.ndarray,
+    num_players: np.ndarray,
+    input_files: Sequence[str] = (),
+    rejections: Sequence[Mapping] = (),
+    rows_read: int | None = None,
+    config: Mapping | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Path:
+    """Write the dataset atomically to ``out_dir`` (see the module docstring for the files).
+
+    ``X`` is the UNSCALED feature matrix of all rows; ``scaler`` is applied while each
+    split is written. ``split_masks``: split -> bool mask over the rows of X; ``labels`` /
+    ``masks``: head -> arrays over the same rows; ``rejections``: ``Rejection.to_dict()``
+    records. Writing the same inputs twice gives the same bytes. Returns ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    feature_names = list(feature_names)
+    column_kinds = list(column_kinds)
+    if X.shape[1] != len(feature_names) or len(column_kinds) != len(feature_names):
+        raise ValueError(
+            f"X has {X.shape[1]} columns, {len(feature_names)} names, {len(column_kinds)} kinds"
+        )
+    rejections = [dict(r) for r in rejections]
+
+    stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
+    stats["num_features"] = len(feature_names)
+    stats["column_kinds"] = {k: int(column_kinds.count(k)) for k in KINDS}
+    stats["feature_kinds"] = dict(zip(feature_names, column_kinds, strict=True))
+    stats["rows_kept"] = int(len(X))
+    stats["rows_read"] = int(rows_read) if rows_read is not None else None
+    stats["rows_rejected"] = int(sum(r.get("rows", 1) for r in rejections))
+    stats["input_files"] = _file_sizes(input_files)
+    stats["rejected_files"] = [r for r in rejections if r.get("line") is None]
+    stats["rejected_rows"] = [r for r in rejections if r.get("line") is not None]
+    stats["config"] = config
+    stats["versions"] = _package_versions()
+    stats["timings"] = dict(timings or {})
+
+    with _AtomicDir(out_dir) as tmp:
+        for split in SPLITS:
+            sel = np.asarray(split_masks[split], dtype=bool)
+            _write_npy_rows(tmp / f"X_{split}.npy", X, sel, scaler)
+            _write_npz(
+                tmp / f"labels_{split}.npz",
+                {h: np.asarray(labels[h])[sel].astype(np.int16) for h in C.HEADS},
+            )
+            _write_npz(
+                tmp / f"masks_{split}.npz",
+                {h: np.asarray(masks[h])[sel].astype(bool) for h in C.HEADS},
+            )
+        _write_json(tmp / "feature_names.json", feature_names)
+        _write_json(tmp / "label_classes.json", C.class_tables())
+        _write_npz(tmp / "scaler.npz", scaler.to_arrays(), compress=False)
+        _write_json(tmp / "rejections.json", rejections)
+        _write_json(tmp / "stats.json", stats)  # last: its presence marks a dataset
+    return out_dir
+
+
+def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
+    """Read a saved dataset.
+
+    Returns ``{"train": {"X", "labels", "masks"}, "val": ..., "test": ...,
+    "feature_names", "label_classes", "scaler" (:class:`Scaler`), "stats", "rejections"}``;
+    ``labels`` / ``masks`` are head -> array dicts. ``mmap=True`` memory-maps the X arrays.
+    """
+    path = Path(path)
+    if not _is_dataset_dir(path):
+        raise FileNotFoundError(f"no dataset in {path}")
+    out: dict = {}
+    for split in SPLITS:
+        X = np.load(path / f"X_{split}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        with np.load(path / f"labels_{split}.npz", allow_pickle=False) as z:
+            lab = {h: z[h] for h in z.files}
+        with np.load(path / f"masks_{split}.npz", allow_pickle=False) as z:
+            msk = {h: z[h] for h in z.files}
+        out[split] = {"X": X, "labels": lab, "masks": msk}
+    with np.load(path / "scaler.npz", allow_pickle=False) as z:
+        out["scaler"] = Scaler.from_arrays({k: z[k] for k in z.files})
+    for name in ("feature_names", "label_classes", "stats", "rejections"):
+        out[name] = json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
+    return out
