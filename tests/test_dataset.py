@@ -304,14 +304,14 @@ def test_saved_files_agree_with_names_and_class_tables(tmp_path):
     assert ds["label_classes"] == classes
     for s in D.SPLITS:
         n = int(splits[s].sum())
-        assert ds[s]["X"].dtype == np.float32 and ds[s]["X"].shape == (n, len(names))
-        assert set(ds[s]["labels"]) == set(ds[s]["masks"]) == set(C.HEADS)
+        assert ds[f"X_{s}"].dtype == np.float32 and ds[f"X_{s}"].shape == (n, len(names))
+        assert set(ds[f"labels_{s}"]) == set(ds[f"masks_{s}"]) == set(C.HEADS)
         for h, k in C.HEADS.items():
-            assert ds[s]["labels"][h].dtype == np.int16 and ds[s]["labels"][h].shape == (n,)
-            assert ds[s]["masks"][h].dtype == bool and ds[s]["masks"][h].shape == (n, k)
+            assert ds[f"labels_{s}"][h].dtype == np.int16 and ds[f"labels_{s}"][h].shape == (n,)
+            assert ds[f"masks_{s}"][h].dtype == bool and ds[f"masks_{s}"][h].shape == (n, k)
             assert len(classes[h]) == k
-            np.testing.assert_array_equal(ds[s]["labels"][h], labels[h][splits[s]])
-            np.testing.assert_array_equal(ds[s]["masks"][h], masks[h][splits[s]])
+            np.testing.assert_array_equal(ds[f"labels_{s}"][h], labels[h][splits[s]])
+            np.testing.assert_array_equal(ds[f"masks_{s}"][h], masks[h][splits[s]])
     np.testing.assert_array_equal(ds["scaler"].mean, scaler.mean)
     np.testing.assert_array_equal(ds["scaler"].columns, scaler.columns)
     with np.load(out / "scaler.npz", allow_pickle=False) as z:
@@ -350,12 +350,12 @@ def test_saved_x_is_scaled_continuous_only(tmp_path):
     ds = D.load_dataset(tmp_path / "out")
     kinds = np.asarray(kinds)
     for s in D.SPLITS:
-        saved, raw = ds[s]["X"], X[splits[s]]
+        saved, raw = ds[f"X_{s}"], X[splits[s]]
         untouched = kinds != D.CONTINUOUS
         np.testing.assert_array_equal(saved[:, untouched], raw[:, untouched])
         expected = ((raw.astype(np.float64) - scaler.mean) / scaler.scale).astype(np.float32)
         np.testing.assert_array_equal(saved, expected)
-    train_cont = ds["train"]["X"][:, kinds == D.CONTINUOUS].astype(np.float64)
+    train_cont = ds["X_train"][:, kinds == D.CONTINUOUS].astype(np.float64)
     varying = X[splits["train"]][:, kinds == D.CONTINUOUS].std(axis=0) > 0
     np.testing.assert_allclose(train_cont.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(train_cont[:, varying].std(axis=0), 1, atol=1e-4)
@@ -395,7 +395,7 @@ def test_crash_mid_save_keeps_previous_dataset(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # temp folder removed
     ds = D.load_dataset(out)
     assert ds["stats"]["config"] == {"run": 1}
-    assert len(ds["train"]["X"]) == ds["stats"]["splits"]["train"]["rows"]
+    assert len(ds["X_train"]) == ds["stats"]["splits"]["train"]["rows"]
 
 
 def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path):

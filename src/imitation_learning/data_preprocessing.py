@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = {k: v for k, v in summary.items() if k != "rejections"}
     print(json.dumps(shown, indent=2, default=str))
     for rej in summary["rejections"][:20]:
-        print(f"rejected: {rej}")
+        where = rej["file"] + (f", line {rej['line']}" if rej["line"] is not None else "")
+        print(f"rejected: {where}: {rej['reason']}")
     if len(summary["rejections"]) > 20:
         print(f"... and {len(summary['rejections']) - 20} more (see rejections.json)")
     return 0

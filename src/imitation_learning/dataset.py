@@ -574,23 +574,23 @@ def save_dataset(
 
 
 def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
-    """Read a saved dataset.
+    """Read a saved dataset; the keys follow the file names.
 
-    Returns ``{"train": {"X", "labels", "masks"}, "val": ..., "test": ...,
-    "feature_names", "label_classes", "scaler" (:class:`Scaler`), "stats", "rejections"}``;
-    ``labels`` / ``masks`` are head -> array dicts. ``mmap=True`` memory-maps the X arrays.
+    ``X_{train,val,test}`` (float32, standardised), ``labels_{split}`` and ``masks_{split}``
+    (head -> array dicts), ``feature_names``, ``label_classes``, ``scaler``
+    (:class:`Scaler`), ``stats``, ``rejections``. ``mmap=True`` memory-maps the X arrays.
     """
     path = Path(path)
     if not _is_dataset_dir(path):
         raise FileNotFoundError(f"no dataset in {path}")
     out: dict = {}
     for split in SPLITS:
-        X = np.load(path / f"X_{split}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-        with np.load(path / f"labels_{split}.npz", allow_pickle=False) as z:
-            lab = {h: z[h] for h in z.files}
-        with np.load(path / f"masks_{split}.npz", allow_pickle=False) as z:
-            msk = {h: z[h] for h in z.files}
-        out[split] = {"X": X, "labels": lab, "masks": msk}
+        out[f"X_{split}"] = np.load(
+            path / f"X_{split}.npy", mmap_mode="r" if mmap else None, allow_pickle=False
+        )
+        for part in ("labels", "masks"):
+            with np.load(path / f"{part}_{split}.npz", allow_pickle=False) as z:
+                out[f"{part}_{split}"] = {h: z[h] for h in z.files}
     with np.load(path / "scaler.npz", allow_pickle=False) as z:
         out["scaler"] = Scaler.from_arrays({k: z[k] for k in z.files})
     for name in ("feature_names", "label_classes", "stats", "rejections"):
