@@ -1,0 +1,165 @@
+"""``splendor-il preprocess``: game logs -> the saved train/val/test dataset.
+
+The configuration is ``--config FILE`` (else ``./config.yaml`` if present, else the
+defaults), with the command-line flags applied over it; it is validated, and the data root
+checked, before any work starts. Exit codes: 0 done (rejected rows and files are counted in
+the summary), 2 configuration or usage error, 3 under ``--strict`` when something was
+rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from imitation_learning.config import ConfigError, deep_merge, load_config, validate_config
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_STRICT = 3
+
+DEFAULT_CONFIG_FILE = "config.yaml"
+
+# flag destination -> (config section, key)
+_OVERRIDES = {
+    "data_root": ("data", "data_root"),
+    "output": ("data", "processed_dir"),
+    "max_games": ("preprocessing", "max_games"),
+    "num_workers": ("preprocessing", "num_workers"),
+    "scheduler_address": ("preprocessing", "scheduler_address"),
+    "dashboard_address": ("preprocessing", "dashboard_address"),
+    "report": ("preprocessing", "report"),
+}
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    """Add the ``preprocess`` subcommand to ``splendor-il``."""
+    p = subparsers.add_parser(
+        "preprocess",
+        help="preprocess game logs into a train/val/test dataset (Dask job)",
+        description=(
+            "Read the game logs <data_root>/{2,3,4}_games/*.csv on a pool of worker processes "
+            "(a local Dask cluster, or an existing one), compute the features, labels and "
+            "masks, split by game, scale and save the dataset. Flags override the config file."
+        ),
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"YAML configuration (default: ./{DEFAULT_CONFIG_FILE} if present, else defaults)",
+    )
+    p.add_argument("--data-root", metavar="DIR", help="folder (or fsspec URL) with {2,3,4}_games/")
+    p.add_argument("--max-games", type=int, metavar="N", help="process only the first N games")
+    p.add_argument(
+        "--num-workers", type=int, metavar="N", help="worker processes (default: all cores)"
+    )
+    p.add_argument(
+        "--scheduler-address",
+        metavar="ADDR",
+        help="use the running Dask scheduler at ADDR (e.g. tcp://host:8786) instead of a "
+        "local cluster (default: $DASK_SCHEDULER_ADDRESS if set)",
+    )
+    p.add_argument(
+        "--dashboard-address",
+        metavar="HOST:PORT",
+        help="dashboard of the local cluster (default 127.0.0.1:8787; a free port if taken)",
+    )
+    p.add_argument("--report", metavar="HTML", help="write a Dask performance report")
+    p.add_argument("--output", metavar="DIR", help="output folder (data.processed_dir)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="exit with code 3 if any file or row was rejected",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_preprocess_command)
+    return p
+
+
+def build_config(args: argparse.Namespace) -> dict:
+    """The validated configuration: the config file, then the flags over it."""
+    path = args.config
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    cfg = load_config(path)
+    overrides: dict = {}
+    for dest, (section, key) in _OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    if getattr(args, "strict", None):
+        overrides.setdefault("preprocessing", {})["strict"] = True
+    return validate_config(deep_merge(cfg, overrides))
+
+
+def format_summary(summary: dict) -> str:
+    """The end-of-run summary, one fact a line."""
+    splits = summary.get("rows_per_split", {})
+    lines = [
+        "Preprocessing done",
+        f"  files:          {summary['files']} ({summary['files_rejected']} rejected)",
+        f"  rows read:      {summary['rows_read']} ({summary['rows_rejected']} rejected)",
+        "  rows per split: "
+        + ", ".join(f"{name} {splits.get(name, 0)}" for name in ("train", "val", "test")),
+        f"  wall time:      {summary['wall_time_s']:.2f} s ({summary['rows_per_s']:,.0f} rows/s)",
+        f"  output:         {summary['output_dir']}",
+    ]
+    if summary.get("num_workers") is not None:
+        lines.append(f"  workers:        {summary['num_workers']}")
+    if summary.get("dashboard_link"):
+        lines.append(f"  dashboard:      {summary['dashboard_link']}")
+    return "\n".join(lines)
+
+
+def _first_rejection(summary: dict) -> str | None:
+    rejections = summary.get("rejections") or []
+    if not rejections:
+        return None
+    r = rejections[0]
+    where = str(r.get("file"))
+    if r.get("line") is not None:
+        where += f", line {r['line']}"
+    if r.get("column"):
+        where += f", column {r['column']!r}"
+    return f"{where}: {r.get('reason')}"
+
+
+def run_preprocess_command(args: argparse.Namespace) -> int:
+    from imitation_learning.parallel_processor import discover_csv_files
+
+    try:
+        cfg = build_config(args)
+        # Usage errors (missing data root, no game file) before any work starts.
+        discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
+    except ConfigError as exc:
+        print(f"splendor-il preprocess: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+        print(f"splendor-il preprocess: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from imitation_learning.data_preprocessing import run_preprocessing
+
+    try:
+        summary = run_preprocessing(cfg, progress=not args.no_progress)
+    except ConnectionError as exc:  # the scheduler address given cannot be reached
+        print(f"splendor-il preprocess: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("splendor-il preprocess: interrupted", file=sys.stderr)
+        return 130
+
+    print(format_summary(summary))
+    first = _first_rejection(summary)
+    if first:
+        print(f"  first rejection: {first}")
+        report = os.path.join(summary["output_dir"], "rejections.json")
+        print(f"  all rejections:  {report}")
+    rejected = summary["files_rejected"] or summary["rows_rejected"] or first
+    if cfg["preprocessing"]["strict"] and rejected:
+        print(f"splendor-il preprocess: --strict: input rejected: {first}", file=sys.stderr)
+        return EXIT_STRICT
+    return EXIT_OK
