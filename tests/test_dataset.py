@@ -18,11 +18,11 @@ from imitation_learning import dataset as D
 from splendor import columns as C
 
 STRATEGIC_NAMES = [
-    "p0_card3_can_build",
-    "p1_card14_must_use_gold",
-    "p0_card2_distance_total",
-    "p0_noble1_acquirable",
-    "p0_num_nobles_acquirable",
+    "player0_cardpos3_can_build",
+    "player1_cardpos14_must_use_gold",
+    "player0_cardpos2_distance_total",
+    "player0_noble1_acquirable",
+    "player0_nobles_acquirable",
     "leader_points",
 ]
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import zipfile
@@ -71,30 +72,21 @@ SEAT_ONEHOT = [
     f"player{k}_seat_{s}" for k in range(C.NUM_PLAYER_SLOTS) for s in range(C.NUM_PLAYER_SLOTS)
 ]
 
-# Strategic features that are 0/1 by construction, recognised by their name. A name is
-# binary when one of its "_"-separated words (or word pairs) is one of these flags.
-BINARY_FEATURE_WORDS = frozenset(
-    {"can_build", "must_use_gold", "acquirable", "possible", "can_take2", "take2_possible"}
+# Strategic features that are 0/1 by construction, recognised by the end of their name
+# (``features.get_all_feature_names()``): take-2 possible, gold gainable, can build, must use
+# gold, noble acquirable. Counts such as ``player0_nobles_acquirable`` do not match.
+BINARY_FEATURE_PATTERN = re.compile(
+    r"(_take2_possible|_gold_gainable_by_reserve|_can_build|_must_use_gold|_noble\d+_acquirable)$"
 )
-# ...unless it is a count or a distance built on such a flag.
-COUNT_WORDS = frozenset({"num", "n", "count", "number", "nobles", "closest", "distance"})
 
 CHUNK_ROWS = 65_536  # rows per block when scaling, fitting and writing
-
-
-def _is_binary_feature(name: str) -> bool:
-    words = name.split("_")
-    pairs = {f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)}
-    triples = {f"{a}_{b}_{c}" for a, b, c in zip(words, words[1:], words[2:], strict=False)}
-    flagged = bool(BINARY_FEATURE_WORDS & (set(words) | pairs | triples))
-    return flagged and not (COUNT_WORDS & set(words))
 
 
 def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
     """Kind of each strategic feature: ``binary`` for 0/1 flags, else ``continuous``.
 
     Uses ``imitation_learning.features.get_binary_feature_names()`` when the features
-    module provides it; otherwise the feature names (see ``BINARY_FEATURE_WORDS``).
+    module provides it; otherwise the names (see ``BINARY_FEATURE_PATTERN``).
     """
     binary: set[str] | None = None
     try:
@@ -106,7 +98,7 @@ def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
     except ImportError:
         pass
     if binary is None:
-        return [BINARY if _is_binary_feature(n) else CONTINUOUS for n in names]
+        return [BINARY if BINARY_FEATURE_PATTERN.search(n) else CONTINUOUS for n in names]
     return [BINARY if n in binary else CONTINUOUS for n in names]
 
 
