@@ -69,6 +69,7 @@ CURRENT_PLAYER_COL = COL["current_player"]
 
 # Starting bank per player count: five colours, then gold.
 BANK_START = {2: 4, 3: 5, 4: 7}
+_ALL_COLUMNS = np.arange(NUM_COLUMNS)
 GOLD_START = 5
 MAX_COLOUR_HELD = 7
 MAX_GOLD_HELD = 5
@@ -116,15 +117,10 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
     num_players = values[:, NUM_PLAYERS_COL]
     in_play = _slot_mask(num_players)  # NaN num_players -> no slot in play
 
-    # Cells must be finite integers (integers may be written as 2.0).
-    finite = np.isfinite(values)
-    yield ~finite & ~missing, np.arange(NUM_COLUMNS), "not a finite number ({value})"
-    with np.errstate(invalid="ignore"):
-        yield (
-            finite & (values != np.round(values)),
-            np.arange(NUM_COLUMNS),
-            "not an integer ({value})",
-        )
+    # Cells must be finite integers (integers may be written as 2.0). NaN != rint(NaN), so
+    # "differs from its rounding" is exactly "missing or not an integer".
+    not_integer = (values != np.rint(values)) ^ missing
+    yield not_integer | np.isinf(values), _ALL_COLUMNS, "not a finite integer ({value})"
 
     always = np.concatenate(
         [[GAME_ID_COL, NUM_PLAYERS_COL, TURN_COL, CURRENT_PLAYER_COL], BANK, DECKS, [ACTION_COL]]
@@ -150,7 +146,9 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
         "noble_selection below -1 ({value})",
     )
 
-    ok_players = np.isin(num_players, np.fromiter(num_players_ok, dtype=float))
+    ok_players = np.zeros(n, dtype=bool)
+    for count in num_players_ok:
+        ok_players |= num_players == count
     yield (
         (~ok_players & ~np.isnan(num_players))[:, None],
         np.array([NUM_PLAYERS_COL]),
@@ -175,7 +173,9 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
     )
 
     # Bank: never above the starting size for the player count.
-    start = np.select([num_players == p for p in BANK_START], list(BANK_START.values()), np.inf)
+    start = np.full(n, np.inf)
+    for count, size in BANK_START.items():
+        start[num_players == count] = size
     limits = np.concatenate([np.repeat(start[:, None], 5, axis=1), np.full((n, 1), GOLD_START)], 1)
     yield values[:, BANK] > limits, BANK, "bank holds {value}, more than its starting size"
 
@@ -196,15 +196,14 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
 
     # Cards (face-up and reserved): level 1..3 and a one-hot bonus when the card is there.
     card_blocks = np.concatenate([CARDS, PLAYER_RESERVED.reshape(-1, CARDS.shape[1])])  # (24, 12)
-    cards = values[:, card_blocks]  # (n, 24, 12)
-    present = ~np.isnan(cards).all(axis=2)
-    level = cards[:, :, F_LEVEL]
+    present = ~missing[:, card_blocks].all(axis=2)  # (n, 24)
+    level = values[:, card_blocks[:, F_LEVEL]]
     yield (
         present & ~((level >= 1) & (level <= 3)),
         card_blocks[:, F_LEVEL],
         "card level {value} not in 1..3",
     )
-    bonus = cards[:, :, F_BONUS]
+    bonus = values[:, card_blocks[:, F_BONUS]]  # (n, 24, 5)
     one_hot = ((bonus == 0) | (bonus == 1)).all(axis=2) & (bonus.sum(axis=2) == 1)
     yield present & ~one_hot, card_blocks[:, F_BONUS.start], "card bonus is not one-hot"
 
@@ -220,7 +219,7 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
     # One game per file: rows whose game_id differs from the file's (most common) id.
     game_id = values[:, GAME_ID_COL]
     known = game_id[~np.isnan(game_id)]
-    if len(known):
+    if len(known) and (known != known[0]).any():
         ids, first, counts = np.unique(known, return_index=True, return_counts=True)
         top = counts == counts.max()
         file_id = ids[top][np.argmin(first[top])]
@@ -320,7 +319,7 @@ def _arrow_block(body: pa.Buffer, columns: list[str]) -> tuple[np.ndarray, dict[
         raise _ParseError(str(exc)) from exc
     n = table.num_rows
     action_text = table.column("action_type")
-    numeric = table.drop_columns(["action_type"]).combine_chunks()
+    numeric = table.drop_columns(["action_type"])
     out = np.empty((n, NUM_COLUMNS), dtype=np.float64)
     if n:
         block = np.concatenate(
