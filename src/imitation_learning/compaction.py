@@ -51,7 +51,6 @@ _DECISION_FLOAT = slice(C.ACTION_COL + 1, len(C.COLUMNS))
 _CARD_BLOCK = slice(int(C.CARDS[0, 0]), int(C.CARDS[-1, -1]) + 1)
 assert (np.arange(_CARD_BLOCK.start, _CARD_BLOCK.stop) == C.CARDS.reshape(-1)).all()
 _RESERVED_LEVEL = C.PLAYER_RESERVED[:, :, C.F_LEVEL]  # (4, 3)
-_NOBLE_BLOCK = C.NOBLES  # (5, 6)
 
 # Placement of each dtype block in the frame's columns.
 _GAME_ID_PLACE = np.array([0])
@@ -102,7 +101,8 @@ class Compacted:
 def compact(values: np.ndarray) -> Compacted:
     """Fill missing state values with 0 and move present face-up cards to the front.
 
-    A face-up slot is present when any of its 12 fields is not missing. The relative order
+    A face-up slot is present when its ``level`` is not missing (a reserved card likewise, a
+    noble when its ``vp`` is not missing), as in ``labels`` and ``masks``. The relative order
     of present cards (slot order) is kept, so the card at running index ``i`` ends up in
     ``card{i}_*``. Nothing is modified in ``values``.
     """
@@ -112,7 +112,7 @@ def compact(values: np.ndarray) -> Compacted:
     n = len(values)
 
     cards = values[:, _CARD_BLOCK].reshape(n, C.NUM_VISIBLE, len(C.CARD_FIELDS))
-    slot_present = ~np.isnan(cards).all(axis=2)  # (n, 12)
+    slot_present = ~np.isnan(cards[:, :, C.F_LEVEL])  # (n, 12)
     count = slot_present.sum(axis=1)
     card_present = np.arange(C.NUM_VISIBLE)[None, :] < count[:, None]
 
@@ -129,7 +129,7 @@ def compact(values: np.ndarray) -> Compacted:
     out[:, _STATE] = np.where(np.isnan(state), 0.0, state)
 
     reserved_present = ~np.isnan(values[:, _RESERVED_LEVEL])  # (n, 4, 3)
-    noble_present = ~np.isnan(values[:, _NOBLE_BLOCK]).all(axis=2)  # (n, 5)
+    noble_present = ~np.isnan(values[:, C.NOBLES[:, 0]])  # (n, 5)
     num_players = out[:, C.COL["num_players"]]
     player_present = np.arange(C.NUM_PLAYER_SLOTS)[None, :] < num_players[:, None]
     return Compacted(

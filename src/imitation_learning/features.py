@@ -44,6 +44,8 @@ Everything is broadcast; there is no loop over rows.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from splendor import columns as C
@@ -89,6 +91,14 @@ def get_all_feature_names() -> list[str]:
     names += ["leader_points_to_win", "cards_bought_total"]
     names += [f"player{k}_points_to_win" for k in _P]
     return names
+
+
+def get_binary_feature_names() -> list[str]:
+    """The features that are 0/1 by construction (flags, not counts), in feature order."""
+    flags = re.compile(
+        r"(_take2_possible|_gold_gainable_by_reserve|_can_build|_must_use_gold|_noble\d+_acquirable)$"
+    )
+    return [name for name in get_all_feature_names() if flags.search(name)]
 
 
 NUM_FEATURES = len(get_all_feature_names())

@@ -1,0 +1,151 @@
+"""The per-file step of the preprocessing job: one game log in, one :class:`FileResult` out.
+
+``process_game_log(path, config)``:
+
+1. read the file (``splendor.log_reader.read_game_log``, bad rows rejected by the reader);
+2. labels of the 7 heads and the decision-consistency check, on the raw rows;
+3. legal-action masks from the raw rows (all ones when masking is disabled), and the
+   legality check: a row whose label is not set in its mask is rejected;
+4. only for the rows kept: fill + compaction, the compact-dtype ``df``, and the strategic
+   features (shape ``(n, 0)`` when feature engineering is disabled).
+
+Every data row read ends up either in the outputs or in exactly one :class:`Rejection`
+(``FileResult.check_accounting``). A file that cannot be read gives a result with no rows
+and one file-level rejection. The function is pure (no printing, no global state), and its
+result is picklable, so it runs unchanged in Dask worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from imitation_learning.compaction import build_frame, compact, empty_frame
+from imitation_learning.features import NUM_FEATURES, compute_features
+from imitation_learning.labels import compute_labels, find_inconsistent_rows
+from imitation_learning.masks import compute_masks, masks_contain_labels
+from imitation_learning.results import FileResult
+from splendor import columns as C
+from splendor.errors import GameLogError, Rejection
+from splendor.log_reader import read_game_log
+
+DEFAULT_BLIND_RESERVE_BASE = 12
+
+
+def _settings(config: dict | None) -> tuple[int, bool, bool]:
+    """(blind reserve base, masking on, features on); missing sections mean the defaults."""
+    config = config or {}
+    reader = config.get("reader") or {}
+    pre = config.get("preprocessing") or {}
+    return (
+        reader.get("blind_reserve_base", DEFAULT_BLIND_RESERVE_BASE),
+        bool(pre.get("enable_masking", True)),
+        bool(pre.get("enable_feature_engineering", True)),
+    )
+
+
+def _ones_masks(n: int) -> dict[str, np.ndarray]:
+    return {head: np.ones((n, classes), dtype=bool) for head, classes in C.HEADS.items()}
+
+
+def empty_result(config: dict | None = None) -> FileResult:
+    """A result with no rows: the right ``df`` columns and dtypes, features ``(0, F)`` (or
+    ``(0, 0)`` with feature engineering disabled), int16 labels ``(0,)``, bool masks
+    ``(0, classes)``."""
+    _, _, features_on = _settings(config)
+    return FileResult(
+        df=empty_frame(),
+        features=np.empty((0, NUM_FEATURES if features_on else 0), dtype=np.float32),
+        labels={head: np.empty(0, dtype=np.int16) for head in C.HEADS},
+        masks=_ones_masks(0),
+    )
+
+
+def _file_rejected(rejection: Rejection, config: dict | None) -> FileResult:
+    result = empty_result(config)
+    result.rejections = [rejection]
+    result.rows_read = rejection.rows
+    return result
+
+
+def _row_rejections(
+    name: str,
+    line_numbers: np.ndarray,
+    problems: list[tuple[int, str, str]],
+) -> tuple[np.ndarray, list[Rejection]]:
+    """One rejection per faulty row (its problems joined), and the bool ``(n,)`` keep mask."""
+    keep = np.ones(len(line_numbers), dtype=bool)
+    by_row: dict[int, list[tuple[str, str]]] = {}
+    for row, column, reason in problems:
+        by_row.setdefault(row, []).append((column, reason))
+    rejections = []
+    for row in sorted(by_row):
+        found = by_row[row]
+        keep[row] = False
+        rejections.append(
+            Rejection(
+                file=name,
+                line=int(line_numbers[row]),
+                column=found[0][0],
+                reason="; ".join(reason for _, reason in found),
+            )
+        )
+    return keep, rejections
+
+
+def _illegal_decisions(
+    masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], candidates: np.ndarray
+) -> list[tuple[int, str, str]]:
+    """``(row, head, reason)`` for each label (of a ``candidates`` row) not set in its mask."""
+    problems = []
+    for head, ok in masks_contain_labels(masks, labels).items():
+        for row in np.flatnonzero(~ok & candidates):
+            reason = (
+                f"decision not legal in its state: {head} class {int(labels[head][row])} "
+                "is not among the legal classes of that state"
+            )
+            problems.append((int(row), head, reason))
+    return problems
+
+
+def process_game_log(path: str | os.PathLike, config: dict | None = None) -> FileResult:
+    """Read, check and transform one game log (see the module docstring)."""
+    name = os.fspath(path)
+    base, masking_on, features_on = _settings(config)
+    try:
+        log = read_game_log(path, blind_reserve_base=base, on_bad_row="reject")
+    except GameLogError as exc:
+        return _file_rejected(exc.rejection, config)
+    except OSError as exc:
+        return _file_rejected(Rejection(name, None, None, f"cannot read the file: {exc}", 0), config)
+
+    values = log.values
+    n = len(values)
+    labels = compute_labels(values)
+    problems = find_inconsistent_rows(values, labels)
+    masks = compute_masks(values) if masking_on else _ones_masks(n)
+    if masking_on:
+        consistent = np.ones(n, dtype=bool)
+        consistent[[row for row, _, _ in problems]] = False
+        problems += _illegal_decisions(masks, labels, consistent)
+    keep, rejections = _row_rejections(name, log.line_numbers, problems)
+
+    if not keep.all():
+        values = values[keep]
+        labels = {head: label[keep] for head, label in labels.items()}
+        masks = {head: mask[keep] for head, mask in masks.items()}
+    compacted = compact(values)
+    if features_on:
+        features = compute_features(compacted)
+    else:
+        features = np.empty((len(values), 0), dtype=np.float32)
+    return FileResult(
+        df=build_frame(compacted),
+        features=features,
+        labels={head: label.astype(np.int16, copy=False) for head, label in labels.items()},
+        masks={head: mask.astype(bool, copy=False) for head, mask in masks.items()},
+        rejections=list(log.rejections) + rejections,
+        rows_read=log.rows_read,
+        files_ok=[name],
+    )
