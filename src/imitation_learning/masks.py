@@ -60,19 +60,34 @@ def _scatter_visible(out: np.ndarray, present: np.ndarray, chosen: np.ndarray) -
     out[rows, running[rows, slots]] = True
 
 
+def _build_returns_table() -> np.ndarray:
+    """bool (5, 4**6, 84): ``[e, code, c]`` = return class ``c`` has ``e`` tokens and fits
+    in holdings whose base-4 code (each colour capped at 3) is ``code``; ``e = 4`` is the
+    all-False row (an excess that cannot be returned in one class)."""
+    holdings = np.array(list(np.ndindex(*(4,) * 6)), dtype=np.int8)  # row i has code i
+    fits = (C.REMOVED_MATRIX[None, :, :] <= holdings[:, None, :]).all(axis=-1)  # (4096, 84)
+    sizes = np.arange(5)[:, None, None]
+    return fits[None, :, :] & (_REMOVED_TOTAL[None, None, :] == sizes)
+
+
+_RETURNS_TABLE = _build_returns_table()
+_BASE4 = 4 ** np.arange(5, -1, -1)
+
+
 def _returns_mask(gems: np.ndarray, legal: np.ndarray) -> np.ndarray:
     """bool (m, 84): the return tuples required by the legal token-gaining moves.
 
-    ``gems`` (m, 6) holdings before the move; ``legal`` (m, 31) which moves of ``_GAINS``
-    are legal. A move leaving T > 10 tokens requires returning T - 10 of them: every
-    multiset of that size drawn from the holdings after the move.
+    ``gems`` (m, 6) integer holdings before the move; ``legal`` (m, 31) which moves of
+    ``_GAINS`` are legal. A move leaving T > 10 tokens requires returning e = T - 10 of
+    them: every multiset of size e drawn from the holdings after the move. A return holds at
+    most 3 of a colour, so the holdings are capped at 3 and looked up by their base-4 code.
     """
     after = gems[:, None, :] + _GAINS[None, :, :]  # (m, 31, 6)
     excess = after.sum(axis=-1) - TOKEN_LIMIT  # (m, 31)
-    needed = legal & (excess > 0)
-    fits = (C.REMOVED_MATRIX[None, None, :, :] <= after[:, :, None, :]).all(axis=-1)  # (m,31,84)
-    sized = _REMOVED_TOTAL[None, None, :] == excess[:, :, None]
-    return (fits & sized & needed[:, :, None]).any(axis=1)
+    # Moves that are illegal or need no return look up e = 0 (class 0, always set anyway).
+    size = np.where(legal & (excess > 0), np.clip(excess, 0, 4), 0)
+    code = np.clip(after, 0, 3) @ _BASE4  # (m, 31)
+    return _RETURNS_TABLE[size, code].any(axis=1)
 
 
 def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
