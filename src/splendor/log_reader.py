@@ -203,9 +203,19 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
         card_blocks[:, F_LEVEL],
         "card level {value} not in 1..3",
     )
-    bonus = values[:, card_blocks[:, F_BONUS]]  # (n, 24, 5)
-    one_hot = ((bonus == 0) | (bonus == 1)).all(axis=2) & (bonus.sum(axis=2) == 1)
-    yield present & ~one_hot, card_blocks[:, F_BONUS.start], "card bonus is not one-hot"
+    bonus_cols = card_blocks[:, F_BONUS]  # (24, 5)
+    bonus = values[:, bonus_cols]  # (n, 24, 5)
+    not_binary = (bonus != 0) & (bonus != 1)
+    yield (
+        (not_binary & present[:, :, None]).reshape(n, -1),
+        bonus_cols.ravel(),
+        "card bonus {value} is not 0 or 1: bonus is not one-hot",
+    )
+    yield (
+        present & ~not_binary.any(axis=2) & (bonus.sum(axis=2) != 1),
+        bonus_cols[:, 0],
+        "card bonus is not one-hot (one 1 expected)",
+    )
 
     # Reserved cards are listed in reservation order: slots fill left to right.
     reserved_present = present[:, len(CARDS) :].reshape(n, NUM_PLAYER_SLOTS, NUM_RESERVED)
@@ -466,6 +476,8 @@ def read_game_log(
 
     rejections: list[Rejection] = []
     try:
+        if rows_read == 0:  # header only (pyarrow calls a body without rows an empty file)
+            return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
         values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
         if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
             raise _ParseError("row count mismatch")
@@ -550,6 +562,8 @@ def _slow_path(
         else:
             good.append(k)
 
+    if not good:
+        return np.empty((0, NUM_COLUMNS)), {}, line_numbers[:0], rejections
     body = b"\n".join(data[starts[k] : ends[k]] for k in good)
     try:
         values, unknown = _arrow_block(pa.py_buffer(body), columns)
