@@ -155,20 +155,20 @@ def test_end_to_end_legacy_fixtures(tmp_path):
     cfg["reader"] = {"blind_reserve_base": 11}
     cfg["data"].update(train_ratio=0.6, val_ratio=0.2, test_ratio=0.2)
     summary = DP.run_preprocessing(cfg, progress=False)
-    assert summary["files"] == 5 and summary["files_rejected"] == 0
+    assert summary["files"] == 6 and summary["files_rejected"] == 0
     assert summary["rows_rejected"] == 0 and summary["rejections"] == []
-    assert all(summary["rows_per_split"][s] > 0 for s in D.SPLITS)  # 3 / 1 / 1 games
+    assert all(summary["rows_per_split"][s] > 0 for s in D.SPLITS)
     ds = _check_dataset(out, summary)
-    assert [ds["stats"]["splits"][s]["games"] for s in D.SPLITS] == [3, 1, 1]
+    assert [ds["stats"]["splits"][s]["games"] for s in D.SPLITS] == [4, 1, 1]
     by_players = ds["stats"]["splits"]
-    assert sum(by_players[s]["by_num_players"]["4"]["games"] for s in D.SPLITS) == 1
+    assert sum(by_players[s]["by_num_players"]["4"]["games"] for s in D.SPLITS) == 2
 
 
 def test_end_to_end_simulated_games_with_a_bad_file(tmp_path):
     from splendor.simulate import simulate
 
     root = tmp_path / "games"
-    simulate(12, [2, 3, 4], "random", 5, root)
+    simulate(12, (2, 3, 4), "random", 5, root, progress=False)
     bad = root / "2_games" / "999999.csv"
     bad.write_text("not,a,game,log\n1,2,3,4\n")
     out = tmp_path / "processed"
@@ -207,5 +207,5 @@ def test_module_entry_point(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert '"files": 5' in proc.stdout
+    assert '"files": 6' in proc.stdout
     assert D.load_dataset(tmp_path / "out")["stats"]["rows_rejected"] == 0

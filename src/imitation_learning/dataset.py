@@ -25,6 +25,7 @@ Layout of the output folder::
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
@@ -79,7 +80,7 @@ BINARY_FEATURE_PATTERN = re.compile(
     r"(_take2_possible|_gold_gainable_by_reserve|_can_build|_must_use_gold|_noble\d+_acquirable)$"
 )
 
-CHUNK_ROWS = 65_536  # rows per block when scaling, fitting and writing
+CHUNK_ROWS = 8_192  # rows per block when fitting, scaling and writing (~85 MB in float64)
 
 
 def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
@@ -249,35 +250,35 @@ class Scaler:
         scale = std, or 1 where std is 0. ``rows``: bool mask or indices (the train rows)."""
         columns = np.asarray(columns, dtype=np.int64)
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-        count = 0
-        mean = np.zeros(len(columns))
-        m2 = np.zeros(len(columns))
+        width = X.shape[1]
+        count, mean, m2 = 0, np.zeros(width), np.zeros(width)
         for start in range(0, len(idx), CHUNK_ROWS):
-            block = X[np.ix_(idx[start : start + CHUNK_ROWS], columns)].astype(np.float64)
+            # whole rows (a contiguous gather), all columns; the others are dropped below
+            block = X[idx[start : start + CHUNK_ROWS]].astype(np.float64)
             b_count = len(block)
             b_mean = block.mean(axis=0)
-            b_m2 = ((block - b_mean) ** 2).sum(axis=0)
+            block -= b_mean
+            b_m2 = np.einsum("ij,ij->j", block, block)
             # Chan et al. merge of two (count, mean, M2) summaries.
             delta = b_mean - mean
             total = count + b_count
-            mean = mean + delta * (b_count / total)
-            m2 = m2 + b_m2 + delta**2 * (count * b_count / total)
+            mean += delta * (b_count / total)
+            m2 += b_m2 + delta**2 * (count * b_count / total)
             count = total
-        std = np.sqrt(m2 / count) if count else np.zeros(len(columns))
-        full_mean = np.zeros(X.shape[1])
-        full_scale = np.ones(X.shape[1])
-        full_mean[columns] = mean
-        full_scale[columns] = np.where(std > 0, std, 1.0)
+        std = np.sqrt(m2 / count) if count else np.zeros(width)
+        full_mean = np.zeros(width)
+        full_scale = np.ones(width)
+        full_mean[columns] = mean[columns]
+        full_scale[columns] = np.where(std[columns] > 0, std[columns], 1.0)
         return cls(full_mean, full_scale, columns)
 
     def transform(self, block: np.ndarray) -> np.ndarray:
-        """A standardised float32 copy of ``block`` (rows of X)."""
-        out = np.array(block, dtype=np.float32, copy=True)
-        cols = self.columns
-        if len(cols):
-            scaled = (block[:, cols].astype(np.float64) - self.mean[cols]) / self.scale[cols]
-            out[:, cols] = scaled.astype(np.float32)
-        return out
+        """A standardised float32 copy of ``block`` (rows of X), computed in float64.
+        Other columns have mean 0 and scale 1: (x - 0) / 1 gives them back bit for bit."""
+        out = np.asarray(block, dtype=np.float64).copy()
+        out -= self.mean
+        out /= self.scale
+        return out.astype(np.float32)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         continuous = np.zeros(len(self.mean), dtype=bool)
@@ -333,13 +334,15 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray], compress: bool = Tr
     (``np.savez`` stamps each member with the current time)."""
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with open(path, "wb") as fh:
-        with zipfile.ZipFile(fh, "w", compression=method) as zf:
+        with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
             for name, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = method
                 info.external_attr = 0o644 << 16
-                with zf.open(info, "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+                # level 1: fast, and labels / masks still shrink several-fold
+                zf.writestr(info, buf.getbuffer(), compresslevel=1)
         fh.flush()
         os.fsync(fh.fileno())
 
