@@ -125,7 +125,7 @@ def compact(values: np.ndarray) -> Compacted:
         flat = (order + (gaps * C.NUM_VISIBLE)[:, None]).reshape(-1)
         moved = cards.reshape(n * C.NUM_VISIBLE, -1)[flat]
         out[gaps, _CARD_BLOCK] = moved.reshape(gaps.size, -1)
-    state = values[:, _STATE]
+    state = out[:, _STATE]
     out[:, _STATE] = np.where(np.isnan(state), 0.0, state)
 
     reserved_present = ~np.isnan(values[:, _RESERVED_LEVEL])  # (n, 4, 3)
