@@ -64,12 +64,20 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
         progress=progress,
         report_path=prep.get("report"),
     )
-    result = job.result
     t_processed = time.perf_counter()
+    result = job.result
+    labels, masks = result.labels, result.masks
+    rows_read, rows_rejected = result.rows_read, result.rows_rejected
+    files_rejected = len(result.files_rejected)
+    rejections = [r.to_dict() for r in result.rejections]
+    job_info = {"timings": job.timings, "link": job.dashboard_link, "workers": job.num_workers}
+    df, features = result.df, result.features
+    del job, result  # once X is built, nothing else holds on to df and the features
 
-    X, names, kinds = build_feature_matrix(result.df, result.features)
-    game_ids = result.df["game_id"].to_numpy()
-    num_players = result.df["num_players"].to_numpy()
+    X, names, kinds = build_feature_matrix(df, features)
+    game_ids = df["game_id"].to_numpy()
+    num_players = df["num_players"].to_numpy()
+    del df, features
     t_built = time.perf_counter()
 
     ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
@@ -78,10 +86,9 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     scaler = Scaler.fit(X, split_masks["train"], continuous)
     t_split = time.perf_counter()
 
-    rejections = [r.to_dict() for r in result.rejections]
     timings = {
         "discover_s": t_discovered - t_start,
-        **{f"job_{k}": v for k, v in job.timings.items()},
+        **{f"job_{k}": v for k, v in job_info["timings"].items()},
         "job_wall_s": t_processed - t_discovered,
         "build_features_s": t_built - t_processed,
         "split_and_scaler_s": t_split - t_built,
@@ -92,14 +99,14 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
         feature_names=names,
         column_kinds=kinds,
         split_masks=split_masks,
-        labels=result.labels,
-        masks=result.masks,
+        labels=labels,
+        masks=masks,
         scaler=scaler,
         game_ids=game_ids,
         num_players=num_players,
         input_files=files,
         rejections=rejections,
-        rows_read=result.rows_read,
+        rows_read=rows_read,
         config=cfg,
         timings=timings,
     )
@@ -110,15 +117,15 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     wall = t_end - t_start
     return {
         "files": len(files),
-        "files_rejected": len(result.files_rejected),
-        "rows_read": result.rows_read,
-        "rows_rejected": result.rows_rejected,
+        "files_rejected": files_rejected,
+        "rows_read": rows_read,
+        "rows_rejected": rows_rejected,
         "rows_per_split": {s: int(split_masks[s].sum()) for s in SPLITS},
         "wall_time_s": wall,
-        "rows_per_s": result.rows_read / wall if wall > 0 else 0.0,
+        "rows_per_s": rows_read / wall if wall > 0 else 0.0,
         "output_dir": str(out_dir),
-        "dashboard_link": job.dashboard_link,
-        "num_workers": job.num_workers,
+        "dashboard_link": job_info["link"],
+        "num_workers": job_info["workers"],
         "num_features": len(names),
         "rejections": rejections,
         "timings": timings,
