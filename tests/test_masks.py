@@ -371,3 +371,25 @@ def test_legacy_labels_are_in_their_masks(path):
         assert bad.size == 0, f"{head}: rows {bad.tolist()} labels {labels[head][bad].tolist()}"
     assert (labels["action_type"] >= 0).all()
     assert find_inconsistent_rows(values, labels, masks) == []
+
+
+def test_garbage_rows_do_not_break_anything():
+    """Rows rejected later still go through compute_masks / compute_labels first."""
+    rng = np.random.default_rng(0)
+    values = rng.choice([np.nan, -3.0, 0.0, 1.0, 2.0, 2.5, 4.0, 11.0, 1e9, np.inf], (300, 403))
+    values = np.vstack([values, np.full((1, 403), np.nan)])
+    masks = compute_masks(values)
+    labels = compute_labels(values)
+    for head, classes in C.HEADS.items():
+        assert masks[head].shape == (301, classes) and masks[head].dtype == bool
+        assert labels[head].shape == (301,) and labels[head].dtype == np.int16
+        assert ((labels[head] >= -1) & (labels[head] < classes)).all()
+    assert masks["gems_removed"][:, 0].all()
+    # the all-missing row: nothing is legal, nothing to label
+    assert not masks["action_type"][-1].any()
+    assert all(labels[h][-1] == -1 for h in C.HEADS if h != "gems_removed")
+    found = find_inconsistent_rows(values, labels, masks)
+    assert {row for row, _, _ in found} >= set(range(300)) - {
+        i for i in range(300) if labels["action_type"][i] >= 0
+    }
+    assert (300, "action_type", "missing or unknown action_type") in found

@@ -64,14 +64,17 @@ def _take2_colour(values: np.ndarray) -> np.ndarray:
 
 def _removed_tuple(values: np.ndarray) -> np.ndarray:
     """The gems_removed 6-tuple, missing counted as 0 (the spec writes zeros)."""
-    return np.nan_to_num(values[:, C.REMOVED_COLS], nan=0.0)
+    r = values[:, C.REMOVED_COLS]
+    return np.where(np.isnan(r), 0.0, r)
 
 
 def _removed_class(values: np.ndarray) -> np.ndarray:
     """Class of the gems_removed tuple, -1 when not integers 0..3 with a total <= 3."""
     r = _removed_tuple(values)
-    ok = _is_int_in(r, 0, 3).all(axis=1) & (r.sum(axis=1) <= 3)
-    code = np.where(ok[:, None], r, 0).astype(np.int64) @ _REMOVED_WEIGHTS
+    ok = _is_int_in(r, 0, 3).all(axis=1)
+    r = np.where(ok[:, None], r, 0).astype(np.int64)
+    ok &= r.sum(axis=1) <= 3
+    code = np.where(ok[:, None], r, 0) @ _REMOVED_WEIGHTS
     return np.where(ok, _REMOVED_LOOKUP[code], -1).astype(np.int16)
 
 
@@ -110,7 +113,8 @@ def compute_labels(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _player_tokens(values: np.ndarray) -> np.ndarray:
-    return np.nan_to_num(values[:, C.PLAYER_GEMS[0]]).sum(axis=1)
+    tokens = values[:, C.PLAYER_GEMS[0]]
+    return np.where(np.isfinite(tokens), tokens, 0.0).sum(axis=1)
 
 
 def find_inconsistent_rows(
@@ -222,17 +226,17 @@ def find_inconsistent_rows(
     )
 
     # gems_removed
-    rem = values[:, C.REMOVED_COLS]
-    rem0 = np.nan_to_num(rem)
-    check((rem0 < 0).any(axis=1), "gems_removed", "gems_removed negative")
+    rem = _removed_tuple(values)  # missing counts as 0
+    finite = np.isfinite(rem)
+    check((rem < 0).any(axis=1), "gems_removed", "gems_removed negative")
     check(
-        (rem0 != np.round(rem0)).any(axis=1) | np.isinf(rem).any(axis=1),
+        (~finite | (rem != np.round(rem))).any(axis=1),
         "gems_removed",
         "gems_removed not an integer",
     )
-    total_removed = rem0.sum(axis=1)
+    total_removed = np.where(finite, rem, 0.0).sum(axis=1)
     check(total_removed > 3, "gems_removed", "gems_removed total > 3")
-    check(is_build & (total_removed != 0), "gems_removed", "tokens returned on a build row")
+    check(is_build & (rem != 0).any(axis=1), "gems_removed", "tokens returned on a build row")
     # A token-gaining action must return exactly the excess over 10 (and nothing otherwise).
     gold_left = np.nan_to_num(values[:, C.BANK[5]]) > 0
     gain = np.select(

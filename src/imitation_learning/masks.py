@@ -35,6 +35,11 @@ _GAINS = np.concatenate(
 ).astype(np.int64)  # (31, 6)
 
 
+def _counts(x: np.ndarray) -> np.ndarray:
+    """Counts with missing (and non-finite garbage) read as 0."""
+    return np.where(np.isfinite(x), x, 0.0)
+
+
 def _present(level: np.ndarray) -> np.ndarray:
     return ~np.isnan(level)
 
@@ -44,7 +49,7 @@ def _affordable(cards: np.ndarray, bonus: np.ndarray, gems: np.ndarray) -> np.nd
 
     price per colour = max(0, cost - bonus); shortfall = sum max(0, price - tokens) <= gold.
     """
-    cost = np.nan_to_num(cards[..., C.F_COST])
+    cost = _counts(cards[..., C.F_COST])
     price = np.maximum(0.0, cost - bonus[:, None, :])
     shortfall = np.maximum(0.0, price - gems[:, None, :5]).sum(axis=-1)
     return shortfall <= gems[:, 5:6]
@@ -108,14 +113,14 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
-    bank = np.nan_to_num(values[:, C.BANK])  # (n, 6)
-    gems = np.nan_to_num(values[:, C.PLAYER_GEMS[0]])  # (n, 6)
-    bonus = np.nan_to_num(values[:, C.PLAYER_REDUCTION[0]])  # (n, 5)
+    bank = _counts(values[:, C.BANK])  # (n, 6)
+    gems = _counts(values[:, C.PLAYER_GEMS[0]])  # (n, 6)
+    bonus = _counts(values[:, C.PLAYER_REDUCTION[0]])  # (n, 5)
     visible = values[:, C.CARDS]  # (n, 12, 12)
     reserved = values[:, C.PLAYER_RESERVED[0]]  # (n, 3, 12)
     visible_present = _present(visible[..., C.F_LEVEL])  # (n, 12)
     reserved_present = _present(reserved[..., C.F_LEVEL])  # (n, 3)
-    decks = np.nan_to_num(values[:, C.DECKS]) > 0  # (n, 3)
+    decks = _counts(values[:, C.DECKS]) > 0  # (n, 3)
 
     # card_selection: build
     buildable_visible = visible_present & _affordable(visible, bonus, gems)
@@ -152,10 +157,10 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     # noble: qualified now (any legal move ends the turn that way), or after a legal build
     nobles = values[:, C.NOBLES]  # (n, 5, 6)
     noble_present = _present(nobles[..., 0])
-    requirement = np.nan_to_num(nobles[..., 1:])  # (n, 5, 5)
+    requirement = _counts(nobles[..., 1:])  # (n, 5, 5)
     qualified_now = (bonus[:, None, :] >= requirement).all(axis=-1) & any_move[:, None]
     buildable = np.concatenate([buildable_visible, buildable_reserved], axis=1)  # (n, 15)
-    card_bonus = np.nan_to_num(
+    card_bonus = _counts(
         np.concatenate([visible[..., C.F_BONUS], reserved[..., C.F_BONUS]], axis=1)
     )  # (n, 15, 5)
     bonus_after = bonus[:, None, :] + card_bonus  # (n, 15, 5)
