@@ -474,10 +474,11 @@ def read_game_log(
     line_numbers = (nonblank + 1).astype(np.int64)
     rows_read = len(nonblank)
 
+    if rows_read == 0:  # header only (pyarrow would call a body without rows an empty file)
+        return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
+
     rejections: list[Rejection] = []
     try:
-        if rows_read == 0:  # header only (pyarrow calls a body without rows an empty file)
-            return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
         values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
         if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
             raise _ParseError("row count mismatch")
