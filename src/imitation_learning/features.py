@@ -60,7 +60,13 @@ _P = range(C.NUM_PLAYER_SLOTS)
 _J = range(NUM_POSITIONS)
 _N = range(C.NUM_NOBLE_SLOTS)
 
-_TOKEN_FIELDS = ("take2_possible", "after_take2", "after_take1", "starting_pile", "max_take_this_turn")
+_TOKEN_FIELDS = (
+    "take2_possible",
+    "after_take2",
+    "after_take1",
+    "starting_pile",
+    "max_take_this_turn",
+)
 _CARD_FIELDS = (
     ("can_build", "must_use_gold")
     + tuple(f"distance_{c}" for c in C.COLOURS)
@@ -118,6 +124,8 @@ _BONUS_ROWS = C.PLAYER_REDUCTION.T  # (5 colours, 4 players)
 def compute_features(compacted: Compacted) -> np.ndarray:
     """float32 ``(n, F)`` strategic features of the rows (see the module docstring)."""
     n = len(compacted.values)
+    if n == 0:
+        return np.empty((0, NUM_FEATURES), dtype=_F32)
     vt = np.ascontiguousarray(compacted.values.T, dtype=_F32)  # (403, n)
     out = np.empty((NUM_FEATURES, n), dtype=_F32)
     cursor = 0
@@ -174,7 +182,9 @@ def compute_features(compacted: Compacted) -> np.ndarray:
     noble_total = noble_dist.sum(axis=0)  # (5 nobles, 4 players, n)
     missing = noble_dist > 0
     card_bonus = cards[C.F_BONUS]  # (5 colours, 4, 15, n)
-    gap_after = np.broadcast_to(noble_total[:, :, None], (C.NUM_NOBLE_SLOTS,) + present.shape).copy()
+    gap_after = np.broadcast_to(
+        noble_total[:, :, None], (C.NUM_NOBLE_SLOTS,) + present.shape
+    ).copy()
     for colour in range(len(C.COLOURS)):
         gap_after -= card_bonus[colour][None] * missing[colour][:, :, None]
     noble_on_4d = noble_on[:, None, None]

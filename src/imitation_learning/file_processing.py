@@ -118,7 +118,9 @@ def process_game_log(path: str | os.PathLike, config: dict | None = None) -> Fil
     except GameLogError as exc:
         return _file_rejected(exc.rejection, config)
     except OSError as exc:
-        return _file_rejected(Rejection(name, None, None, f"cannot read the file: {exc}", 0), config)
+        return _file_rejected(
+            Rejection(name, None, None, f"cannot read the file: {exc}", 0), config
+        )
 
     values = log.values
     n = len(values)
