@@ -150,7 +150,7 @@ def partition_sizes(
             math.ceil(n_files / TARGET_FILES_PER_PARTITION),
             MIN_PARTITIONS_PER_WORKER * max(n_workers, 1),
         )
-        files_per_partition = math.ceil(n_files / min(npartitions, n_files))
+        files_per_partition = max(1, n_files // npartitions)  # >= npartitions parts
     full, rest = divmod(n_files, files_per_partition)
     return [files_per_partition] * full + ([rest] if rest else [])
 

@@ -1,0 +1,44 @@
+"""Shared fixtures: one Dask cluster for the whole session, the repository paths.
+
+The session cluster (2 worker processes, one thread each) is for tests that run the job on
+an existing cluster: they pass ``dask_scheduler_address`` as ``scheduler_address``. Tests
+of the job's own cluster (start, dashboard, shutdown) start it through ``run_job``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_GAMES = REPO_ROOT / "data" / "games"
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A LocalCluster of 2 worker processes shared by the session; closed at the end."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler_address(dask_cluster) -> str:
+    """The scheduler address of the session cluster (``tcp://127.0.0.1:<port>``)."""
+    return dask_cluster.scheduler_address
+
+
+@pytest.fixture
+def no_scheduler_env(monkeypatch):
+    """Make sure ``DASK_SCHEDULER_ADDRESS`` from the environment does not leak into a test."""
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    return os.environ

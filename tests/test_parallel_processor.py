@@ -1,0 +1,435 @@
+"""The Dask bag batch job: discovery, partitioning, the pool of worker processes.
+
+The Dask mechanics are tested with a small stand-in for the per-file step
+(:func:`fake_process_game_log`, which reads tiny two-column CSV files), so that they do not
+depend on the log format; ``test_parallel_real.py``-style checks on the real per-file step
+and the bundled games are at the end of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import urllib.request
+
+import fsspec
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+from pandas.testing import assert_frame_equal
+
+from imitation_learning import parallel_processor as pp
+from imitation_learning.results import FileResult
+from splendor.errors import Rejection
+
+FAKE_HEADS = {"action_type": 4, "noble_selection": 3}
+
+
+# --------------------------------------------------------------------------- a stand-in step
+
+
+def fake_process_game_log(path: str, config: dict) -> FileResult:
+    """Per-file step of the tests: a CSV ``a,b`` of integers -> one output row per line.
+
+    Runs on the workers (imported from this module). A non-integer cell rejects the row;
+    a file without a header is a file-level rejection.
+    """
+    with fsspec.open(path, "rt") as f:
+        lines = f.read().splitlines()
+    if not lines:
+        return _fake_result([], [Rejection(path, None, None, "empty file", 0)], 0, [])
+    rows, rejections = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            a, b = (int(x) for x in line.split(","))
+        except ValueError:
+            rejections.append(Rejection(path, number, "a", f"not an integer: {line!r}"))
+            continue
+        rows.append((a, b))
+    return _fake_result(rows, rejections, len(lines) - 1, [path])
+
+
+def fake_empty_result(config: dict) -> FileResult:
+    return _fake_result([], [], 0, [])
+
+
+def _fake_result(rows, rejections, rows_read, files_ok) -> FileResult:
+    values = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    a, b = values[:, 0], values[:, 1]
+    df = pd.DataFrame(
+        {
+            "a": a.astype(np.int16),
+            "b": b.astype(np.float32) / 7,
+            "action_type": pd.Series(np.where(a % 2 == 0, "build", "reserve"), dtype=object),
+        }
+    )
+    features = np.stack([a * 0.5, b * 0.25, np.sqrt(np.abs(b))], axis=1).astype(np.float32)
+    labels = {h: (a % c).astype(np.int16) for h, c in FAKE_HEADS.items()}
+    masks = {h: (values[:, :1] + np.arange(c)) % 3 != 0 for h, c in FAKE_HEADS.items()}
+    return FileResult(df, features, labels, masks, rejections, rows_read, files_ok)
+
+
+@pytest.fixture
+def fake_step(monkeypatch, no_scheduler_env):
+    """Route the job through :func:`fake_process_game_log` (also on the workers)."""
+    monkeypatch.setattr(pp, "_file_processor", lambda: fake_process_game_log)
+    monkeypatch.setattr(pp, "_empty_result", fake_empty_result)
+
+
+def write_fake_tree(root, counts=(7, 5, 6), bad_every=0) -> list[str]:
+    """``counts`` files per player-count folder; file i has 3 + i % 9 rows."""
+    paths = []
+    for players, count in zip((2, 3, 4), counts, strict=True):
+        folder = root / f"{players}_games"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            gid = 1000 * players + i
+            lines = ["a,b"] + [f"{gid + r},{(gid * 31 + r * 17) % 101}" for r in range(3 + i % 9)]
+            if bad_every and i % bad_every == 1:
+                lines[2] = "x,1"
+            path = folder / f"{gid}.csv"
+            path.write_text("\n".join(lines) + "\n")
+            paths.append(str(path))
+    return sorted(paths)
+
+
+def assert_same_outputs(left, right):
+    df1, f1, l1, m1 = left
+    df2, f2, l2, m2 = right
+    assert_frame_equal(df1, df2, check_exact=True)
+    assert f1.dtype == f2.dtype and np.array_equal(f1, f2)
+    assert list(l1) == list(l2) and list(m1) == list(m2)
+    for head in l1:
+        assert l1[head].dtype == l2[head].dtype and np.array_equal(l1[head], l2[head])
+        assert m1[head].dtype == m2[head].dtype and np.array_equal(m1[head], m2[head])
+
+
+def children_pids() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def wait_until_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
+    """The pids (children started during a run) still alive after ``timeout``."""
+    procs = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            continue
+        if "resource_tracker" in " ".join(proc.cmdline()):  # multiprocessing's, not a worker
+            continue
+        procs.append(proc)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return {p.pid for p in alive}
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_discover_sorted_game_files_only(tmp_path):
+    expected = write_fake_tree(tmp_path, counts=(3, 2, 2))
+    (tmp_path / "all_games.csv").write_text("a,b\n1,2\n")  # aggregated file: not a game
+    (tmp_path / "2_games" / "notes.txt").write_text("x")
+    (tmp_path / "5_games").mkdir()
+    (tmp_path / "5_games" / "1.csv").write_text("a,b\n")
+    (tmp_path / "3_games" / "sub").mkdir()
+    (tmp_path / "3_games" / "sub" / "9.csv").write_text("a,b\n")
+
+    found = pp.discover_csv_files(tmp_path)
+    assert found == expected
+    assert [os.path.basename(os.path.dirname(p)) for p in found] == ["2_games"] * 3 + [
+        "3_games"
+    ] * 2 + ["4_games"] * 2
+    assert pp.discover_csv_files(str(tmp_path), max_games=4) == expected[:4]
+    assert pp.discover_csv_files(str(tmp_path), max_games=100) == expected
+    # a file:// URL gives plain local paths
+    assert pp.discover_csv_files(f"file://{tmp_path}") == expected
+
+
+def test_discover_relative_root_gives_relative_paths(tmp_path, monkeypatch):
+    write_fake_tree(tmp_path / "games", counts=(1, 1, 0))
+    monkeypatch.chdir(tmp_path)
+    found = pp.discover_csv_files("games")
+    assert found == [
+        os.path.join("games", "2_games", "2000.csv"),
+        os.path.join("games", "3_games", "3000.csv"),
+    ]
+    assert all(os.path.isfile(p) for p in found)
+
+
+def test_discover_memory_url():
+    fs = fsspec.filesystem("memory")
+    for path in (
+        "/disc/3_games/7.csv",
+        "/disc/2_games/9.csv",
+        "/disc/2_games/10.csv",
+        "/disc/x.csv",
+    ):
+        fs.pipe(path, b"a,b\n1,2\n")
+    try:
+        found = pp.discover_csv_files("memory://disc")
+        assert found == [
+            "memory:///disc/2_games/10.csv",
+            "memory:///disc/2_games/9.csv",
+            "memory:///disc/3_games/7.csv",
+        ]
+        with fsspec.open(found[0], "rt") as f:
+            assert f.read() == "a,b\n1,2\n"
+    finally:
+        fs.rm("/disc", recursive=True)
+
+
+def test_discover_errors_name_the_root(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match="nope"):
+        pp.discover_csv_files(missing)
+    (tmp_path / "empty" / "2_games").mkdir(parents=True)
+    with pytest.raises(ValueError, match="empty"):
+        pp.discover_csv_files(tmp_path / "empty")
+    with pytest.raises(ValueError, match="max_games"):
+        pp.discover_csv_files(tmp_path, max_games=0)
+
+
+# --------------------------------------------------------------------------- partitioning
+
+
+@pytest.mark.parametrize("n_files", [1, 2, 5, 17, 100, 399, 1000, 25_000])
+@pytest.mark.parametrize("n_workers", [1, 2, 4, 16])
+def test_partition_sizes(n_files, n_workers):
+    sizes = pp.partition_sizes(n_files, n_workers)
+    assert sum(sizes) == n_files and min(sizes) >= 1
+    assert len(set(sizes[:-1])) <= 1  # all equal but the last
+    # enough partitions to balance the workers, when there are enough files
+    assert len(sizes) >= min(n_files, pp.MIN_PARTITIONS_PER_WORKER * n_workers)
+    # no tiny tasks once there is plenty of work, no huge ones ever
+    assert max(sizes) <= pp.TARGET_FILES_PER_PARTITION
+    if n_files >= 4 * n_workers * pp.TARGET_FILES_PER_PARTITION:
+        assert min(sizes[:-1]) >= pp.TARGET_FILES_PER_PARTITION // 2
+    # the same split as dask.bag.from_sequence with that partition size
+    import dask.bag as db
+
+    bag = db.from_sequence(range(n_files), partition_size=sizes[0])
+    assert bag.npartitions == len(sizes)
+
+
+def test_partition_sizes_override_and_empty():
+    assert pp.partition_sizes(10, 2, files_per_partition=4) == [4, 4, 2]
+    assert pp.partition_sizes(3, 2, files_per_partition=50) == [3]
+    assert pp.partition_sizes(0, 4) == []
+
+
+def test_resolve_num_workers(monkeypatch):
+    cfg = {"preprocessing": {"num_workers": 3}}
+    assert pp.resolve_num_workers(5, cfg) == 5
+    assert pp.resolve_num_workers(None, cfg) == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert pp.resolve_num_workers(None, {"preprocessing": {"num_workers": None}}) == 7
+    with pytest.raises(ValueError):
+        pp.resolve_num_workers(0, cfg)
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def test_empty_list_gives_empty_result_at_once(fake_step):
+    before = children_pids()
+    run = pp.run_job([], {}, num_workers=4, progress=False)
+    assert len(run.result) == 0 and run.result.features.shape == (0, 3)
+    assert run.dashboard_link is None and run.timings["cluster_start_s"] == 0
+    assert children_pids() == before
+    df, features, labels, masks = pp.process_files_parallel([], {}, num_workers=2)
+    assert list(df.columns) == ["a", "b", "action_type"] and features.dtype == np.float32
+    assert set(labels) == set(masks) == set(FAKE_HEADS)
+
+
+def test_one_worker_runs_in_process(fake_step, tmp_path):
+    paths = write_fake_tree(tmp_path, bad_every=4)
+    before = children_pids()
+    run = pp.run_job(paths, {"preprocessing": {"num_workers": 1}}, progress=False)
+    assert children_pids() == before  # no cluster was started
+    assert run.num_workers == 1 and run.dashboard_link is None
+    assert run.result.files_ok == paths
+    expected = FileResult.concat([fake_process_game_log(p, {}) for p in paths])
+    assert_same_outputs(run.result.as_tuple(), expected.as_tuple())
+    # rejections aggregated, in path order, accounting checked
+    assert run.result.rows_rejected == 5 and run.result.rejections == expected.rejections
+    assert run.result.rows_read == len(run.result) + 5
+    df = run.result.df
+    assert df.attrs["rows_read"] == run.result.rows_read
+    assert df.attrs["rejections"][0] == expected.rejections[0].to_dict()
+    # a single file runs in process too, whatever the worker count
+    single = pp.run_job(paths[:1], {}, num_workers=4, progress=False)
+    assert single.num_workers == 1 and children_pids() == before
+
+
+def test_process_single_file_carries_its_report(fake_step, tmp_path):
+    paths = write_fake_tree(tmp_path, counts=(3, 0, 0), bad_every=2)
+    df, features, labels, masks = pp.process_single_file(paths[1], {})
+    assert len(df) == 3 and features.shape == (3, 3)
+    assert df.attrs["rows_read"] == 4
+    (rejection,) = df.attrs["rejections"]
+    assert rejection == {
+        "file": paths[1],
+        "line": 3,
+        "column": "a",
+        "reason": "not an integer: 'x,1'",
+        "rows": 1,
+    }
+
+
+def test_same_outputs_for_1_2_3_workers_and_no_worker_left(fake_step, tmp_path, capsys):
+    paths = write_fake_tree(tmp_path, counts=(23, 19, 21), bad_every=5)
+    (tmp_path / "2_games" / "2999.csv").write_text("")  # file-level rejection
+    paths = pp.discover_csv_files(tmp_path)
+    config = {"preprocessing": {"files_per_partition": 4, "dashboard_address": "127.0.0.1:0"}}
+    reference = pp.run_job(paths, config, num_workers=1, progress=False).result
+    assert reference.files_rejected == [str(tmp_path / "2_games" / "2999.csv")]
+    before = children_pids()
+    for workers in (2, 3):
+        run = pp.run_job(paths, config, num_workers=workers, progress=False)
+        assert run.num_workers == workers
+        assert run.dashboard_link.startswith("http://127.0.0.1:")
+        assert run.timings["cluster_start_s"] > 0 and run.timings["processing_s"] > 0
+        assert run.timings["total_s"] >= run.timings["processing_s"]
+        assert_same_outputs(run.result.as_tuple(), reference.as_tuple())
+        assert run.result.rejections == reference.rejections
+        assert run.result.files_ok == reference.files_ok
+        assert run.result.df.attrs == reference.df.attrs
+        assert not wait_until_gone(children_pids() - before), "worker processes left"
+    assert "Dask dashboard: http://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_dashboard_answers_during_the_run(fake_step, tmp_path, monkeypatch, capsys):
+    """The dashboard is up while the partitions run (on a free port when the one asked for
+    is taken), and the performance report is written."""
+    paths = write_fake_tree(tmp_path, counts=(10, 10, 10))
+    seen = {}
+    real_as_completed = pp_as_completed()
+
+    def checking_as_completed(futures, **kwargs):
+        for i, item in enumerate(real_as_completed(futures, **kwargs)):
+            if i == 0:  # the job is running: partitions still pending
+                from distributed import get_client
+
+                link = get_client().dashboard_link
+                base = link.rsplit("/", 1)[0]
+                with urllib.request.urlopen(base + "/health", timeout=10) as r:
+                    seen["health"] = r.read().decode()
+                with urllib.request.urlopen(link, timeout=30) as r:
+                    seen["status"] = (r.status, r.read().decode())
+            yield item
+
+    monkeypatch.setattr("distributed.as_completed", checking_as_completed)
+    report = tmp_path / "report.html"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = {
+            "preprocessing": {"files_per_partition": 2, "dashboard_address": f"127.0.0.1:{port}"}
+        }
+        run = pp.run_job(paths, config, num_workers=2, progress=False, report_path=report)
+    assert seen["health"] == "ok"
+    status, page = seen["status"]
+    assert status == 200 and "bokeh" in page.lower()
+    assert run.dashboard_link.startswith("http://127.0.0.1:")
+    assert f":{port}/" not in run.dashboard_link  # the port was taken: another one
+    err = capsys.readouterr().err
+    assert "dashboard port taken" in err and run.dashboard_link in err
+    assert len(run.result.files_ok) == 30
+    assert report.stat().st_size > 10_000 and "Dask Performance Report" in report.read_text()
+
+
+def pp_as_completed():
+    from distributed import as_completed
+
+    return as_completed
+
+
+def test_keyboard_interrupt_leaves_no_worker(fake_step, tmp_path, monkeypatch):
+    paths = write_fake_tree(tmp_path, counts=(10, 10, 10))
+    real_as_completed = pp_as_completed()
+
+    def interrupted(futures, **kwargs):
+        for item in real_as_completed(futures, **kwargs):
+            raise KeyboardInterrupt  # Ctrl-C while the partitions come back
+            yield item
+
+    monkeypatch.setattr("distributed.as_completed", interrupted)
+    before = children_pids()
+    config = {"preprocessing": {"files_per_partition": 2, "dashboard_address": None}}
+    with pytest.raises(KeyboardInterrupt):
+        pp.run_job(paths, config, num_workers=2, progress=False)
+    assert not wait_until_gone(children_pids() - before), "worker processes left"
+
+
+def test_worker_error_propagates_and_stops_the_pool(fake_step, tmp_path):
+    paths = write_fake_tree(tmp_path, counts=(4, 4, 0))
+    paths.insert(3, str(tmp_path / "2_games" / "missing.csv"))  # the fake step raises
+    before = children_pids()
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        pp.run_job(paths, {"preprocessing": {"dashboard_address": None}}, 2, progress=False)
+    assert not wait_until_gone(children_pids() - before), "worker processes left"
+
+
+def test_existing_cluster_by_address(fake_step, tmp_path, dask_cluster, dask_scheduler_address):
+    paths = write_fake_tree(tmp_path, counts=(9, 8, 7), bad_every=3)
+    reference = pp.run_job(paths, {}, num_workers=1, progress=False).result
+    before = children_pids()
+    config = {
+        "preprocessing": {"scheduler_address": dask_scheduler_address, "files_per_partition": 3}
+    }
+    run = pp.run_job(paths, config, progress=False)
+    assert run.scheduler_address == dask_scheduler_address
+    assert run.num_workers == 2 and run.timings["cluster_start_s"] < 5
+    assert_same_outputs(run.result.as_tuple(), reference.as_tuple())
+    assert run.result.rejections == reference.rejections
+    assert children_pids() == before  # neither started ...
+    assert dask_cluster.status.name == "running"  # ... nor stopped
+    assert len(dask_cluster.scheduler_info["workers"]) == 2
+
+
+def test_existing_cluster_from_the_environment(
+    fake_step, tmp_path, monkeypatch, dask_scheduler_address
+):
+    paths = write_fake_tree(tmp_path, counts=(4, 4, 4))
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", dask_scheduler_address)
+    df, *_ = pp.process_files_parallel(paths, {}, num_workers=2)
+    run = pp.run_job(paths, {}, progress=False)
+    assert run.scheduler_address == dask_scheduler_address
+    assert_frame_equal(df, run.result.df)
+    assert len(df) == sum(3 + i % 9 for i in range(4)) * 3
+
+
+def test_unreachable_scheduler_is_a_clear_bounded_error(fake_step, tmp_path, monkeypatch):
+    paths = write_fake_tree(tmp_path, counts=(2, 2, 0))
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(pp, "CONNECT_TIMEOUT_S", 2)
+    config = {"preprocessing": {"scheduler_address": f"tcp://127.0.0.1:{port}"}}
+    t0 = time.perf_counter()
+    with pytest.raises(ConnectionError, match=f"scheduler at 'tcp://127.0.0.1:{port}'"):
+        pp.run_job(paths, config, progress=False)
+    assert time.perf_counter() - t0 < 20
+
+
+def test_broken_accounting_is_caught(tmp_path):
+    good = fake_process_game_log(write_fake_tree(tmp_path, counts=(1, 0, 0))[0], {})
+    pp.check_accounting(good, good.files_ok)
+    with pytest.raises(AssertionError, match="file accounting"):
+        pp.check_accounting(good, good.files_ok + ["other.csv"])
+    good.rows_read += 1
+    with pytest.raises(AssertionError, match="row accounting"):
+        pp.check_accounting(good, good.files_ok)
+
+
+def test_process_files_parallel_mentions_its_pool():
+    import inspect
+
+    source = inspect.getsource(pp.process_files_parallel)
+    assert "pool of worker processes" in source
+    assert sys.modules["imitation_learning.parallel_processor"] is pp
