@@ -67,7 +67,7 @@ launch() {
         starter=(setsid)
     fi
     # The inner shell writes its own PID (the one that `exec` keeps) before becoming CMD.
-    "${starter[@]}" bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
+    ${starter[@]+"${starter[@]}"} bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
         </dev/null >"$logfile" 2>&1 &
     local waited=0
     until [[ -s "$pidfile" ]]; do
