@@ -120,17 +120,28 @@ def _take3_options(available: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     )
 
 
+_COSTS = [c.cost for c in CARDS]
+_BONUS = [c.bonus for c in CARDS]
 _TAKE2 = tuple(tuple(2 if c == i else 0 for c in range(5)) for i in range(5))
+
+
+_NOBLE_REQ = [n.req for n in NOBLES]
+
+
+@lru_cache(maxsize=1 << 16)
+def _noble_choices(nobles: tuple[int, ...], bonuses: tuple[int, ...]) -> tuple[int, ...]:
+    w, b, g, r, k = bonuses
+    out = tuple(
+        j
+        for j, nid in enumerate(nobles)
+        if w >= (q := _NOBLE_REQ[nid])[0] and b >= q[1] and g >= q[2] and r >= q[3] and k >= q[4]
+    )
+    return out or (-1,)
 
 
 def noble_choices(nobles: list[int], bonuses: list[int]) -> tuple[int, ...]:
     """Indices (in ``nobles``) of the nobles these bonuses meet; ``(-1,)`` when none."""
-    out = tuple(
-        j
-        for j, nid in enumerate(nobles)
-        if all(b >= r for b, r in zip(bonuses, NOBLES[nid].req, strict=True))
-    )
-    return out or (-1,)
+    return _noble_choices(tuple(nobles), tuple(bonuses))
 
 
 def shortfall(cost: tuple[int, ...], bonuses: list[int], tokens: list[int]) -> int:
@@ -153,18 +164,28 @@ def legal_moves(state: GameState) -> list[Move]:
     p = state.players[state.current]
     bank, held, bonuses = state.bank, p.tokens, p.bonuses
     held_t = tuple(held)
-    nobles_now = noble_choices(state.nobles, bonuses)
+    nobles_t = tuple(state.nobles)
+    nobles_now = _noble_choices(nobles_t, tuple(bonuses))
     moves: list[Move] = []
 
-    # Build: face-up cards, then reserved cards.
+    # Build: face-up cards, then reserved cards (the shortfall test unrolled: hot path).
+    gold = held[GOLD]
+    h0, h1, h2, h3, h4 = (b + t for b, t in zip(bonuses, held, strict=False))
     candidates = [(i, cid) for i, cid in enumerate(state.slots) if cid is not None]
     candidates += [(RESERVED + r, cid) for r, cid in enumerate(p.reserved)]
     for target, cid in candidates:
-        card = CARDS[cid]
-        if shortfall(card.cost, bonuses, held) <= held[GOLD]:
-            bonuses[card.bonus] += 1
-            nobles = noble_choices(state.nobles, bonuses)
-            bonuses[card.bonus] -= 1
+        c0, c1, c2, c3, c4 = _COSTS[cid]
+        short = (
+            (c0 - h0 if c0 > h0 else 0)
+            + (c1 - h1 if c1 > h1 else 0)
+            + (c2 - h2 if c2 > h2 else 0)
+            + (c3 - h3 if c3 > h3 else 0)
+            + (c4 - h4 if c4 > h4 else 0)
+        )
+        if short <= gold:
+            gained = list(bonuses)
+            gained[_BONUS[cid]] += 1
+            nobles = _noble_choices(nobles_t, tuple(gained)) if nobles_t else (-1,)
             moves.extend(_plain_moves(BUILD, target, NO_TAKE, nobles))
 
     # Reserve: face-up cards, then blind from each non-empty deck.
@@ -172,12 +193,14 @@ def legal_moves(state: GameState) -> list[Move]:
         after = held_t
         if bank[GOLD] > 0:
             after = held_t[:5] + (held_t[5] + 1,)
-        for i, cid in enumerate(state.slots):
-            if cid is not None:
-                moves.extend(_with_returns(RESERVE, i, NO_TAKE, after, nobles_now))
-        for lv in range(3):
-            if state.decks[lv]:
-                moves.extend(_with_returns(RESERVE, BLIND + lv, NO_TAKE, after, nobles_now))
+        targets = [i for i, cid in enumerate(state.slots) if cid is not None]
+        targets += [BLIND + lv for lv in range(3) if state.decks[lv]]
+        if sum(after) <= MAX_TOKENS:
+            for t in targets:
+                moves.extend(_plain_moves(RESERVE, t, NO_TAKE, nobles_now))
+        else:
+            for t in targets:
+                moves.extend(_moves_returning(RESERVE, t, NO_TAKE, after, nobles_now))
 
     # Take 2 of a colour whose pile holds at least 4.
     for c in range(5):
