@@ -209,3 +209,25 @@ def test_module_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert '"files": 6' in proc.stdout
     assert D.load_dataset(tmp_path / "out")["stats"]["rows_rejected"] == 0
+
+
+def test_same_dataset_in_process_and_on_a_cluster(tmp_path, dask_scheduler_address):
+    root = tmp_path / "logs"
+    shutil.copytree(LEGACY, root)
+    outputs = {}
+    for name, extra in (
+        ("local", {"num_workers": 1}),
+        ("cluster", {"num_workers": 2, "scheduler_address": dask_scheduler_address}),
+    ):
+        cfg = _config(root, tmp_path / name)
+        cfg["preprocessing"].update(extra, files_per_partition=2)
+        cfg["reader"] = {"blind_reserve_base": 11}
+        DP.run_preprocessing(cfg, progress=False)
+        outputs[name] = {
+            p.name: p.read_bytes() for p in (tmp_path / name).iterdir() if p.name != "stats.json"
+        }
+    assert outputs["local"] == outputs["cluster"]
+    stats = [D.load_dataset(tmp_path / n)["stats"] for n in ("local", "cluster")]
+    for s in stats:
+        del s["timings"], s["config"]
+    assert stats[0] == stats[1]

@@ -324,7 +324,7 @@ def _write_npy_rows(path: Path, X: np.ndarray, rows: np.ndarray, scaler: Scaler 
         for start in range(0, len(idx), CHUNK_ROWS):
             block = X[idx[start : start + CHUNK_ROWS]]
             block = scaler.transform(block) if scaler is not None else block.astype(np.float32)
-            fh.write(np.ascontiguousarray(block).tobytes())
+            fh.write(memoryview(np.ascontiguousarray(block)).cast("B"))
         fh.flush()
         os.fsync(fh.fileno())
 
