@@ -42,3 +42,13 @@ def no_scheduler_env(monkeypatch):
     """Make sure ``DASK_SCHEDULER_ADDRESS`` from the environment does not leak into a test."""
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     return os.environ
+
+
+@pytest.fixture(scope="session")
+def simulated_games(tmp_path_factory) -> Path:
+    """A data root of 18 self-play games (6 per player count) with the real engine."""
+    from splendor.simulate import simulate
+
+    root = tmp_path_factory.mktemp("simulated") / "games"
+    simulate(18, players=(2, 3, 4), agent="greedy", seed=11, out=root, progress=False)
+    return root

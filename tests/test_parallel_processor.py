@@ -9,10 +9,12 @@ and the bundled games are at the end of this module.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -22,6 +24,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from imitation_learning import parallel_processor as pp
+from imitation_learning.features import get_all_feature_names
 from imitation_learning.results import FileResult
 from splendor.errors import Rejection
 
@@ -280,28 +283,6 @@ def test_process_single_file_carries_its_report(fake_step, tmp_path):
     }
 
 
-def test_same_outputs_for_1_2_3_workers_and_no_worker_left(fake_step, tmp_path, capsys):
-    paths = write_fake_tree(tmp_path, counts=(23, 19, 21), bad_every=5)
-    (tmp_path / "2_games" / "2999.csv").write_text("")  # file-level rejection
-    paths = pp.discover_csv_files(tmp_path)
-    config = {"preprocessing": {"files_per_partition": 4, "dashboard_address": "127.0.0.1:0"}}
-    reference = pp.run_job(paths, config, num_workers=1, progress=False).result
-    assert reference.files_rejected == [str(tmp_path / "2_games" / "2999.csv")]
-    before = children_pids()
-    for workers in (2, 3):
-        run = pp.run_job(paths, config, num_workers=workers, progress=False)
-        assert run.num_workers == workers
-        assert run.dashboard_link.startswith("http://127.0.0.1:")
-        assert run.timings["cluster_start_s"] > 0 and run.timings["processing_s"] > 0
-        assert run.timings["total_s"] >= run.timings["processing_s"]
-        assert_same_outputs(run.result.as_tuple(), reference.as_tuple())
-        assert run.result.rejections == reference.rejections
-        assert run.result.files_ok == reference.files_ok
-        assert run.result.df.attrs == reference.df.attrs
-        assert not wait_until_gone(children_pids() - before), "worker processes left"
-    assert "Dask dashboard: http://127.0.0.1:" in capsys.readouterr().err
-
-
 def test_dashboard_answers_during_the_run(fake_step, tmp_path, monkeypatch, capsys):
     """The dashboard is up while the partitions run (on a free port when the one asked for
     is taken), and the performance report is written."""
@@ -375,23 +356,6 @@ def test_worker_error_propagates_and_stops_the_pool(fake_step, tmp_path):
     assert not wait_until_gone(children_pids() - before), "worker processes left"
 
 
-def test_existing_cluster_by_address(fake_step, tmp_path, dask_cluster, dask_scheduler_address):
-    paths = write_fake_tree(tmp_path, counts=(9, 8, 7), bad_every=3)
-    reference = pp.run_job(paths, {}, num_workers=1, progress=False).result
-    before = children_pids()
-    config = {
-        "preprocessing": {"scheduler_address": dask_scheduler_address, "files_per_partition": 3}
-    }
-    run = pp.run_job(paths, config, progress=False)
-    assert run.scheduler_address == dask_scheduler_address
-    assert run.num_workers == 2 and run.timings["cluster_start_s"] < 5
-    assert_same_outputs(run.result.as_tuple(), reference.as_tuple())
-    assert run.result.rejections == reference.rejections
-    assert children_pids() == before  # neither started ...
-    assert dask_cluster.status.name == "running"  # ... nor stopped
-    assert len(dask_cluster.scheduler_info["workers"]) == 2
-
-
 def test_existing_cluster_from_the_environment(
     fake_step, tmp_path, monkeypatch, dask_scheduler_address
 ):
@@ -433,3 +397,85 @@ def test_process_files_parallel_mentions_its_pool():
     source = inspect.getsource(pp.process_files_parallel)
     assert "pool of worker processes" in source
     assert sys.modules["imitation_learning.parallel_processor"] is pp
+
+
+# --------------------------------------------------------------------------- the real step
+
+
+@pytest.fixture(scope="module")
+def real_games(simulated_games, tmp_path_factory) -> list[str]:
+    """The simulated games plus a damaged copy of one (a bad cell) and a file that is not
+    a game log at all (a file-level rejection)."""
+    root = tmp_path_factory.mktemp("real") / "games"
+    shutil.copytree(simulated_games, root)
+    files = pp.discover_csv_files(root)
+    lines = Path(files[2]).read_text().splitlines()
+    cells = lines[4].split(",")
+    cells[5] = "lots"  # a bank count that is not a number
+    lines[4] = ",".join(cells)
+    Path(files[2]).write_text("\n".join(lines) + "\n")
+    Path(root / "3_games" / "999999.csv").write_text("this is not a game log\n")
+    return pp.discover_csv_files(root)
+
+
+def test_real_step_same_outputs_for_1_2_3_workers(real_games, no_scheduler_env, capsys):
+    config = {"preprocessing": {"files_per_partition": 2, "dashboard_address": "127.0.0.1:0"}}
+    reference = pp.run_job(real_games, config, num_workers=1, progress=False).result
+    n_features = len(get_all_feature_names())
+    assert reference.features.shape == (len(reference), n_features)
+    assert len(reference) > 500 and reference.rows_rejected == 1
+    bad_row, bad_file = reference.rejections
+    assert bad_row.file == real_games[2] and bad_row.line == 5
+    assert bad_file.file.endswith("999999.csv") and bad_file.file_level
+    assert len(reference.files_ok) == len(real_games) - 1
+    before = children_pids()
+    for workers in (2, 3):
+        run = pp.run_job(real_games, config, num_workers=workers, progress=False)
+        assert run.num_workers == workers
+        assert run.dashboard_link.startswith("http://127.0.0.1:")
+        assert run.timings["cluster_start_s"] > 0 and run.timings["processing_s"] > 0
+        assert run.timings["total_s"] >= run.timings["processing_s"]
+        assert_same_outputs(run.result.as_tuple(), reference.as_tuple())
+        assert run.result.rejections == reference.rejections
+        assert run.result.files_ok == reference.files_ok
+        assert run.result.df.attrs == reference.df.attrs
+        assert not wait_until_gone(children_pids() - before), "worker processes left"
+    assert "Dask dashboard: http://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_real_step_on_an_existing_cluster(
+    real_games, no_scheduler_env, dask_cluster, dask_scheduler_address
+):
+    reference = pp.process_files_parallel(real_games, {}, num_workers=1)
+    before = children_pids()
+    config = {"preprocessing": {"scheduler_address": dask_scheduler_address}}
+    run = pp.run_job(real_games, config, progress=False)
+    assert run.scheduler_address == dask_scheduler_address
+    assert run.num_workers == 2 and run.timings["cluster_start_s"] < 5
+    assert_same_outputs(run.result.as_tuple(), reference)
+    assert run.result.df.attrs == reference[0].attrs
+    assert children_pids() == before  # neither started ...
+    assert dask_cluster.status.name == "running"  # ... nor stopped
+    assert len(dask_cluster.scheduler_info["workers"]) == 2
+
+
+def test_real_step_options_reach_the_workers(real_games, dask_scheduler_address):
+    config = {
+        "preprocessing": {
+            "scheduler_address": dask_scheduler_address,
+            "enable_feature_engineering": False,
+            "enable_masking": False,
+        }
+    }
+    df, features, labels, masks = pp.process_files_parallel(real_games[:6], config)
+    assert features.shape == (len(df), 0)
+    assert all(m.all() for m in masks.values()) and set(masks) == set(labels)
+
+
+def test_real_single_file(real_games):
+    df, features, labels, masks = pp.process_single_file(real_games[2], {})
+    assert df.attrs["rows_read"] == len(df) + 1
+    (rejection,) = df.attrs["rejections"]
+    assert rejection["line"] == 5 and rejection["rows"] == 1
+    assert features.dtype == np.float32 and len(features) == len(df)
+    assert all(v.dtype == np.int16 and len(v) == len(df) for v in labels.values())
