@@ -12,7 +12,7 @@ import random
 
 from splendor.cards import CARDS, NOBLES
 from splendor.columns import BUILD, RESERVE
-from splendor.rules import BLIND, RESERVED, Move
+from splendor.rules import BLIND, RESERVED, Move, shortfall
 from splendor.state import GOLD, GameState
 
 
@@ -26,10 +26,9 @@ class RandomAgent:
         return moves[self.rng.randrange(len(moves))]
 
 
-def _distance(cost: tuple[int, ...], bonuses: list[int], tokens) -> int:
+def _distance(cost: tuple[int, ...], bonuses: list[int], tokens: list[int]) -> int:
     """Tokens still missing to build a card once gold is used (0 = affordable)."""
-    short = sum(max(0, c - b - t) for c, b, t in zip(cost, bonuses, tokens, strict=False))
-    return max(0, short - tokens[GOLD])
+    return max(0, shortfall(cost, bonuses, tokens) - tokens[GOLD])
 
 
 class GreedyAgent:
@@ -118,9 +117,7 @@ class GreedyAgent:
         p = state.players[state.current]
         cid = state.slots[m.target] if m.target < RESERVED else p.reserved[m.target - RESERVED]
         card = CARDS[cid]
-        gold = sum(
-            max(0, c - b - t) for c, b, t in zip(card.cost, p.bonuses, p.tokens, strict=False)
-        )
+        gold = shortfall(card.cost, p.bonuses, p.tokens)
         noble_points = NOBLES[state.nobles[m.noble]].vp if m.noble >= 0 else 0
         return self._card_value(cid, noble_need) + noble_points - self.GOLD_SPENT * gold
 

@@ -52,16 +52,10 @@ def format_rows(rows: np.ndarray, game_id: int) -> str:
     return "\n".join(lines)
 
 
-def write_game_log(
-    rows: np.ndarray, root: str | os.PathLike, num_players: int, game_id: int
-) -> Path:
-    """Write ``<root>/<num_players>_games/<game_id>.csv`` (a temporary file in the same folder
-    renamed over the target, so readers never see a half-written log). Returns the path."""
-    folder = Path(root) / f"{num_players}_games"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{game_id}.csv"
-    text = format_rows(rows, game_id)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{game_id}.", suffix=".tmp")
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file of the same folder renamed over
+    it, so readers never see a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
@@ -69,4 +63,14 @@ def write_game_log(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_game_log(
+    rows: np.ndarray, root: str | os.PathLike, num_players: int, game_id: int
+) -> Path:
+    """Write ``<root>/<num_players>_games/<game_id>.csv`` atomically; return its path."""
+    folder = Path(root) / f"{num_players}_games"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{game_id}.csv"
+    atomic_write_text(path, format_rows(rows, game_id))
     return path

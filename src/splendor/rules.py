@@ -129,7 +129,8 @@ _NOBLE_REQ = [n.req for n in NOBLES]
 
 
 @lru_cache(maxsize=1 << 16)
-def _noble_choices(nobles: tuple[int, ...], bonuses: tuple[int, ...]) -> tuple[int, ...]:
+def noble_choices(nobles: tuple[int, ...], bonuses: tuple[int, ...]) -> tuple[int, ...]:
+    """Indices (in ``nobles``) of the nobles these bonuses meet; ``(-1,)`` when none."""
     w, b, g, r, k = bonuses
     out = tuple(
         j
@@ -139,18 +140,10 @@ def _noble_choices(nobles: tuple[int, ...], bonuses: tuple[int, ...]) -> tuple[i
     return out or (-1,)
 
 
-def noble_choices(nobles: list[int], bonuses: list[int]) -> tuple[int, ...]:
-    """Indices (in ``nobles``) of the nobles these bonuses meet; ``(-1,)`` when none."""
-    return _noble_choices(tuple(nobles), tuple(bonuses))
-
-
 def shortfall(cost: tuple[int, ...], bonuses: list[int], tokens: list[int]) -> int:
-    """Gold needed to build a card of this printed cost (0 when coloured tokens suffice)."""
+    """Gold needed to build a card of this printed cost (0 when coloured tokens suffice).
+    ``legal_moves`` inlines the same sum for speed."""
     return sum(max(0, c - b - t) for c, b, t in zip(cost, bonuses, tokens[:5], strict=True))
-
-
-def can_afford(card_id: int, bonuses: list[int], tokens: list[int]) -> bool:
-    return shortfall(CARDS[card_id].cost, bonuses, tokens) <= tokens[GOLD]
 
 
 # --- legal moves ---------------------------------------------------------------------------
@@ -165,7 +158,7 @@ def legal_moves(state: GameState) -> list[Move]:
     bank, held, bonuses = state.bank, p.tokens, p.bonuses
     held_t = tuple(held)
     nobles_t = tuple(state.nobles)
-    nobles_now = _noble_choices(nobles_t, tuple(bonuses))
+    nobles_now = noble_choices(nobles_t, tuple(bonuses))
     moves: list[Move] = []
 
     # Build: face-up cards, then reserved cards (the shortfall test unrolled: hot path).
@@ -185,7 +178,7 @@ def legal_moves(state: GameState) -> list[Move]:
         if short <= gold:
             gained = list(bonuses)
             gained[_BONUS[cid]] += 1
-            nobles = _noble_choices(nobles_t, tuple(gained)) if nobles_t else (-1,)
+            nobles = noble_choices(nobles_t, tuple(gained)) if nobles_t else (-1,)
             moves.extend(_plain_moves(BUILD, target, NO_TAKE, nobles))
 
     # Reserve: face-up cards, then blind from each non-empty deck.
@@ -195,12 +188,8 @@ def legal_moves(state: GameState) -> list[Move]:
             after = held_t[:5] + (held_t[5] + 1,)
         targets = [i for i, cid in enumerate(state.slots) if cid is not None]
         targets += [BLIND + lv for lv in range(3) if state.decks[lv]]
-        if sum(after) <= MAX_TOKENS:
-            for t in targets:
-                moves.extend(_plain_moves(RESERVE, t, NO_TAKE, nobles_now))
-        else:
-            for t in targets:
-                moves.extend(_moves_returning(RESERVE, t, NO_TAKE, after, nobles_now))
+        for t in targets:
+            moves.extend(_with_returns(RESERVE, t, NO_TAKE, after, nobles_now))
 
     # Take 2 of a colour whose pile holds at least 4.
     for c in range(5):

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from tqdm import tqdm
 
 from splendor.agents import AGENTS, make_agent
 from splendor.log_codec import encode_values
-from splendor.log_writer import write_game_log
+from splendor.log_writer import atomic_write_text, write_game_log
 from splendor.rules import apply_move, legal_moves, pass_turn, winners
 from splendor.state import DEFAULT_MAX_ROUNDS, new_game
 
@@ -116,10 +114,7 @@ def _write_manifest(out: Path, entries: list[dict]) -> Path:
     writer.writeheader()
     writer.writerows(entries)
     path = out / "manifest.csv"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_text(path, buf.getvalue())
     return path
 
 

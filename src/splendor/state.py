@@ -72,11 +72,6 @@ class GameState:
         )
 
     @property
-    def player(self) -> PlayerState:
-        """The player about to decide."""
-        return self.players[self.current]
-
-    @property
     def is_over(self) -> bool:
         return self.outcome is not None
 
