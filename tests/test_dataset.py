@@ -431,3 +431,54 @@ def test_json_files_are_plain(tmp_path):
         json.loads((tmp_path / "o" / f"{name}.json").read_text())
     with np.load(tmp_path / "o" / "scaler.npz", allow_pickle=False) as z:
         assert set(z.files) == {"mean", "scale", "columns", "continuous"}
+
+
+def test_failed_swap_puts_previous_dataset_back(tmp_path, monkeypatch):
+    df, features, labels, masks = make_inputs(num_games=5)
+    out = tmp_path / "out"
+    save(out, df, features, labels, masks, config={"run": 1})
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_rename = D.os.rename
+
+    def rename(src, dst):
+        if Path(dst) == out and ".tmp-" in Path(src).name:  # swapping the new one in
+            raise OSError("rename failed")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(D.os, "rename", rename)
+    with pytest.raises(OSError, match="rename failed"):
+        save(out, df, features, labels, masks, config={"run": 2})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_kill_between_renames_is_recovered_by_next_save(tmp_path, monkeypatch):
+    df, features, labels, masks = make_inputs(num_games=5)
+    out = tmp_path / "out"
+    save(out, df, features, labels, masks, config={"run": 1})
+    # as left by a process killed after moving the old dataset aside: no out/, old kept
+    (tmp_path / ".out.old-killed").mkdir()
+    for p in out.iterdir():
+        p.rename(tmp_path / ".out.old-killed" / p.name)
+    out.rmdir()
+    (tmp_path / ".out.tmp-killed").mkdir()
+
+    def crash(path, arrays, compress=True):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:  # the next save fails too, but restores the old one first
+        m.setattr(D, "_write_npz", crash)
+        with pytest.raises(OSError):
+            save(out, df, features, labels, masks, config={"run": 2})
+    assert D.load_dataset(out)["stats"]["config"] == {"run": 1}
+    save(out, df, features, labels, masks, config={"run": 3})
+    assert D.load_dataset(out)["stats"]["config"] == {"run": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_refuses_to_replace_a_file(tmp_path):
+    df, features, labels, masks = make_inputs(num_games=3)
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(FileExistsError):
+        save(tmp_path / "out", df, features, labels, masks)
+    assert (tmp_path / "out").read_text() == "a file"

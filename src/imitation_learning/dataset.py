@@ -377,10 +377,10 @@ class _AtomicDir:
     Everything is written into ``.<name>.tmp-XXXX`` next to ``target``; on success the
     previous dataset is renamed to ``.<name>.old-XXXX``, the new folder renamed to
     ``target`` and the old one deleted. ``target`` is therefore always either the previous
-    complete dataset or the new complete one (between the two renames it is briefly absent,
-    the previous one then sitting intact in ``.<name>.old-*``). On an error the temporary
-    folder is removed; one left by a killed process is never read (hidden name) and is
-    removed by the next save.
+    complete dataset or the new complete one. If the process dies between the two renames,
+    ``target`` is absent and the previous dataset sits intact in ``.<name>.old-*``; the next
+    save puts it back first. On an error the temporary folder is removed; one left by a
+    killed process is never read (hidden name) and is removed by the next save.
     """
 
     def __init__(self, target: Path):
@@ -391,11 +391,19 @@ class _AtomicDir:
 
     def __enter__(self) -> Path:
         self.parent.mkdir(parents=True, exist_ok=True)
-        if self.target.exists() and any(self.target.iterdir()):
-            if not _is_dataset_dir(self.target):
-                raise FileExistsError(
-                    f"{self.target} exists and does not hold a dataset; refusing to replace it"
-                )
+        if self.target.exists() and not (
+            self.target.is_dir()
+            and (_is_dataset_dir(self.target) or not any(self.target.iterdir()))
+        ):
+            raise FileExistsError(
+                f"{self.target} exists and does not hold a dataset; refusing to replace it"
+            )
+        if not self.target.exists():
+            # a save killed between its two renames: restore the previous dataset
+            for old in sorted(self.parent.glob(self.prefix + "old-*")):
+                if _is_dataset_dir(old):
+                    os.rename(old, self.target)
+                    break
         for stale in self.parent.glob(self.prefix + "tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix + "tmp-", dir=self.parent))
@@ -406,17 +414,24 @@ class _AtomicDir:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
-        os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0700
-        _fsync_path(self.tmp)
-        old: Path | None = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=self.prefix + "old-", dir=self.parent))
-            os.rmdir(old)
-            os.rename(self.target, old)
-        os.rename(self.tmp, self.target)
-        _fsync_path(self.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0700
+            _fsync_path(self.tmp)
+            old: Path | None = None
+            if self.target.exists():
+                old = Path(tempfile.mkdtemp(prefix=self.prefix + "old-", dir=self.parent))
+                os.rmdir(old)
+                os.rename(self.target, old)
+            try:
+                os.rename(self.tmp, self.target)
+            except BaseException:
+                if old is not None:
+                    os.rename(old, self.target)  # put the previous dataset back
+                raise
+            _fsync_path(self.parent)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         for stale in self.parent.glob(self.prefix + "old-*"):
             shutil.rmtree(stale, ignore_errors=True)
         return False
