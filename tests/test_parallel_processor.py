@@ -1,9 +1,10 @@
 """The Dask bag batch job: discovery, partitioning, the pool of worker processes.
 
-The Dask mechanics are tested with a small stand-in for the per-file step
-(:func:`fake_process_game_log`, which reads tiny two-column CSV files), so that they do not
-depend on the log format; ``test_parallel_real.py``-style checks on the real per-file step
-and the bundled games are at the end of this module.
+Most Dask mechanics (in-process path, dashboard, shutdown on error and Ctrl-C, scheduler
+from the environment) are tested with a small stand-in for the per-file step
+(:func:`fake_process_game_log`, which reads tiny two-column CSV files and runs on the
+workers too). Same-outputs checks for 1, 2, 3 workers and an existing cluster use the real
+per-file step on simulated games; the issue's acceptance commands run at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -27,6 +29,8 @@ from imitation_learning import parallel_processor as pp
 from imitation_learning.features import get_all_feature_names
 from imitation_learning.results import FileResult
 from splendor.errors import Rejection
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_HEADS = {"action_type": 4, "noble_selection": 3}
 
@@ -479,3 +483,93 @@ def test_real_single_file(real_games):
     assert rejection["line"] == 5 and rejection["rows"] == 1
     assert features.dtype == np.float32 and len(features) == len(df)
     assert all(v.dtype == np.int16 and len(v) == len(df) for v in labels.values())
+
+
+# --------------------------------------------------------------------------- acceptance
+
+ACCEPT_PARALLEL = """
+import sys
+sys.path.insert(0, 'src')
+from imitation_learning.parallel_processor import discover_csv_files, process_files_parallel
+config = {
+    'data': {'data_root': 'data/games'},
+    'preprocessing': {'num_workers': 4}
+}
+csv_files = discover_csv_files(config['data']['data_root'], max_games=5)
+print(f'Processing {len(csv_files)} files with 4 workers...')
+df, strategic_features, labels, masks = process_files_parallel(
+    csv_files, config, num_workers=4
+)
+print(f'Successfully processed {len(df)} samples')
+print('Parallel processing test PASSED')
+"""
+
+ACCEPT_SINGLE = """
+import sys
+sys.path.insert(0, 'src')
+from imitation_learning.parallel_processor import discover_csv_files, process_files_parallel
+config = {
+    'data': {'data_root': 'data/games'},
+    'preprocessing': {'num_workers': 1}
+}
+csv_files = discover_csv_files(config['data']['data_root'], max_games=2)
+print(f'Processing {len(csv_files)} files with 1 worker...')
+df, strategic_features, labels, masks = process_files_parallel(
+    csv_files, config, num_workers=1
+)
+print(f'Successfully processed {len(df)} samples')
+print('Single worker test PASSED')
+"""
+
+ACCEPT_INSPECT = """
+import sys
+sys.path.insert(0, 'src')
+from imitation_learning import parallel_processor
+import inspect
+source = inspect.getsource(parallel_processor.process_files_parallel)
+assert 'Pool' in source or 'pool' in source, 'Pool not found in function'
+print('Code inspection PASSED: Pool usage detected')
+"""
+
+
+def run_acceptance(code: str, timeout: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def bundled_rows(n_files: int) -> int:
+    files = pp.discover_csv_files(REPO_ROOT / "data" / "games", max_games=n_files)
+    return sum(len(Path(f).read_text().splitlines()) - 1 for f in files)
+
+
+def test_acceptance_parallel_processing():
+    before = children_pids()
+    done = run_acceptance(ACCEPT_PARALLEL, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "Processing 5 files with 4 workers..." in done.stdout
+    assert f"Successfully processed {bundled_rows(5)} samples" in done.stdout
+    assert "Parallel processing test PASSED" in done.stdout
+    assert "pool of 4 worker processes" in done.stderr and "Dask dashboard: http" in done.stderr
+    assert not wait_until_gone(children_pids() - before)
+
+
+def test_acceptance_single_worker():
+    done = run_acceptance(ACCEPT_SINGLE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Processing 2 files with 1 worker..." in done.stdout
+    assert f"Successfully processed {bundled_rows(2)} samples" in done.stdout
+    assert "Single worker test PASSED" in done.stdout
+    assert "Dask dashboard" not in done.stderr  # in process, no cluster
+
+
+def test_acceptance_code_inspection():
+    done = run_acceptance(ACCEPT_INSPECT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Code inspection PASSED: Pool usage detected" in done.stdout
