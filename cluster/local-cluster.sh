@@ -182,7 +182,7 @@ fail_start() {
     for log in "$DIR"/scheduler.log "$DIR"/worker-*.log; do
         [[ -e "$log" ]] || continue
         echo "--- last lines of $log" >&2
-        tail -n 5 "$log" >&2
+        tail -n 12 "$log" >&2
     done
     cmd_stop --timeout 10 >&2
     exit 1
