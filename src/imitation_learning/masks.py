@@ -177,7 +177,8 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
         legal = np.concatenate(
             [gem_take3[near, 1:], gem_take2[near], reserve_gold[:, None]], axis=1
         )  # (m, 31)
-        gems_removed[near] |= _returns_mask(gems[near].astype(np.int64), legal)
+        held = np.clip(gems[near], 0, 99).astype(np.int64)  # garbage-proof integer counts
+        gems_removed[near] |= _returns_mask(held, legal)
 
     masks = {
         "action_type": action_type,
