@@ -54,7 +54,7 @@ class FileResult:
         if len(parts) == 1:
             return parts[0]
         nonempty = [p for p in parts if len(p.df)] or parts[:1]
-        df = pd.concat([p.df for p in nonempty], ignore_index=True, copy=False)
+        df = pd.concat([p.df for p in nonempty], ignore_index=True)
         heads = parts[0].labels.keys()
         return FileResult(
             df=df,
