@@ -169,7 +169,7 @@ def find_inconsistent_rows(
         check(
             mine & in_range & (idx < 12) & (idx >= n_visible),
             name,
-            f"{name} points past the {what}able face-up cards present",
+            f"{name} points past the face-up cards present",
         )
         if name == "card_selection":
             r = np.clip(idx - 12, 0, 2)
