@@ -32,59 +32,57 @@ def _files(folders: list[str]) -> list[Path]:
     return found
 
 
-def _pass(fn: Callable[[Path], object], files: list[Path]) -> float:
-    start = time.perf_counter()
-    for path in files:
-        fn(path)
-    return time.perf_counter() - start
-
-
-def _best_of_interleaved(
-    fns: dict[str, Callable[[Path], object]], files: list[Path], repeat: int
-) -> dict[str, float]:
-    """Fastest pass (seconds) of each function; the passes alternate between the functions so
-    that a change in the machine's load hits them alike."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            best[name] = min(best[name], _pass(fn, files))
-    return best
-
-
-def _stages(files: list[Path], base: int, repeat: int) -> dict[str, float]:
-    """Seconds per pass spent in each stage of ``process_game_log`` (the same calls, timed
-    apart); for each stage, the fastest of the ``repeat`` passes."""
+def _stage_timer() -> tuple[Callable[[Path], None], dict[str, float]]:
+    """A per-file function running the stages of ``process_game_log`` one by one (the same
+    calls), and the dict where it adds up the seconds spent in each stage."""
     from imitation_learning.compaction import build_frame, compact
     from imitation_learning.features import compute_features
     from imitation_learning.labels import compute_labels, find_inconsistent_rows
     from imitation_learning.masks import compute_masks, masks_contain_labels
     from splendor.log_reader import read_game_log
 
-    best: dict[str, float] = {}
+    totals: dict[str, float] = {}
+
+    def timed(stage: str, fn: Callable, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - start
+        return out
+
+    def run(path: Path, base: int) -> None:
+        log = timed("read_game_log", lambda: read_game_log(path, blind_reserve_base=base))
+        values = log.values
+        labels = timed("compute_labels", compute_labels, values)
+        timed("find_inconsistent_rows", find_inconsistent_rows, values, labels)
+        masks = timed("compute_masks", compute_masks, values)
+        timed("masks_contain_labels", masks_contain_labels, masks, labels)
+        compacted = timed("compact", compact, values)
+        timed("build_frame", build_frame, compacted)
+        timed("compute_features", compute_features, compacted)
+
+    return run, totals
+
+
+def _measure(
+    fns: dict[str, Callable[[Path], object]], files: list[Path], base: int, repeat: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Fastest pass (seconds) of each function, and of each stage. The passes alternate
+    between the functions (and the staged run) so that a change in the machine's load hits
+    them alike."""
+    best = dict.fromkeys(fns, float("inf"))
+    stage_best: dict[str, float] = {}
     for _ in range(repeat):
-        totals: dict[str, float] = {}
-
-        def timed(stage: str, fn: Callable[[], object], totals=totals) -> object:
+        for name, fn in fns.items():
             start = time.perf_counter()
-            out = fn()
-            totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - start
-            return out
-
+            for path in files:
+                fn(path)
+            best[name] = min(best[name], time.perf_counter() - start)
+        run, totals = _stage_timer()
         for path in files:
-            log = timed("read_game_log", lambda p=path: read_game_log(p, blind_reserve_base=base))
-            values = log.values
-            labels = timed("compute_labels", lambda v=values: compute_labels(v))
-            timed(
-                "find_inconsistent_rows", lambda v=values, lb=labels: find_inconsistent_rows(v, lb)
-            )
-            masks = timed("compute_masks", lambda v=values: compute_masks(v))
-            timed("masks_contain_labels", lambda m=masks, lb=labels: masks_contain_labels(m, lb))
-            compacted = timed("compact", lambda v=values: compact(v))
-            timed("build_frame", lambda c=compacted: build_frame(c))
-            timed("compute_features", lambda c=compacted: compute_features(c))
+            run(path, base)
         for stage, seconds in totals.items():
-            best[stage] = min(best.get(stage, float("inf")), seconds)
-    return best
+            stage_best[stage] = min(stage_best.get(stage, float("inf")), seconds)
+    return best, stage_best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,12 +118,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(files)} files, {rows} data rows ({kept} kept), best of {args.repeat} passes")
 
     arrow_opts = pacsv.ReadOptions(use_threads=False)
-    best = _best_of_interleaved(
+    best, stages = _measure(
         {
             "bare": lambda p: pacsv.read_csv(p, read_options=arrow_opts),
             "full": lambda p: process_game_log(p, config),
         },
         files,
+        args.base,
         args.repeat,
     )
     bare, full = best["bare"], best["full"]
@@ -136,7 +135,6 @@ def main(argv: list[str] | None = None) -> None:
     verdict = "meets" if ratio >= TARGET_RATIO else "below"
     print(f"{'ratio':>24}: {ratio:>10.2f}  ({verdict} the target {TARGET_RATIO})")
 
-    stages = _stages(files, args.base, args.repeat)
     total = sum(stages.values())
     print(f"\nstages (sum {total / rows * 1e6:.1f} us/row; bare parse {bare / rows * 1e6:.1f}):")
     for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
