@@ -148,6 +148,8 @@ def compute_features(compacted: Compacted) -> np.ndarray:
     reserved_count = reserved_present.sum(axis=1)  # (4, n)
 
     # --- 1. tokens: (5 fields, 5 colours, n) --------------------------------------------
+    # Gold is not among the colours: its starting pile is 5 whatever the player count (a
+    # constant), and it cannot be taken by a token action; only "gainable by a reserve" stays.
     pile = bank[:5]
     take2 = pile >= 4
     num_players = vt[C.COL["num_players"]]
