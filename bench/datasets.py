@@ -1,0 +1,109 @@
+"""Benchmark datasets: self-play logs made by ``splendor-il simulate`` at fixed seeds, cached.
+
+A dataset is generated once into ``bench/cache/<key>/`` (git-ignored), where the key holds
+everything that determines its content: agent, player counts, seed and number of games.
+Generation goes to a temporary folder renamed into place when ``simulate`` succeeded, so an
+interrupted run never leaves a half-made dataset behind the key.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from imitation_learning.parallel_processor import discover_csv_files
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = REPO_ROOT / "bench" / "cache"
+DEFAULT_SEED = 2027
+DEFAULT_PLAYERS = (2, 3, 4)
+DEFAULT_AGENT = "greedy"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A folder of game logs (``<root>/<n>_games/*.csv`` and ``manifest.csv``)."""
+
+    key: str
+    root: Path
+    games: int
+    rows: int  # data rows over all the logs (from the manifest)
+    paths: tuple[str, ...]  # the logs, sorted (``discover_csv_files``)
+
+
+def dataset_key(games: int, players=DEFAULT_PLAYERS, agent=DEFAULT_AGENT, seed=DEFAULT_SEED) -> str:
+    """The cache key, e.g. ``greedy-p234-s2027-g1000``."""
+    return f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}"
+
+
+def _simulate_command() -> list[str]:
+    """``splendor-il`` of this interpreter's environment (the one ``uv run`` set up)."""
+    script = Path(sys.executable).parent / "splendor-il"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("splendor-il")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "splendor.cli"]
+
+
+def _manifest_rows(root: Path) -> tuple[int, int]:
+    """(games, data rows) listed in ``<root>/manifest.csv``."""
+    with open(root / "manifest.csv", newline="") as f:
+        entries = list(csv.DictReader(f))
+    return len(entries), sum(int(e["rows"]) for e in entries)
+
+
+def get_dataset(
+    games: int,
+    players: tuple[int, ...] = DEFAULT_PLAYERS,
+    agent: str = DEFAULT_AGENT,
+    seed: int = DEFAULT_SEED,
+    cache_dir: str | os.PathLike = CACHE_DIR,
+    log=print,
+) -> Dataset:
+    """The dataset of ``games`` self-play games, generated with ``splendor-il simulate`` the
+    first time and read from the cache afterwards."""
+    key = dataset_key(games, players, agent, seed)
+    cache_dir = Path(cache_dir)
+    root = cache_dir / key
+    if not (root / "manifest.csv").is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+        command = [
+            *_simulate_command(),
+            "simulate",
+            "--games",
+            str(games),
+            "--players",
+            *(str(p) for p in players),
+            "--agent",
+            agent,
+            "--seed",
+            str(seed),
+            "--out",
+            str(tmp),
+            "--no-progress",
+        ]
+        log(f"generating {key}: {' '.join(command[1:])}")
+        try:
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            if root.exists():  # a leftover without its manifest
+                shutil.rmtree(root)
+            os.replace(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    n_games, rows = _manifest_rows(root)
+    paths = tuple(discover_csv_files(root))
+    if n_games != games or len(paths) != games:
+        raise RuntimeError(
+            f"dataset {root} is inconsistent: {games} games expected, manifest lists "
+            f"{n_games}, {len(paths)} log files found (delete the folder to regenerate it)"
+        )
+    return Dataset(key=key, root=root, games=games, rows=rows, paths=paths)

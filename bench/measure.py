@@ -1,0 +1,358 @@
+"""The measurements of the benchmark suite; each returns a plain dict of figures (JSON-ready).
+
+Rates are data rows read per second of wall time (``rows_read``: kept + rejected; the
+simulated logs have no bad rows). Every job run is checked: it must account for every row
+of the dataset, so a broken run cannot pass for a fast one.
+
+- :func:`measure_parse_and_per_file`: bare pyarrow parse (one thread) and the per-file step
+  ``process_single_file``, sequentially, pinned to one core, fastest of interleaved passes.
+- :func:`measure_dask_cold`: ``run_job`` as a user runs it (it starts and stops its own
+  cluster; the workers import the package during the first tasks).
+- :func:`measure_dask_warm`: ``run_job`` on a cluster started beforehand whose workers have
+  imported the per-file step, so the processing time is the steady state.
+- :func:`measure_pool`: the same partitions through ``multiprocessing.Pool`` or
+  ``concurrent.futures.ProcessPoolExecutor``, collected and concatenated as the job does.
+- :func:`measure_driver_memory`: the job's driver peak RSS increase against the outputs' size,
+  in a fresh subprocess (:mod:`bench.memprobe`).
+- :func:`measure_selfplay`: ``splendor.simulate.simulate`` games/s and rows/s on one core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from itertools import accumulate, pairwise
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The module the workers must have imported to be "warm".
+PER_FILE_MODULE = "imitation_learning.file_processing"
+#: Pool processes are spawned, as Dask's worker processes are.
+START_METHOD = "spawn"
+
+
+def job_config(scheduler_address: str | None = None) -> dict:
+    """The job configuration of the benchmarks: defaults (masks and features on), no fixed
+    dashboard port (other users of the machine may hold 8787)."""
+    from imitation_learning.config import validate_config
+
+    return validate_config(
+        {
+            "preprocessing": {
+                "dashboard_address": "127.0.0.1:0",
+                "scheduler_address": scheduler_address,
+            }
+        }
+    )
+
+
+def _check_rows(result, expected_rows: int, what: str) -> None:
+    result.check_accounting()
+    if result.rows_read != expected_rows:
+        raise AssertionError(f"{what}: read {result.rows_read} rows, expected {expected_rows}")
+
+
+def _rates(rows: int, **seconds: float) -> dict:
+    """The timings plus ``rows_per_s`` (over ``processing_s``) and ``us_per_row``."""
+    out = {k: round(v, 4) for k, v in seconds.items()}
+    out["rows_per_s"] = rows / seconds["processing_s"]
+    out["us_per_row"] = seconds["processing_s"] / rows * 1e6
+    return out
+
+
+# --------------------------------------------------------------------------- one core
+
+
+@contextlib.contextmanager
+def one_core():
+    """Pin this process to one CPU (the first it may use) and restore the affinity after.
+
+    Processes started inside the block inherit the pin, so start none there."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def best_of_interleaved(
+    fns: dict[str, Callable[[str], object]], paths: Sequence[str], repeat: int
+) -> dict[str, float]:
+    """Fastest pass (seconds) of each per-file function over ``paths``; the passes alternate
+    between the functions so that a change in the machine's load hits them alike.
+
+    (``bench/per_file.py`` has its own loop, private and tied to its per-stage breakdown.)
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for path in paths:
+                fn(path)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _typed_convert_options():
+    """The column types the game-log reader gives pyarrow: float64 everywhere, the action a
+    string; the same null texts."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from splendor.columns import COLUMNS
+    from splendor.log_reader import NULL_VALUES
+
+    types = {name: pa.float64() for name in COLUMNS}
+    types["action_type"] = pa.string()
+    return pacsv.ConvertOptions(
+        column_types=types, null_values=list(NULL_VALUES), strings_can_be_null=True
+    )
+
+
+def measure_parse_and_per_file(
+    paths: Sequence[str], rows: int, config: dict, repeat: int = 3, with_per_file: bool = True
+) -> dict:
+    """Bare parse against the per-file step, on one core, on the same files.
+
+    ``bare_inferred``: ``pyarrow.csv.read_csv`` with one thread and type inference;
+    ``bare_typed``: the same with the column types given (what the reader asks for). The
+    faster of the two is the practical limit (``bare_best``). ``per_file``:
+    ``process_single_file`` on each file in turn (read, checks, masks, labels, compaction,
+    features); left out when ``with_per_file`` is false. Each figure is the fastest of
+    ``repeat`` passes, interleaved.
+    """
+    import pyarrow.csv as pacsv
+
+    from imitation_learning.parallel_processor import process_single_file
+
+    read_options = pacsv.ReadOptions(use_threads=False)
+    typed = _typed_convert_options()
+    fns = {
+        "bare_inferred": lambda p: pacsv.read_csv(p, read_options=read_options),
+        "bare_typed": lambda p: pacsv.read_csv(p, read_options=read_options, convert_options=typed),
+    }
+    with one_core() as cpu:
+        # Warm-up (imports, page cache) and the check that the step reads every row.
+        read = sum(process_single_file(p, config)[0].attrs["rows_read"] for p in paths)
+        if read != rows:
+            raise AssertionError(f"per-file step read {read} rows, expected {rows}")
+        if with_per_file:
+            fns["per_file"] = lambda p: process_single_file(p, config)
+        best = best_of_interleaved(fns, paths, repeat)
+    out: dict = {"cpu": cpu, "files": len(paths), "rows": rows, "repeat": repeat}
+    for name, seconds in best.items():
+        out[name] = {"seconds": round(seconds, 4), "rows_per_s": rows / seconds}
+    bare_best = max(("bare_inferred", "bare_typed"), key=lambda k: out[k]["rows_per_s"])
+    out["bare_best"] = bare_best
+    if with_per_file:
+        out["per_file_vs_bare"] = out["per_file"]["rows_per_s"] / out[bare_best]["rows_per_s"]
+    return out
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def measure_dask_cold(paths: Sequence[str], rows: int, num_workers: int) -> dict:
+    """``run_job`` as the command line runs it: its own cluster (one worker: in this process),
+    started and stopped by the job. ``cluster_start_s`` / ``processing_s`` / ``total_s`` are
+    the job's own timings."""
+    from imitation_learning.parallel_processor import run_job
+
+    with contextlib.redirect_stderr(io.StringIO()):  # the job's "N files on a pool" line
+        run = run_job(list(paths), job_config(), num_workers, progress=False)
+    _check_rows(run.result, rows, f"dask cold, {num_workers} workers")
+    t = run.timings
+    out = _rates(
+        rows,
+        cluster_start_s=t["cluster_start_s"],
+        processing_s=t["processing_s"],
+        total_s=t["total_s"],
+    )
+    out["mode"] = "in-process" if run.num_workers == 1 else "local cluster"
+    return out
+
+
+def _import_module(name: str) -> int:
+    importlib.import_module(name)
+    return os.getpid()
+
+
+@contextlib.contextmanager
+def warm_cluster(num_workers: int):
+    """A local cluster like the job's (``num_workers`` processes, one thread each) whose
+    workers have imported the per-file step; yields ``(scheduler_address, start_seconds)``."""
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    with (
+        LocalCluster(
+            n_workers=num_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(num_workers)
+        client.run(_import_module, PER_FILE_MODULE)
+        yield cluster.scheduler_address, time.perf_counter() - t0
+
+
+def measure_dask_warm(
+    paths: Sequence[str],
+    rows: int,
+    num_workers: int,
+    address: str,
+    start_s: float,
+    min_seconds: float = 3.0,
+    max_repeat: int = 3,
+) -> dict:
+    """``run_job`` on the warm cluster at ``address``: the fastest processing time of up to
+    ``max_repeat`` runs (repeats stop once ``min_seconds`` have been spent)."""
+    from imitation_learning.parallel_processor import run_job
+
+    config = job_config(scheduler_address=address)
+    times = []
+    while len(times) < max_repeat and (not times or sum(times) < min_seconds):
+        with contextlib.redirect_stderr(io.StringIO()):
+            run = run_job(list(paths), config, num_workers, progress=False)
+        _check_rows(run.result, rows, f"dask warm, {num_workers} workers")
+        times.append(run.timings["processing_s"])
+        del run
+    out = _rates(rows, cluster_start_s=start_s, processing_s=min(times))
+    out["mode"] = "warm cluster"
+    out["runs"] = len(times)
+    return out
+
+
+# --------------------------------------------------------------------------- process pools
+
+
+def _run_partition(task: tuple[int, list[str], dict]):
+    """Pool task: one partition through the job's per-partition function."""
+    from imitation_learning.parallel_processor import process_partition
+
+    index, paths, config = task
+    return index, process_partition(paths, config)
+
+
+def _warm_worker(_: int) -> int:
+    importlib.import_module(PER_FILE_MODULE)
+    time.sleep(0.02)  # let the other workers take tasks too
+    return os.getpid()
+
+
+def _until_all_warm(map_fn, num_workers: int, timeout_s: float = 60.0) -> None:
+    """Run warm-up tasks until every one of the ``num_workers`` processes has run one."""
+    seen: set[int] = set()
+    deadline = time.perf_counter() + timeout_s
+    while len(seen) < num_workers:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {len(seen)} of {num_workers} pool workers answered")
+        seen.update(map_fn(_warm_worker, range(4 * num_workers)))
+
+
+def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -> dict:
+    """The job's partitions through a plain process pool (``kind``: ``"multiprocessing"`` or
+    ``"futures"``), spawned like Dask's workers.
+
+    (``bench/parallel.py``'s ``run_pool`` gathers with ``Pool.map``, in order at the end;
+    here the partitions are gathered as they finish, like the job's ``as_completed``, and
+    every worker is known to be warm before the clock starts.)
+
+    ``pool_start_s``: start the processes and have each import the per-file step (the warm
+    start, as for :func:`measure_dask_warm`). ``processing_s``: submit the partitions (the
+    job's own split, :func:`partition_sizes`), collect them as they finish, put them back in
+    path order and concatenate (:meth:`FileResult.concat`), as the job does.
+    """
+    from imitation_learning.parallel_processor import check_accounting, partition_sizes
+    from imitation_learning.results import FileResult
+
+    config = job_config()
+    paths = list(paths)
+    sizes = partition_sizes(len(paths), num_workers, config["preprocessing"]["files_per_partition"])
+    bounds = pairwise([0, *accumulate(sizes)])
+    tasks = [(i, paths[a:b], config) for i, (a, b) in enumerate(bounds)]
+    parts: list = [None] * len(tasks)
+    context = multiprocessing.get_context(START_METHOD)
+
+    t0 = time.perf_counter()
+    if kind == "multiprocessing":
+        with context.Pool(num_workers) as pool:
+            _until_all_warm(pool.map, num_workers)
+            t1 = time.perf_counter()
+            for i, part in pool.imap_unordered(_run_partition, tasks):
+                parts[i] = part
+            result = FileResult.concat(parts)
+            t2 = time.perf_counter()
+    elif kind == "futures":
+        with ProcessPoolExecutor(num_workers, mp_context=context) as pool:
+            _until_all_warm(pool.map, num_workers)
+            t1 = time.perf_counter()
+            futures = [pool.submit(_run_partition, task) for task in tasks]
+            for future in as_completed(futures):
+                i, part = future.result()
+                parts[i] = part
+            del futures
+            result = FileResult.concat(parts)
+            t2 = time.perf_counter()
+    else:
+        raise ValueError(f"unknown pool kind {kind!r}")
+    check_accounting(result, paths)
+    _check_rows(result, rows, f"{kind} pool, {num_workers} workers")
+    return _rates(rows, pool_start_s=t1 - t0, processing_s=t2 - t1, partitions=len(tasks))
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def measure_driver_memory(data_root: str | os.PathLike, num_workers: int) -> dict:
+    """Run :mod:`bench.memprobe` in a fresh interpreter: the job on ``data_root`` with
+    ``num_workers``, its driver's peak RSS increase and the size of the four outputs."""
+    command = [sys.executable, "-m", "bench.memprobe", os.fspath(data_root), str(num_workers)]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- self-play
+
+
+def measure_selfplay(agent: str, games: int, players: tuple[int, ...], seed: int) -> dict:
+    """``splendor.simulate.simulate`` (play, encode, write the logs) in this process, into a
+    temporary folder: games/s and rows/s per CPU second of this process, and per wall second."""
+    from splendor.simulate import simulate
+
+    with tempfile.TemporaryDirectory() as out:
+        t0, c0 = time.perf_counter(), time.process_time()
+        entries = simulate(games, players=players, agent=agent, seed=seed, out=out, progress=False)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rows = sum(int(e["rows"]) for e in entries)
+    return {
+        "agent": agent,
+        "games": len(entries),
+        "rows": rows,
+        "cpu_s": round(cpu, 4),
+        "wall_s": round(wall, 4),
+        "games_per_s": len(entries) / cpu,
+        "rows_per_s": rows / cpu,
+        "games_per_wall_s": len(entries) / wall,
+    }

@@ -1,0 +1,109 @@
+"""Smoke run of the benchmark suite (``python -m bench.run``) on a few games.
+
+Every measurement, the dataset cache and the report writers run for real, on tiny sizes and
+one worker, so that the benchmark code cannot rot. No speed figure is asserted: only that
+each measurement accounted for every row and that the report holds what it should.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # ``bench`` is a folder of the repository, not installed
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench import datasets, report, run  # noqa: E402
+
+TINY = run.Plan(main_games=6, scaling_games=(3, 6), repeat=1, selfplay_games=3, workers=(1,))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+def test_dataset_is_generated_once_and_cached(cache):
+    calls: list[str] = []
+    first = datasets.get_dataset(6, cache_dir=cache, log=calls.append)
+    assert first.key == "greedy-p234-s2027-g6"
+    assert first.root == cache / first.key
+    assert len(first.paths) == 6 and first.rows > 0
+    assert {Path(p).parent.name for p in first.paths} == {"2_games", "3_games", "4_games"}
+    assert len(calls) == 1 and "simulate --games 6 --players 2 3 4" in calls[0]
+
+    again = datasets.get_dataset(6, cache_dir=cache, log=calls.append)
+    assert again == first and len(calls) == 1  # from the cache, not generated again
+    assert datasets.dataset_key(6, seed=1) != first.key  # the seed is part of the key
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_all_suites_on_a_few_games(cache, tmp_path):
+    results = run.run("all", quick=True, out_dir=tmp_path, cache_dir=cache, plan=TINY)
+    s = results["sections"]
+    main = datasets.get_dataset(6, cache_dir=cache)
+
+    pf = s["per_file"]
+    assert pf["rows"] == main.rows and pf["files"] == 6
+    for key in ("bare_inferred", "bare_typed", "per_file"):
+        assert pf[key]["rows_per_s"] > 0
+    assert pf["bare_best"] in ("bare_inferred", "bare_typed")
+
+    par = s["parallel"]
+    assert par["rows"] == main.rows and par["workers"] == [1]
+    assert par["dask_cold"]["1"]["mode"] == "in-process"
+    assert par["dask_cold"]["1"]["cluster_start_s"] == 0.0
+    assert par["dask_warm"]["1"]["cluster_start_s"] > 0  # start-up reported apart
+    for kind in ("multiprocessing", "futures"):
+        assert par[kind]["1"]["pool_start_s"] > 0 and par[kind]["1"]["processing_s"] > 0
+
+    assert [p["games"] for p in s["scaling"]["points"]] == [3, 6]
+    assert s["scaling"]["points"][1]["rows"] == main.rows
+    for point in s["memory"]["points"]:
+        assert point["outputs_bytes"] > 0 and point["peak_rss_bytes"] >= point["baseline_rss_bytes"]
+    assert s["memory"]["points"][1]["rows"] == main.rows
+    assert [a["agent"] for a in s["selfplay"]["agents"]] == ["random", "greedy"]
+    assert all(a["games"] == 3 and a["rows"] > 0 for a in s["selfplay"]["agents"])
+
+    targets = {t["name"]: t for t in results["targets"]}
+    assert len(targets) == 5
+    assert targets["2 workers >= 1.6x one worker"]["value"] is None  # one worker only here
+    del targets["2 workers >= 1.6x one worker"]
+    assert all(t["value"] is not None and t["met"] in (True, False) for t in targets.values())
+
+    saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
+    assert saved["sections"].keys() == s.keys()
+    md = (tmp_path / report.RESULTS_MD).read_text()
+    assert "## Targets" in md and results["machine"]["cpu"] in md
+    assert (tmp_path / report.RESULTS_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_suite_at_a_time_keeps_the_others(cache, tmp_path):
+    run.run("selfplay", quick=True, out_dir=tmp_path, cache_dir=cache, plan=TINY)
+    assert not (tmp_path / report.RESULTS_PNG).exists()  # nothing to plot without workers/sizes
+    run.run("parse", quick=True, out_dir=tmp_path, cache_dir=cache, plan=TINY)
+    saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
+    assert saved["sections"].keys() == {"selfplay", "parse"}
+    assert "per_file" not in saved["sections"]["parse"]  # parse alone: bare parsers only
+    assert saved["command"] == "uv run python -m bench.run parse --quick"
+    assert [t["value"] for t in saved["targets"]] == [None] * 5  # none of them measured
+
+
+def test_entry_point_command_line(cache, tmp_path):
+    argv = ["selfplay", "--quick", "--out", str(tmp_path), "--cache", str(cache)]
+    assert run.main(argv) == 0
+    saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
+    assert saved["command"] == "uv run python -m bench.run " + " ".join(argv)
+    assert saved["quick"] is True and saved["plan"]["scaling_games"] == [50, 200, 500]
+    assert [a["games"] for a in saved["sections"]["selfplay"]["agents"]] == [30, 30]
+
+
+def test_unknown_suite_is_refused():
+    with pytest.raises(ValueError, match="unknown suite"):
+        run.run("everything", quick=True)
+    with pytest.raises(SystemExit):
+        run.main(["everything"])
