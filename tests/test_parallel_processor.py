@@ -573,3 +573,21 @@ def test_acceptance_code_inspection():
     done = run_acceptance(ACCEPT_INSPECT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Code inspection PASSED: Pool usage detected" in done.stdout
+
+
+def test_concat_releasing_matches_file_result_concat(tmp_path):
+    paths = write_fake_tree(tmp_path, counts=(5, 4, 3), bad_every=2)
+    (tmp_path / "2_games" / "2999.csv").write_text("")  # an empty part in the middle
+    paths = pp.discover_csv_files(tmp_path)
+    parts = [
+        pp.process_partition(paths[i : i + 3], {}, fake_process_game_log)
+        for i in range(0, len(paths), 3)
+    ]
+    expected = FileResult.concat(list(parts))
+    got = pp.concat_releasing(parts)
+    assert parts == []  # the caller's list is emptied: the parts can be freed
+    assert_same_outputs(got.as_tuple(), expected.as_tuple())
+    assert got.rejections == expected.rejections and got.rows_read == expected.rows_read
+    assert got.files_ok == expected.files_ok
+    empty = pp.concat_releasing([fake_empty_result({}), fake_empty_result({})])
+    assert len(empty) == 0 and empty.features.shape == (0, 3)

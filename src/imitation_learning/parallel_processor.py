@@ -24,6 +24,8 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import fsspec
+import numpy as np
+import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
@@ -39,6 +41,12 @@ TARGET_FILES_PER_PARTITION = 100
 MIN_PARTITIONS_PER_WORKER = 4
 #: Seconds allowed to reach an existing scheduler.
 CONNECT_TIMEOUT_S = 10
+
+#: Environment of the local cluster's worker processes. Dask sets MALLOC_TRIM_THRESHOLD_
+#: to 64 KiB by default, which fixes glibc's malloc thresholds and makes this job (many
+#: short-lived arrays of a few hundred KiB) about 25% slower on the workers; unset here,
+#: malloc keeps its adaptive defaults.
+_WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 FileProcessor = Callable[[str, dict], FileResult]
 
@@ -199,6 +207,7 @@ def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterato
     Otherwise start a ``LocalCluster`` of ``num_workers`` processes, one thread each; the
     ``with`` blocks stop it whatever happens (error, Ctrl-C).
     """
+    import dask
     from distributed import Client, LocalCluster
 
     with ExitStack() as stack:
@@ -215,7 +224,7 @@ def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterato
                     "--scheduler-address) or leave it unset to start a local cluster"
                 ) from exc
         else:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as caught, dask.config.set(_WORKER_ENV):
                 warnings.simplefilter("always")
                 cluster = stack.enter_context(
                     LocalCluster(
@@ -234,7 +243,13 @@ def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterato
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             client = stack.enter_context(Client(cluster, set_as_default=True))
+        # Import the per-file step on every worker now, as part of the start-up.
+        client.run(_import_file_step)
         yield client
+
+
+def _import_file_step() -> None:
+    _file_processor()  # imports imitation_learning.file_processing and its dependencies
 
 
 def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
@@ -255,9 +270,55 @@ def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> F
         i = position[future.key]
         parts[i] = part
         bar.update(sizes[i])
-        future.release()
-    del futures
-    return FileResult.concat(parts)
+        future.release()  # the worker may drop its copy
+    del futures, part
+    return concat_releasing(parts)
+
+
+def concat_releasing(parts: list[FileResult]) -> FileResult:
+    """``FileResult.concat(parts)``, the same values and dtypes, but built while letting go
+    of the parts: the list is emptied and each block freed once copied, so the peak memory
+    is about 1.7x the result instead of 2x. The caller must hold no other reference to the
+    parts' arrays."""
+    if not parts:
+        raise ValueError("concat needs at least one part")
+    nonempty = [p for p in parts if len(p.df)] or parts[:1]
+    heads = list(parts[0].labels)
+    accounting = {
+        "rejections": [r for p in parts for r in p.rejections],
+        "rows_read": sum(p.rows_read for p in parts),
+        "files_ok": [f for p in parts for f in p.files_ok],
+    }
+    dfs = [p.df for p in nonempty]
+    features = [p.features for p in nonempty]
+    labels = {h: [p.labels[h] for p in nonempty] for h in heads}
+    masks = {h: [p.masks[h] for p in nonempty] for h in heads}
+    parts.clear()
+    del nonempty
+
+    df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
+    dfs.clear()
+    return FileResult(
+        df=df,
+        features=_concat_popping(features),
+        labels={h: _concat_popping(labels[h]) for h in heads},
+        masks={h: _concat_popping(masks[h]) for h in heads},
+        **accounting,
+    )
+
+
+def _concat_popping(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate(arrays)``, freeing each input as soon as it is copied."""
+    if len(arrays) == 1:
+        return arrays.pop()
+    rows = sum(len(a) for a in arrays)
+    out = np.empty((rows, *arrays[0].shape[1:]), dtype=np.result_type(*arrays))
+    start = 0
+    while arrays:
+        block = arrays.pop(0)
+        out[start : start + len(block)] = block
+        start += len(block)
+    return out
 
 
 def run_job(
