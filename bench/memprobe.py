@@ -2,31 +2,57 @@
 
     python -m bench.memprobe DATA_ROOT NUM_WORKERS
 
-Imports everything the job needs, takes the resident size after the imports as the baseline, runs the job in
-memory (``run_job``: a local cluster for several workers, this process for one) and prints
-one JSON line: the peak RSS increase over the baseline (``ru_maxrss``), the size in bytes of
-the four outputs (``df`` deep, features, labels, masks: ``bench.parallel.output_nbytes``) and their ratio.
+Imports everything the job needs and takes the resident size after the imports as the
+baseline; runs the job in memory (``run_job``: a local cluster for several workers, this
+process for one); prints one JSON line: the peak resident size, its increase over the
+baseline, the size in bytes of the four outputs (``df`` deep, features, labels, masks:
+``bench.parallel.output_nbytes``) and the ratio of the two.
+
+The peak is the kernel's high-water mark of this process's memory (``VmHWM`` in
+``/proc/self/status``), reset at the baseline (``/proc/self/clear_refs``). Not
+``ru_maxrss``: on Linux that survives ``exec``, so a child forked from a big parent (the
+benchmark runner holds hundreds of MiB) starts with the parent's peak.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 
 
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
-def _current_rss_bytes() -> int:
-    """Resident set size now (``/proc/self/statm``); the peak so far where there is none."""
+def _status_kib(field: str) -> int | None:
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return _peak_rss_bytes()
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def current_rss_bytes() -> int:
+    kib = _status_kib("VmRSS")
+    return kib * 1024 if kib is not None else peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """``VmHWM``, else ``ru_maxrss`` (KiB on Linux)."""
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib * 1024
 
 
 def probe(data_root: str, num_workers: int) -> dict:
@@ -42,9 +68,10 @@ def probe(data_root: str, num_workers: int) -> dict:
 
     paths = discover_csv_files(data_root)
     config = job_config()
-    baseline = _current_rss_bytes()
+    reset = _reset_peak()
+    baseline = current_rss_bytes()
     run = run_job(paths, config, num_workers, progress=False)
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     outputs = output_nbytes(run.result)
     increase = peak - baseline
     return {
@@ -53,6 +80,7 @@ def probe(data_root: str, num_workers: int) -> dict:
         "rows": run.result.rows_read,
         "baseline_rss_bytes": baseline,
         "peak_rss_bytes": peak,
+        "peak_reset_at_baseline": reset,
         "peak_increase_bytes": increase,
         "outputs_bytes": outputs,
         "peak_increase_over_outputs": increase / outputs if outputs else None,

@@ -117,34 +117,39 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
 def run_scaling(plan: Plan, cache_dir: Path) -> dict:
     datasets = [get_dataset(g, cache_dir=cache_dir, log=_say) for g in plan.scaling_games]
     workers = max(plan.workers)
-    _say(f"[scaling] Dask job, {workers} workers, warm cluster")
+    _say(f"[scaling] Dask job: {workers} workers on a warm cluster, and 1 worker (in-process)")
     points = []
     with measure.warm_cluster(workers) as (address, start_s):
         for ds in datasets:
             r = measure.measure_dask_warm(ds.paths, ds.rows, workers, address, start_s)
             points.append({"dataset": ds.key, "games": ds.games, "files": len(ds.paths),
                            "rows": ds.rows, "dask": r})  # fmt: skip
-            _say(
-                f"  {ds.games:>6} games, {ds.rows:>9,} rows: {r['processing_s']:6.2f} s, "
-                f"{r['us_per_row']:6.1f} us/row"
-            )
+    for ds, point in zip(datasets, points, strict=True):
+        one = point["in_process"] = measure.measure_dask_cold(ds.paths, ds.rows, 1)
+        _say(
+            f"  {ds.games:>6} games, {ds.rows:>9,} rows: {workers} workers "
+            f"{point['dask']['processing_s']:6.2f} s, {point['dask']['us_per_row']:6.1f} us/row; "
+            f"1 worker {one['processing_s']:6.2f} s, {one['us_per_row']:6.1f} us/row"
+        )
     return {"date": _now(), "workers": workers, "points": points}
 
 
 def run_memory(plan: Plan, cache_dir: Path) -> dict:
     datasets = [get_dataset(g, cache_dir=cache_dir, log=_say) for g in plan.scaling_games]
-    workers = max(plan.workers)
-    _say(f"[memory] driver peak RSS, job in memory, {workers} workers, fresh process per size")
+    counts = sorted({1, max(plan.workers)})
+    _say(f"[memory] driver peak RSS, job in memory, {counts} workers, fresh process per run")
     points = []
     for ds in datasets:
-        r = measure.measure_driver_memory(ds.root, workers)
-        points.append({"dataset": ds.key, "games": ds.games, **r})
-        _say(
-            f"  {ds.games:>6} games: outputs {r['outputs_bytes'] / 2**20:8.1f} MiB, driver "
-            f"peak +{r['peak_increase_bytes'] / 2**20:8.1f} MiB "
-            f"({r['peak_increase_over_outputs']:.2f}x)"
-        )
-    return {"date": _now(), "workers": workers, "points": points}
+        for workers in counts:
+            r = measure.measure_driver_memory(ds.root, workers)
+            points.append({"dataset": ds.key, "games": ds.games, **r})
+            _say(
+                f"  {ds.games:>6} games, {workers} workers: outputs "
+                f"{r['outputs_bytes'] / 2**20:8.1f} MiB, driver peak "
+                f"+{r['peak_increase_bytes'] / 2**20:8.1f} MiB "
+                f"({r['peak_increase_over_outputs']:.2f}x)"
+            )
+    return {"date": _now(), "workers": counts, "points": points}
 
 
 def run_selfplay(plan: Plan) -> dict:

@@ -63,8 +63,10 @@ def test_all_suites_on_a_few_games(cache, tmp_path):
 
     assert [p["games"] for p in s["scaling"]["points"]] == [3, 6]
     assert s["scaling"]["points"][1]["rows"] == main.rows
+    assert all(p["in_process"]["mode"] == "in-process" for p in s["scaling"]["points"])
     for point in s["memory"]["points"]:
         assert point["outputs_bytes"] > 0 and point["peak_rss_bytes"] >= point["baseline_rss_bytes"]
+    assert [(p["games"], p["workers"]) for p in s["memory"]["points"]] == [(3, 1), (6, 1)]
     assert s["memory"]["points"][1]["rows"] == main.rows
     assert [a["agent"] for a in s["selfplay"]["agents"]] == ["random", "greedy"]
     assert all(a["games"] == 3 and a["rows"] > 0 for a in s["selfplay"]["agents"])
