@@ -6,10 +6,8 @@ of the dataset, so a broken run cannot pass for a fast one.
 
 - :func:`measure_parse_and_per_file`: bare pyarrow parse (one thread) and the per-file step
   ``process_single_file``, sequentially, pinned to one core, fastest of interleaved passes.
-- :func:`measure_dask_cold`: ``run_job`` as a user runs it (it starts and stops its own
-  cluster; the workers import the package during the first tasks).
-- :func:`measure_dask_warm`: ``run_job`` on a cluster started beforehand whose workers have
-  imported the per-file step, so the processing time is the steady state.
+- :func:`measure_dask`: ``run_job`` as a user runs it (it starts its own cluster, has the
+  workers import the per-file step, processes, stops the cluster); its own timings.
 - :func:`measure_pool`: the same partitions through ``multiprocessing.Pool`` or
   ``concurrent.futures.ProcessPoolExecutor``, collected and concatenated as the job does.
 - :func:`measure_driver_memory`: the job's driver peak RSS increase against the outputs' size,
@@ -35,7 +33,7 @@ from itertools import accumulate, pairwise
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: The module the workers must have imported to be "warm".
+#: The module every pool worker imports before the processing clock starts.
 PER_FILE_MODULE = "imitation_learning.file_processing"
 #: Pool processes are spawned, as Dask's worker processes are.
 START_METHOD = "spawn"
@@ -167,77 +165,37 @@ def measure_parse_and_per_file(
 # --------------------------------------------------------------------------- Dask
 
 
-def measure_dask_cold(paths: Sequence[str], rows: int, num_workers: int) -> dict:
-    """``run_job`` as the command line runs it: its own cluster (one worker: in this process),
-    started and stopped by the job. ``cluster_start_s`` / ``processing_s`` / ``total_s`` are
-    the job's own timings."""
-    from imitation_learning.parallel_processor import run_job
-
-    with contextlib.redirect_stderr(io.StringIO()):  # the job's "N files on a pool" line
-        run = run_job(list(paths), job_config(), num_workers, progress=False)
-    _check_rows(run.result, rows, f"dask cold, {num_workers} workers")
-    t = run.timings
-    out = _rates(
-        rows,
-        cluster_start_s=t["cluster_start_s"],
-        processing_s=t["processing_s"],
-        total_s=t["total_s"],
-    )
-    out["mode"] = "in-process" if run.num_workers == 1 else "local cluster"
-    return out
-
-
-def _import_module(name: str) -> int:
-    importlib.import_module(name)
-    return os.getpid()
-
-
-@contextlib.contextmanager
-def warm_cluster(num_workers: int):
-    """A local cluster like the job's (``num_workers`` processes, one thread each) whose
-    workers have imported the per-file step; yields ``(scheduler_address, start_seconds)``."""
-    from distributed import Client, LocalCluster
-
-    t0 = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=num_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(num_workers)
-        client.run(_import_module, PER_FILE_MODULE)
-        yield cluster.scheduler_address, time.perf_counter() - t0
-
-
-def measure_dask_warm(
+def measure_dask(
     paths: Sequence[str],
     rows: int,
     num_workers: int,
-    address: str,
-    start_s: float,
     min_seconds: float = 3.0,
     max_repeat: int = 3,
 ) -> dict:
-    """``run_job`` on the warm cluster at ``address``: the fastest processing time of up to
-    ``max_repeat`` runs (repeats stop once ``min_seconds`` have been spent)."""
+    """``run_job`` as the command line runs it: its own local cluster of ``num_workers``
+    processes, started (workers import the per-file step) and stopped by the job; one
+    worker runs in this process. The job's own timings (``cluster_start_s``,
+    ``processing_s``, ``total_s``) of its fastest run (by processing time) out of up to
+    ``max_repeat`` runs; repeats stop once ``min_seconds`` of processing have been spent."""
     from imitation_learning.parallel_processor import run_job
 
-    config = job_config(scheduler_address=address)
-    times = []
-    while len(times) < max_repeat and (not times or sum(times) < min_seconds):
-        with contextlib.redirect_stderr(io.StringIO()):
-            run = run_job(list(paths), config, num_workers, progress=False)
-        _check_rows(run.result, rows, f"dask warm, {num_workers} workers")
-        times.append(run.timings["processing_s"])
+    runs = []
+    while len(runs) < max_repeat and sum(t["processing_s"] for t in runs) < min_seconds:
+        with contextlib.redirect_stderr(io.StringIO()):  # the job's "N files on a pool" line
+            run = run_job(list(paths), job_config(), num_workers, progress=False)
+        _check_rows(run.result, rows, f"Dask job, {num_workers} workers")
+        mode = "in-process" if run.num_workers == 1 else "local cluster"
+        runs.append(run.timings)
         del run
-    out = _rates(rows, cluster_start_s=start_s, processing_s=min(times))
-    out["mode"] = "warm cluster"
-    out["runs"] = len(times)
+    best = min(runs, key=lambda t: t["processing_s"])
+    out = _rates(
+        rows,
+        cluster_start_s=best["cluster_start_s"],
+        processing_s=best["processing_s"],
+        total_s=best["total_s"],
+    )
+    out["mode"] = mode
+    out["runs"] = len(runs)
     return out
 
 
@@ -276,8 +234,8 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
     here the partitions are gathered as they finish, like the job's ``as_completed``, and
     every worker is known to be warm before the clock starts.)
 
-    ``pool_start_s``: start the processes and have each import the per-file step (the warm
-    start, as for :func:`measure_dask_warm`). ``processing_s``: submit the partitions (the
+    ``pool_start_s``: start the processes and have each import the per-file step (as the
+    job's start-up does). ``processing_s``: submit the partitions (the
     job's own split, :func:`partition_sizes`), collect them as they finish, put them back in
     path order and concatenate (:meth:`FileResult.concat`), as the job does.
     """

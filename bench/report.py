@@ -98,20 +98,19 @@ def evaluate_targets(sections: dict) -> list[dict]:
 
     parallel = sections.get("parallel")
     speedup = dask_over_pool = None
-    if parallel and "1" in parallel["dask_cold"] and "2" in parallel["dask_warm"]:
-        one = parallel["dask_cold"]["1"]["rows_per_s"]
-        speedup = parallel["dask_warm"]["2"]["rows_per_s"] / one
+    if parallel and "1" in parallel["dask"] and "2" in parallel["dask"]:
+        speedup = parallel["dask"]["2"]["rows_per_s"] / parallel["dask"]["1"]["rows_per_s"]
     if parallel:
         top = str(max(parallel["workers"]))
         pool = min(parallel[k][top]["processing_s"] for k in ("multiprocessing", "futures"))
-        dask_over_pool = parallel["dask_warm"][top]["processing_s"] / pool
+        dask_over_pool = parallel["dask"][top]["processing_s"] / pool
     targets.append(
         _target(
             "2 workers >= 1.6x one worker",
             speedup,
             TARGET_TWO_WORKER_SPEEDUP,
             True,
-            "Dask job processing rate, 2 workers (warm cluster) over 1 worker (in-process)",
+            "Dask job processing rate, 2 workers (local cluster) over 1 worker (in-process)",
         )
     )
     targets.append(
@@ -120,7 +119,7 @@ def evaluate_targets(sections: dict) -> list[dict]:
             dask_over_pool,
             TARGET_DASK_OVER_POOL,
             False,
-            "Dask processing time over the faster pool's, all workers, both warm",
+            "Dask job processing time over the faster pool's, all workers",
         )
     )
 
@@ -135,7 +134,7 @@ def evaluate_targets(sections: dict) -> list[dict]:
             spread,
             TARGET_FLAT_SPREAD,
             False,
-            "(slowest / fastest time per row) - 1 over the sizes, Dask job processing, warm",
+            "(slowest / fastest time per row) - 1 over the sizes, Dask job processing, all workers",
         )
     )
 
@@ -213,12 +212,11 @@ def markdown(results: dict) -> str:
             "| runner | workers | start-up s | processing s | rows/s | vs 1 worker in-process |",
             "|---|---:|---:|---:|---:|---:|",
         ]
-        base = p["dask_cold"]["1"]["rows_per_s"] if "1" in p["dask_cold"] else None
+        base = p["dask"]["1"]["rows_per_s"] if "1" in p["dask"] else None
         labels = {
-            "dask_cold": "Dask `run_job` (own cluster, cold workers)",
-            "dask_warm": "Dask `run_job` (cluster started and warmed first)",
-            "multiprocessing": "`multiprocessing.Pool` (warm)",
-            "futures": "`ProcessPoolExecutor` (warm)",
+            "dask": "Dask `run_job` (local cluster)",
+            "multiprocessing": "`multiprocessing.Pool`",
+            "futures": "`ProcessPoolExecutor`",
         }
         for key, name in labels.items():
             for w in p["workers"]:
@@ -241,7 +239,7 @@ def markdown(results: dict) -> str:
         lines += [
             "## Scaling with data size (Dask job processing time)",
             "",
-            f"| games | files | rows | {sc['workers']} workers (warm cluster) s | rows/s | us/row "
+            f"| games | files | rows | {sc['workers']} workers s | rows/s | us/row "
             "| 1 worker (in-process) s | rows/s | us/row |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
@@ -313,8 +311,7 @@ def plot(results: dict, path: str | os.PathLike) -> bool:
     if "parallel" in s:
         p = s["parallel"]
         styles = {
-            "dask_cold": ("Dask run_job, cold (own cluster)", "o--"),
-            "dask_warm": ("Dask run_job, warm cluster", "o-"),
+            "dask": ("Dask run_job (1 worker: in-process)", "o-"),
             "multiprocessing": ("multiprocessing.Pool", "s-"),
             "futures": ("ProcessPoolExecutor", "^-"),
         }
@@ -348,7 +345,7 @@ def plot(results: dict, path: str | os.PathLike) -> bool:
         sc = s["scaling"]
         rows = [pt["rows"] for pt in sc["points"]]
         rates = [pt["dask"]["rows_per_s"] for pt in sc["points"]]
-        right.plot(rows, rates, "o-", label=f"Dask run_job, {sc['workers']} workers, warm cluster")
+        right.plot(rows, rates, "o-", label=f"Dask run_job, {sc['workers']} workers")
         one = [pt["in_process"]["rows_per_s"] for pt in sc["points"]]
         right.plot(rows, one, "s--", label="run_job, 1 worker (in-process)")
         for pt, r in zip(sc["points"], rates, strict=True):

@@ -7,9 +7,9 @@ Datasets are self-play logs made by ``splendor-il simulate`` at a fixed seed and
 
 - ``parse``: bare pyarrow parse of the main dataset, one thread, pinned to one core;
 - ``per-file``: the same, and ``process_single_file`` over the same files (ratio to bare);
-- ``parallel``: the Dask job (``run_job``) at 1, 2, ... workers (up to the cores), cold (its
-  own cluster) and on a warm cluster, and the same partitions through
-  ``multiprocessing.Pool`` and ``ProcessPoolExecutor``; start-up apart from processing;
+- ``parallel``: the Dask job (``run_job``) at 1, 2, ... workers (up to the cores), and the
+  same partitions through ``multiprocessing.Pool`` and ``ProcessPoolExecutor``; start-up
+  apart from processing;
 - ``scaling``: the Dask job at all cores on datasets of growing size (time per row);
 - ``memory``: the driver's peak RSS increase against the outputs' size, fresh process per size;
 - ``selfplay``: games/s and rows/s of ``splendor.simulate.simulate``, random and greedy.
@@ -88,8 +88,7 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
         "files": len(ds.paths),
         "rows": ds.rows,
         "workers": list(plan.workers),
-        "dask_cold": {},
-        "dask_warm": {},
+        "dask": {},
         "multiprocessing": {},
         "futures": {},
     }
@@ -102,12 +101,8 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
         )
 
     for w in plan.workers:
-        r = out["dask_cold"][str(w)] = measure.measure_dask_cold(ds.paths, ds.rows, w)
-        show("dask cold", w, r)
-        with measure.warm_cluster(w) as (address, start_s):
-            r = measure.measure_dask_warm(ds.paths, ds.rows, w, address, start_s)
-        out["dask_warm"][str(w)] = r
-        show("dask warm", w, r)
+        r = out["dask"][str(w)] = measure.measure_dask(ds.paths, ds.rows, w)
+        show("Dask run_job", w, r)
         for kind in ("multiprocessing", "futures"):
             r = out[kind][str(w)] = measure.measure_pool(ds.paths, ds.rows, w, kind)
             show(kind, w, r)
@@ -117,15 +112,13 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
 def run_scaling(plan: Plan, cache_dir: Path) -> dict:
     datasets = [get_dataset(g, cache_dir=cache_dir, log=_say) for g in plan.scaling_games]
     workers = max(plan.workers)
-    _say(f"[scaling] Dask job: {workers} workers on a warm cluster, and 1 worker (in-process)")
+    _say(f"[scaling] Dask job, {workers} workers, and 1 worker (in-process)")
     points = []
-    with measure.warm_cluster(workers) as (address, start_s):
-        for ds in datasets:
-            r = measure.measure_dask_warm(ds.paths, ds.rows, workers, address, start_s)
-            points.append({"dataset": ds.key, "games": ds.games, "files": len(ds.paths),
-                           "rows": ds.rows, "dask": r})  # fmt: skip
-    for ds, point in zip(datasets, points, strict=True):
-        one = point["in_process"] = measure.measure_dask_cold(ds.paths, ds.rows, 1)
+    for ds in datasets:
+        point = {"dataset": ds.key, "games": ds.games, "files": len(ds.paths), "rows": ds.rows}
+        point["dask"] = measure.measure_dask(ds.paths, ds.rows, workers)
+        one = point["in_process"] = measure.measure_dask(ds.paths, ds.rows, 1)
+        points.append(point)
         _say(
             f"  {ds.games:>6} games, {ds.rows:>9,} rows: {workers} workers "
             f"{point['dask']['processing_s']:6.2f} s, {point['dask']['us_per_row']:6.1f} us/row; "
