@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -591,3 +592,51 @@ def test_concat_releasing_matches_file_result_concat(tmp_path):
     assert got.files_ok == expected.files_ok
     empty = pp.concat_releasing([fake_empty_result({}), fake_empty_result({})])
     assert len(empty) == 0 and empty.features.shape == (0, 3)
+
+
+def test_dashboard_link_when_the_scheduler_has_none():
+    class NoDashboard:  # LocalCluster(dashboard_address=None): an empty link
+        dashboard_link = ""
+
+    class NoService:  # an existing scheduler started without the dashboard service
+        @property
+        def dashboard_link(self):
+            raise KeyError("dashboard")
+
+    class WithDashboard:
+        dashboard_link = "http://127.0.0.1:8787/status"
+
+    assert pp._dashboard_link(NoDashboard()) is None
+    assert pp._dashboard_link(NoService()) is None
+    assert pp._dashboard_link(WithDashboard()) == "http://127.0.0.1:8787/status"
+
+
+def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
+    """SIGINT to a running job (as Ctrl-C does): the driver stops, its workers with it."""
+    code = (
+        "from imitation_learning.parallel_processor import discover_csv_files, run_job\n"
+        f"files = discover_csv_files({str(simulated_games)!r}) * 60\n"
+        "config = {'preprocessing': {'dashboard_address': '127.0.0.1:0', "
+        "'files_per_partition': 6}}\n"
+        "run_job(files, config, 2, progress=False)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for line in proc.stderr:  # wait until the cluster is up and the job submitted
+            if "Dask dashboard" in line:
+                break
+        time.sleep(0.5)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rest = proc.stderr.read()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in rest
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"

@@ -248,6 +248,14 @@ def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterato
         yield client
 
 
+def _dashboard_link(client) -> str | None:
+    """The dashboard's URL, or None when the scheduler runs without one."""
+    try:
+        return client.dashboard_link or None
+    except KeyError:  # an existing scheduler without the dashboard service
+        return None
+
+
 def _import_file_step() -> None:
     _file_processor()  # imports imitation_learning.file_processing and its dependencies
 
@@ -266,6 +274,7 @@ def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> F
     futures = client.compute(delayed_parts)
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
+    part = None
     for future, part in as_completed(futures, with_results=True):
         i = position[future.key]
         parts[i] = part
@@ -363,11 +372,11 @@ def run_job(
             timings["cluster_start_s"] = time.perf_counter() - t0
             run.num_workers = len(client.scheduler_info(n_workers=-1)["workers"]) or workers
             run.scheduler_address = client.scheduler.address
-            run.dashboard_link = client.dashboard_link
+            run.dashboard_link = _dashboard_link(client)
             where = f"existing cluster at {address}" if address else "local cluster"
             _say(
                 f"{len(paths)} files on a pool of {run.num_workers} worker processes "
-                f"({where}); Dask dashboard: {run.dashboard_link}"
+                f"({where}); Dask dashboard: {run.dashboard_link or 'none (disabled)'}"
             )
             sizes = partition_sizes(
                 len(paths), run.num_workers, cfg["preprocessing"]["files_per_partition"]
