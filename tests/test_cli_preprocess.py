@@ -154,6 +154,7 @@ def test_rejections_are_counted_and_strict_exits_3(small_games, tmp_path, capsys
     assert "--strict" in captured.err and f"{damaged}, line 4" in captured.err
 
 
+@pytest.mark.slow
 def test_no_argument_runs_on_data_games(tmp_path):
     """`splendor-il preprocess` with no argument, from a folder holding data/games."""
     shutil.copytree(BUNDLED, tmp_path / "data" / "games")

@@ -423,6 +423,7 @@ def real_games(simulated_games, tmp_path_factory) -> list[str]:
     return pp.discover_csv_files(root)
 
 
+@pytest.mark.slow
 def test_real_step_same_outputs_for_1_2_3_workers(real_games, no_scheduler_env, capsys):
     config = {"preprocessing": {"files_per_partition": 2, "dashboard_address": "127.0.0.1:0"}}
     reference = pp.run_job(real_games, config, num_workers=1, progress=False).result
@@ -550,6 +551,7 @@ def bundled_rows(n_files: int) -> int:
     return sum(len(Path(f).read_text().splitlines()) - 1 for f in files)
 
 
+@pytest.mark.slow
 def test_acceptance_parallel_processing():
     before = children_pids()
     done = run_acceptance(ACCEPT_PARALLEL, timeout=180)
@@ -611,6 +613,7 @@ def test_dashboard_link_when_the_scheduler_has_none():
     assert pp._dashboard_link(WithDashboard()) == "http://127.0.0.1:8787/status"
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
     """SIGINT to a running job (as Ctrl-C does): the driver stops, its workers with it."""
     code = (
