@@ -45,6 +45,10 @@ def _memory_gib() -> float | None:
     return None
 
 
+def load_average() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict:
     """CPU model, cores, memory, load, Python and library versions, date (UTC)."""
     import dask
@@ -59,7 +63,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_gib": _memory_gib(),
-        "load_avg_1m_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "load_avg_1m_at_start": load_average(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -169,7 +173,8 @@ def _mib(b: float) -> str:
 def _machine_md(m: dict) -> list[str]:
     return [
         f"- CPU: {m['cpu']}; {m['cores']} cores ({m['usable_cores']} usable); "
-        f"{m['memory_gib']} GiB; load average {m['load_avg_1m_at_start']} at start",
+        f"{m['memory_gib']} GiB; load average (1 min) {m['load_avg_1m_at_start']} at start, "
+        f"{m.get('load_avg_1m_at_end', '-')} at the end (the machine is shared)",
         f"- {m['os']}; Python {m['python']}; numpy {m['numpy']}, pandas {m['pandas']}, "
         f"pyarrow {m['pyarrow']}, dask {m['dask']}, distributed {m['distributed']}",
         f"- date: {m['date']}",
@@ -209,8 +214,9 @@ def markdown(results: dict) -> str:
             f"## The job on a pool of processes ({p['dataset']}: {p['files']} files, "
             f"{_n(p['rows'])} rows)",
             "",
-            "| runner | workers | start-up s | processing s | rows/s | vs 1 worker in-process |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| runner | workers | start-up s | processing s | rows/s | vs 1 worker in-process "
+            "| driver CPU s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         base = p["dask"]["1"]["rows_per_s"] if "1" in p["dask"] else None
         labels = {
@@ -230,7 +236,7 @@ def markdown(results: dict) -> str:
                 rel = f"{r['rows_per_s'] / base:.2f}x" if base else "-"
                 lines.append(
                     f"| {label} | {w} | {start:.2f} | {r['processing_s']:.2f} | "
-                    f"{_n(r['rows_per_s'])} | {rel} |"
+                    f"{_n(r['rows_per_s'])} | {rel} | {r['driver_cpu_s']:.2f} |"
                 )
         lines.append("")
 

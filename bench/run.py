@@ -97,7 +97,7 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
         start = r.get("cluster_start_s", r.get("pool_start_s", 0.0))
         _say(
             f"  {kind:>15} x{w}: start {start:5.2f} s, processing {r['processing_s']:6.2f} s, "
-            f"{r['rows_per_s']:>9,.0f} rows/s"
+            f"{r['rows_per_s']:>9,.0f} rows/s; driver CPU {r['driver_cpu_s']:5.2f} s"
         )
 
     for w in plan.workers:
@@ -201,6 +201,7 @@ def run(
     if suite in ("all", "selfplay"):
         sections["selfplay"] = run_selfplay(plan)
     results["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    results["machine"]["load_avg_1m_at_end"] = report.load_average()
 
     written = report.write_results(results, out_dir)
     _say("\ntargets:")
