@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -120,6 +120,27 @@ def _strategic_names(width: int, names: Sequence[str] | None) -> list[str]:
     return names
 
 
+NUM_ONEHOT = len(NUM_PLAYERS_ONEHOT) + len(SEAT_ONEHOT)
+#: Columns of X that are not strategic features (log, position and one-hot columns).
+NUM_FIXED_COLUMNS = len(LOG_FEATURE_COLUMNS) + len(POSITION_COLUMNS) + NUM_ONEHOT
+
+
+def feature_columns(
+    strategic_width: int, strategic_names: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """The names and kinds of the columns of X when the strategic features have
+    ``strategic_width`` columns (see :func:`build_feature_matrix` for the order)."""
+    s_names = _strategic_names(strategic_width, strategic_names)
+    names = LOG_FEATURE_COLUMNS + POSITION_COLUMNS + s_names + NUM_PLAYERS_ONEHOT + SEAT_ONEHOT
+    kinds = (
+        [_log_column_kind(c) for c in LOG_FEATURE_COLUMNS]
+        + [POSITION] * len(POSITION_COLUMNS)
+        + strategic_feature_kinds(s_names)
+        + [ONEHOT] * NUM_ONEHOT
+    )
+    return names, kinds
+
+
 def build_feature_matrix(
     df: pd.DataFrame,
     strategic_features: np.ndarray,
@@ -137,14 +158,8 @@ def build_feature_matrix(
     strategic_features = np.asarray(strategic_features)
     if strategic_features.ndim != 2 or strategic_features.shape[0] != n:
         raise ValueError(f"strategic features of shape {strategic_features.shape} for {n} rows")
-    s_names = _strategic_names(strategic_features.shape[1], strategic_names)
-    names = LOG_FEATURE_COLUMNS + POSITION_COLUMNS + s_names + NUM_PLAYERS_ONEHOT + SEAT_ONEHOT
-    kinds = (
-        [_log_column_kind(c) for c in LOG_FEATURE_COLUMNS]
-        + [POSITION] * len(POSITION_COLUMNS)
-        + strategic_feature_kinds(s_names)
-        + [ONEHOT] * (len(NUM_PLAYERS_ONEHOT) + len(SEAT_ONEHOT))
-    )
+    names, kinds = feature_columns(strategic_features.shape[1], strategic_names)
+    s_names = names[len(LOG_FEATURE_COLUMNS) + len(POSITION_COLUMNS) : len(names) - NUM_ONEHOT]
 
     X = np.zeros((n, len(names)), dtype=np.float32)
     start = 0
@@ -246,15 +261,23 @@ class Scaler:
 
     @classmethod
     def fit(cls, X: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> Scaler:
-        """Population mean and std of ``X[rows][:, columns]`` (float64, by blocks of rows);
-        scale = std, or 1 where std is 0. ``rows``: bool mask or indices (the train rows)."""
-        columns = np.asarray(columns, dtype=np.int64)
+        """Population mean and std of ``X[rows][:, columns]`` (float64, by blocks of
+        :data:`CHUNK_ROWS` rows); scale = std, or 1 where std is 0. ``rows``: bool mask or
+        indices (the train rows)."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-        width = X.shape[1]
+        blocks = (X[idx[start : start + CHUNK_ROWS]] for start in range(0, len(idx), CHUNK_ROWS))
+        return cls.fit_blocks(blocks, X.shape[1], columns)
+
+    @classmethod
+    def fit_blocks(cls, blocks: Iterable[np.ndarray], width: int, columns: np.ndarray) -> Scaler:
+        """:meth:`fit` over the train rows given as consecutive blocks of whole rows (all
+        ``width`` columns). The same blocks in the same order give the same bits, whether
+        they come from X in memory or from a memory-mapped file."""
+        columns = np.asarray(columns, dtype=np.int64)
         count, mean, m2 = 0, np.zeros(width), np.zeros(width)
-        for start in range(0, len(idx), CHUNK_ROWS):
+        for rows_block in blocks:
             # whole rows (a contiguous gather), all columns; the others are dropped below
-            block = X[idx[start : start + CHUNK_ROWS]].astype(np.float64)
+            block = np.asarray(rows_block).astype(np.float64)
             b_count = len(block)
             b_mean = block.mean(axis=0)
             block -= b_mean
@@ -540,20 +563,70 @@ def save_dataset(
     ``masks``: head -> arrays over the same rows; ``rejections``: ``Rejection.to_dict()``
     records. Writing the same inputs twice gives the same bytes. Returns ``out_dir``.
     """
+    if X.shape[1] != len(feature_names):
+        raise ValueError(f"X has {X.shape[1]} columns, {len(feature_names)} names")
+
+    def write_features(tmp: Path) -> Scaler:
+        for split in SPLITS:
+            sel = np.asarray(split_masks[split], dtype=bool)
+            _write_npy_rows(tmp / f"X_{split}.npy", X, sel, scaler)
+        return scaler
+
+    return write_dataset(
+        out_dir,
+        write_features=write_features,
+        feature_names=feature_names,
+        column_kinds=column_kinds,
+        split_masks=split_masks,
+        labels=labels,
+        masks=masks,
+        game_ids=game_ids,
+        num_players=num_players,
+        input_files=input_files,
+        rejections=rejections,
+        rows_read=rows_read,
+        config=config,
+        timings=timings,
+    )
+
+
+def write_dataset(
+    out_dir: str | os.PathLike,
+    *,
+    write_features: Callable[[Path], Scaler],
+    feature_names: Sequence[str],
+    column_kinds: Sequence[str],
+    split_masks: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    game_ids: np.ndarray,
+    num_players: np.ndarray,
+    input_files: Sequence[str] = (),
+    rejections: Sequence[Mapping] = (),
+    rows_read: int | None = None,
+    config: Mapping | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Path:
+    """The save shared by the in-memory and the out-of-core modes.
+
+    Everything goes into a temporary sibling folder swapped in at the end (``_AtomicDir``).
+    ``write_features(tmp)`` writes ``tmp/X_{split}.npy`` (standardised float32, rows in
+    global order) and returns the scaler it applied; then the labels, masks, names, scaler,
+    rejections and stats are written. ``game_ids`` / ``num_players`` / ``labels`` /
+    ``masks`` / ``split_masks`` are over all the rows kept.
+    """
     out_dir = Path(out_dir)
     feature_names = list(feature_names)
     column_kinds = list(column_kinds)
-    if X.shape[1] != len(feature_names) or len(column_kinds) != len(feature_names):
-        raise ValueError(
-            f"X has {X.shape[1]} columns, {len(feature_names)} names, {len(column_kinds)} kinds"
-        )
+    if len(column_kinds) != len(feature_names):
+        raise ValueError(f"{len(feature_names)} feature names but {len(column_kinds)} kinds")
     rejections = [dict(r) for r in rejections]
 
     stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
     stats["num_features"] = len(feature_names)
     stats["column_kinds"] = {k: int(column_kinds.count(k)) for k in KINDS}
     stats["feature_kinds"] = dict(zip(feature_names, column_kinds, strict=True))
-    stats["rows_kept"] = int(len(X))
+    stats["rows_kept"] = int(len(game_ids))
     stats["rows_read"] = int(rows_read) if rows_read is not None else None
     stats["rows_rejected"] = int(sum(r.get("rows", 1) for r in rejections))
     stats["input_files"] = _file_sizes(input_files)
@@ -564,9 +637,9 @@ def save_dataset(
     stats["timings"] = dict(timings or {})
 
     with _AtomicDir(out_dir) as tmp:
+        scaler = write_features(tmp)
         for split in SPLITS:
             sel = np.asarray(split_masks[split], dtype=bool)
-            _write_npy_rows(tmp / f"X_{split}.npy", X, sel, scaler)
             _write_npz(
                 tmp / f"labels_{split}.npz",
                 {h: np.asarray(labels[h])[sel].astype(np.int16) for h in C.HEADS},
