@@ -74,6 +74,13 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="exit with code 3 if any file or row was rejected",
     )
+    p.add_argument(
+        "--out-of-core",
+        action="store_true",
+        default=None,
+        help="partitions write shards next to the output; the driver assembles the dataset "
+        "in memory-mapped files instead of holding it (same files)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_preprocess_command)
     return p
@@ -92,6 +99,8 @@ def build_config(args: argparse.Namespace) -> dict:
             overrides.setdefault(section, {})[key] = value
     if getattr(args, "strict", None):
         overrides.setdefault("preprocessing", {})["strict"] = True
+    if getattr(args, "out_of_core", None):
+        overrides.setdefault("preprocessing", {})["out_of_core"] = True
     return validate_config(deep_merge(cfg, overrides))
 
 

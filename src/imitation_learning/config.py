@@ -39,6 +39,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "max_games": None,
         "report": None,
         "strict": False,
+        "out_of_core": False,  # True: partitions write shards, the driver assembles memmaps
     },
     "reader": {
         "blind_reserve_base": 12,
@@ -63,6 +64,7 @@ _SCHEMA: dict[str, tuple[type, bool]] = {
     "preprocessing.max_games": (int, True),
     "preprocessing.report": (str, True),
     "preprocessing.strict": (bool, False),
+    "preprocessing.out_of_core": (bool, False),
     "reader.blind_reserve_base": (int, False),
 }
 

@@ -4,6 +4,8 @@
 with the Dask job (:func:`imitation_learning.parallel_processor.run_job`), build the
 feature matrix X, split by game, fit the scaler on train, and write the dataset atomically
 to ``data.processed_dir`` (see :mod:`imitation_learning.dataset` for the files).
+With ``preprocessing.out_of_core`` the partitions write shards and the driver assembles
+memory-mapped files instead (:mod:`imitation_learning.out_of_core`); same files.
 
     python -m imitation_learning.data_preprocessing [--config PATH]
 """
@@ -15,6 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -49,6 +52,8 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     list), ``timings`` (seconds per stage).
     """
     from imitation_learning.config import validate_config
+    from imitation_learning.features import NUM_FEATURES
+    from imitation_learning.out_of_core import save_dataset_from_shards, shard_folder
     from imitation_learning.parallel_processor import discover_csv_files, run_job
 
     t_start = time.perf_counter()
@@ -57,59 +62,76 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
 
     files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
     t_discovered = time.perf_counter()
-    job = run_job(
-        files,
-        cfg,
-        num_workers=prep.get("num_workers"),
-        progress=progress,
-        report_path=prep.get("report"),
-    )
-    t_processed = time.perf_counter()
-    result = job.result
-    labels, masks = result.labels, result.masks
-    rows_read, rows_rejected = result.rows_read, result.rows_rejected
-    files_rejected = len(result.files_rejected)
-    rejections = [r.to_dict() for r in result.rejections]
-    job_info = {"timings": job.timings, "link": job.dashboard_link, "workers": job.num_workers}
-    df, features = result.df, result.features
-    del job, result  # once X is built, nothing else holds on to df and the features
+    out_of_core = prep["out_of_core"]
+    # Out-of-core: the partitions write shards beside the output, removed at the end.
+    with shard_folder(data["processed_dir"]) if out_of_core else nullcontext() as shard_dir:
+        job = run_job(
+            files,
+            cfg,
+            num_workers=prep.get("num_workers"),
+            progress=progress,
+            report_path=prep.get("report"),
+            shard_dir=shard_dir,
+        )
+        t_processed = time.perf_counter()
+        result = job.result
+        labels, masks = result.labels, result.masks
+        rows_read, rows_rejected = result.rows_read, result.rows_rejected
+        files_rejected = len(result.files_rejected)
+        rejections = [r.to_dict() for r in result.rejections]
+        job_info = {"timings": job.timings, "link": job.dashboard_link, "workers": job.num_workers}
+        df, features, shards = result.df, result.features, result.shards
+        del job, result  # once X is built, nothing else holds on to df and the features
 
-    X, names, kinds = build_feature_matrix(df, features)
-    game_ids = df["game_id"].to_numpy()
-    num_players = df["num_players"].to_numpy()
-    del df, features
-    t_built = time.perf_counter()
+        if not out_of_core:
+            X, names, kinds = build_feature_matrix(df, features)
+        game_ids = df["game_id"].to_numpy()
+        num_players = df["num_players"].to_numpy()
+        del df, features
+        t_built = time.perf_counter()
 
-    ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
-    split_masks = split_by_game(game_ids, ratios, seed=cfg["seed"])
-    continuous = np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
-    scaler = Scaler.fit(X, split_masks["train"], continuous)
-    t_split = time.perf_counter()
+        ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
+        split_masks = split_by_game(game_ids, ratios, seed=cfg["seed"])
+        if not out_of_core:
+            continuous = np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
+            scaler = Scaler.fit(X, split_masks["train"], continuous)
+        t_split = time.perf_counter()
 
-    timings = {
-        "discover_s": t_discovered - t_start,
-        **{f"job_{k}": v for k, v in job_info["timings"].items()},
-        "job_wall_s": t_processed - t_discovered,
-        "build_features_s": t_built - t_processed,
-        "split_and_scaler_s": t_split - t_built,
-    }
-    out_dir = save_dataset(
-        data["processed_dir"],
-        X=X,
-        feature_names=names,
-        column_kinds=kinds,
-        split_masks=split_masks,
-        labels=labels,
-        masks=masks,
-        scaler=scaler,
-        game_ids=game_ids,
-        num_players=num_players,
-        input_files=files,
-        rejections=rejections,
-        rows_read=rows_read,
-        config=cfg,
-        timings=timings,
-    )
+        timings = {
+            "discover_s": t_discovered - t_start,
+            **{f"job_{k}": v for k, v in job_info["timings"].items()},
+            "job_wall_s": t_processed - t_discovered,
+            "build_features_s": t_built - t_processed,
+            "split_and_scaler_s": t_split - t_built,
+        }
+        common = {
+            "split_masks": split_masks,
+            "game_ids": game_ids,
+            "num_players": num_players,
+            "input_files": files,
+            "rejections": rejections,
+            "rows_read": rows_read,
+            "config": cfg,
+            "timings": timings,
+        }
+        if out_of_core:
+            # X assembled from the shards into memory-mapped files; scaler fitted there
+            strategic = NUM_FEATURES if prep["enable_feature_engineering"] else 0
+            out_dir, num_features = save_dataset_from_shards(
+                data["processed_dir"], shards=shards, strategic_width=strategic, **common
+            )
+        else:
+            out_dir = save_dataset(
+                data["processed_dir"],
+                X=X,
+                feature_names=names,
+                column_kinds=kinds,
+                labels=labels,
+                masks=masks,
+                scaler=scaler,
+                **common,
+            )
+            num_features = len(names)
     t_end = time.perf_counter()
     timings["save_s"] = t_end - t_split
     timings["total_s"] = t_end - t_start
@@ -126,7 +148,8 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
         "output_dir": str(out_dir),
         "dashboard_link": job_info["link"],
         "num_workers": job_info["workers"],
-        "num_features": len(names),
+        "num_features": num_features,
+        "out_of_core": out_of_core,
         "rejections": rejections,
         "timings": timings,
     }

@@ -14,6 +14,7 @@ One worker, or a single file, runs in the current process without a cluster.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -260,7 +261,19 @@ def _import_file_step() -> None:
     _file_processor()  # imports imitation_learning.file_processing and its dependencies
 
 
-def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
+def _partition_task(shard_dir: str | None) -> Callable[..., FileResult]:
+    """What a partition runs: :func:`process_partition`, or in out-of-core mode (a shard
+    folder given) ``out_of_core.process_partition_to_shard`` writing into that folder."""
+    if shard_dir is None:
+        return process_partition
+    from imitation_learning.out_of_core import process_partition_to_shard
+
+    return functools.partial(process_partition_to_shard, shard_dir=shard_dir)
+
+
+def _collect(
+    client, paths: list[str], config: dict, sizes: list[int], bar, shard_dir: str | None = None
+) -> FileResult:
     """Submit the partitions, gather them as they finish, reassemble them in path order."""
     import dask.bag as db
     from distributed import as_completed
@@ -270,7 +283,8 @@ def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> F
     if bag.npartitions != len(sizes):
         raise AssertionError(f"{bag.npartitions} partitions, expected {len(sizes)}")
     # The per-file function goes in the graph by reference (workers import it).
-    delayed_parts = bag.map_partitions(process_partition, config, _file_processor()).to_delayed()
+    task = _partition_task(shard_dir)
+    delayed_parts = bag.map_partitions(task, config, _file_processor()).to_delayed()
     futures = client.compute(delayed_parts)
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
@@ -297,6 +311,7 @@ def concat_releasing(parts: list[FileResult]) -> FileResult:
         "rejections": [r for p in parts for r in p.rejections],
         "rows_read": sum(p.rows_read for p in parts),
         "files_ok": [f for p in parts for f in p.files_ok],
+        "shards": [s for p in parts for s in p.shards],
     }
     dfs = [p.df for p in nonempty]
     features = [p.features for p in nonempty]
@@ -337,6 +352,7 @@ def run_job(
     *,
     progress: bool = True,
     report_path: str | os.PathLike | None = None,
+    shard_dir: str | os.PathLike | None = None,
 ) -> JobRun:
     """Process the game logs; the files are processed by a pool of worker processes.
 
@@ -347,7 +363,13 @@ def run_job(
     ``report_path`` writes a Dask performance report (HTML). The rows come back in path
     order, identical for any number of workers; the per-file rejection reports are
     aggregated in ``result.rejections`` and the row and file accounting is checked.
+
+    ``shard_dir`` (an existing folder that the workers see): out-of-core mode, every
+    partition writes its X, labels and masks there (``imitation_learning.out_of_core``)
+    and the result holds only the accounting, ``game_id`` / ``num_players`` and
+    ``result.shards`` in row order; in this process too, the files go by partitions.
     """
+    shard_dir = os.path.abspath(os.fspath(shard_dir)) if shard_dir is not None else None
     t_start = time.perf_counter()
     cfg = validate_config(config)
     paths = [os.fspath(p) for p in file_paths]
@@ -363,8 +385,17 @@ def run_job(
         if report_path is not None:
             _say("no performance report: the job runs in this process, without a cluster")
         t0 = time.perf_counter()
+        task = _partition_task(shard_dir)
+        sizes = [len(paths)]  # in memory: one block; out of core: one shard per partition
+        if shard_dir is not None:
+            sizes = partition_sizes(len(paths), 1, cfg["preprocessing"]["files_per_partition"])
+        bounds = np.cumsum([0, *sizes])
         with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
-            run.result = process_partition(paths, cfg, on_file_done=lambda: bar.update(1))
+            parts = [
+                task(paths[a:b], cfg, on_file_done=lambda: bar.update(1))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
+            run.result = concat_releasing(parts)
         timings["processing_s"] = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
@@ -384,7 +415,7 @@ def run_job(
             t1 = time.perf_counter()
             report = _performance_report(report_path) if report_path is not None else nullcontext()
             with report, tqdm(total=len(paths), unit="file", disable=not progress) as bar:
-                run.result = _collect(client, paths, cfg, sizes, bar)
+                run.result = _collect(client, paths, cfg, sizes, bar, shard_dir)
             timings["processing_s"] = time.perf_counter() - t1
 
     check_accounting(run.result, paths)
