@@ -288,6 +288,7 @@ class Scaler:
             mean += delta * (b_count / total)
             m2 += b_m2 + delta**2 * (count * b_count / total)
             count = total
+            del block, rows_block  # not two float64 blocks at once
         std = np.sqrt(m2 / count) if count else np.zeros(width)
         full_mean = np.zeros(width)
         full_scale = np.ones(width)

@@ -200,15 +200,16 @@ def _fill_split_files(
             raise ValueError(f"shard {shard} has X of shape {X.shape}, expected (n, {width})")
         stop = start + len(X)
         for split in SPLITS:
-            block = X[np.asarray(split_masks[split][start:stop], dtype=bool)]
-            if len(block):
+            keep = np.asarray(split_masks[split][start:stop], dtype=bool)
+            count = int(np.count_nonzero(keep))
+            if count:
                 path, offset, _ = files[split]
                 at = filled[split]
-                window = _rows_window(path, offset, width, at, at + len(block), "r+")
-                window[:] = block
+                window = _rows_window(path, offset, width, at, at + count, "r+")
+                np.compress(keep, X, axis=0, out=window)  # straight into the file
                 window.flush()
-                del window
-                filled[split] = at + len(block)
+                del window  # unmapped: its pages leave this process
+                filled[split] = at + count
         start = stop
         del X
     for split, (_, _, rows) in files.items():
