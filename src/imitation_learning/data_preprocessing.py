@@ -71,7 +71,7 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
             num_workers=prep.get("num_workers"),
             progress=progress,
             report_path=prep.get("report"),
-            shard_dir=shard_dir,
+            **({"shard_dir": shard_dir} if out_of_core else {}),
         )
         t_processed = time.perf_counter()
         result = job.result
