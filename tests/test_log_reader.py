@@ -356,9 +356,22 @@ def test_wrong_header(tmp_path, change, column, reason):
 def test_non_utf8_and_binary(tmp_path):
     data = SMALL.read_bytes()
     path = tmp_path / "latin1.csv"
+    # in a data row: that row only, named by line and column
     path.write_bytes(data.replace(b"take 3 tokens", b"take 3 tok\xe9ns", 1))
+    log = read_game_log(path)
+    line = data[: data.index(b"take 3 tokens")].count(b"\n") + 1
+    (rejection,) = log.rejections
+    assert (rejection.line, rejection.column) == (line, "action_type")
+    at = data.index(b"take 3 tokens")
+    offset = at - data.rfind(b"\n", 0, at) - 1 + len("take 3 tok")
+    assert rejection.reason == f"not UTF-8 text (byte 0xe9 at offset {offset} of the line)"
+    assert log.rows_read == 70 and len(log) == 69 and line not in log.line_numbers
+    good = read_game_log(SMALL)
+    np.testing.assert_array_equal(log.values, good.values[good.line_numbers != line])
+    # in the header: the whole file
+    path.write_bytes(data.replace(b"game_id", b"game_\xefd", 1))
     err = _file_error(path)
-    assert "not UTF-8" in err.rejection.reason and err.rejection.rows == 70
+    assert "not UTF-8 text (header" in err.rejection.reason and err.rejection.rows == 70
     path.write_bytes(bytes(range(256)) * 4)
     assert "binary" in _file_error(path).rejection.reason
 
