@@ -214,8 +214,10 @@ def build_corpus() -> list[Entry]:
     # Reserved slots not filled left to right: the only reserved card moved to slot 1.
     g = Game(SOURCE_2P, 910010)
     one = g.lines_where(
-        lambda row: _present(row[g.col("player0_reserved0_level")])
-        and not _present(row[g.col("player0_reserved1_level")])
+        lambda row: (
+            _present(row[g.col("player0_reserved0_level")])
+            and not _present(row[g.col("player0_reserved1_level")])
+        )
     )[0]
     for feature in [c[len("player0_reserved0_") :] for c in g.header if "player0_reserved0_" in c]:
         g.set(one, f"player0_reserved1_{feature}", g.cell(one, f"player0_reserved0_{feature}"))
