@@ -269,7 +269,7 @@ def build_corpus() -> list[Entry]:
         "illegal_decision",
         "2_games/910013.csv",
         g.bytes(),
-        [Expected(line, "gem_take2", "decision not legal in its state")],
+        [Expected(line, "action_type", ("decision not legal in its state", "gem_take2 class"))],
         SOURCE_2P,
         _all_but(g, line),
     )
@@ -349,9 +349,14 @@ def make_runtime_entries(root: Path, seed: int = 0) -> list[Entry]:
     # Printable junk (no NUL, valid ASCII) of a few MB: its "header" is not a game log's.
     text = rng.integers(32, 127, JUNK_BYTES, dtype=np.uint8)
     text[rng.integers(0, JUNK_BYTES, JUNK_BYTES // 80)] = ord("\n")
-    (root / "2_games" / "910031.csv").write_bytes(text.tobytes())
+    (root / "2_games" / "910031.csv").write_bytes(b"junk," + text.tobytes())
     entries.append(
-        Entry("junk_text_3MB", "2_games/910031.csv", b"", [Expected(None, None, "header")])
+        Entry(
+            "junk_text_3MB",
+            "2_games/910031.csv",
+            b"",
+            [Expected(None, "junk", "header column 1 is 'junk', expected 'game_id'")],
+        )
     )
     (root / "2_games" / "x.csv").mkdir()
     entries.append(

@@ -148,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    summary = run_preprocessing(config, progress=not args.no_progress)
+    from imitation_learning.file_processing import StrictModeError
+
+    try:
+        summary = run_preprocessing(config, progress=not args.no_progress)
+    except StrictModeError as exc:  # preprocessing.strict: stopped at the first rejection
+        print(f"strict mode: input rejected: {exc.rejection}", file=sys.stderr)
+        return 3
     shown = {k: v for k, v in summary.items() if k != "rejections"}
     print(json.dumps(shown, indent=2, default=str))
     for rej in summary["rejections"][:20]:
