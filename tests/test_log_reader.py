@@ -420,3 +420,33 @@ def test_bad_settings():
         read_game_log(SMALL, on_bad_row="skip")
     with pytest.raises(ValueError, match="blind_reserve_base"):
         read_game_log(SMALL, blind_reserve_base=11.0)
+
+
+def test_too_large_values_and_carriage_returns_are_rejected_rows(tmp_path):
+    """Values that would overflow the compact int16 outputs, and a carriage return inside a
+    row (pyarrow reads it as a line break), cost their row only."""
+    lines = _lines()
+    cells = lines[3].split(",")
+    cells[COLUMNS.index("card0_vp")] = "40000"
+    lines[3] = ",".join(cells)
+    cells = lines[5].split(",")
+    cells[COLUMNS.index("gems_board_red")] = "4\r2"
+    lines[5] = ",".join(cells)
+    cells = lines[6].split(",")
+    cells[COLUMNS.index("game_id")] = "1e300"
+    lines[6] = ",".join(cells)
+    log = read_game_log(_write(tmp_path, lines))
+    got = [(r.line, r.column, r.reason) for r in log.rejections]
+    assert got == [
+        (4, "card0_vp", "value 40000 too large (above 32767)"),
+        (
+            6,
+            "gems_board_red",
+            "carriage return inside the row: a line break in the middle of a cell",
+        ),
+        (7, "game_id", "game_id 1e+300 too large (above 2**53)"),
+    ]
+    assert log.rows_read == 70 and len(log) == 67
+    lines[0] = lines[0].replace("num_players", "num\rplayers")
+    err = _file_error(_write(tmp_path, lines))
+    assert "header is not a CSV row" in err.rejection.reason and err.rejection.rows == 70

@@ -74,6 +74,8 @@ GOLD_START = 5
 MAX_COLOUR_HELD = 7
 MAX_GOLD_HELD = 5
 MAX_TOKENS_HELD = 10
+MAX_VALUE = np.iinfo(np.int16).max  # any cell but the game id (they are int16 outputs)
+MAX_GAME_ID = 2**53  # integers above are not exact in float64
 
 
 @dataclass
@@ -140,6 +142,13 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
         [j for j in range(NUM_COLUMNS) if j not in (GAME_ID_COL, NOBLE_SELECTION_COL)]
     )
     yield values[:, nonneg] < 0, nonneg, "negative value ({value})"
+    # Every count and index fits the compact int16 outputs; the game id an exact integer.
+    yield values[:, nonneg] > MAX_VALUE, nonneg, f"value {{value}} too large (above {MAX_VALUE})"
+    yield (
+        np.abs(values[:, [GAME_ID_COL]]) > MAX_GAME_ID,
+        np.array([GAME_ID_COL]),
+        "game_id {value} too large (above 2**53)",
+    )
     yield (
         values[:, [NOBLE_SELECTION_COL]] < -1,
         np.array([NOBLE_SELECTION_COL]),
@@ -461,7 +470,10 @@ def read_game_log(
         raise _error(
             name, f"not UTF-8 text (header, byte offset {exc.start})", rows=_count_rows(data)
         ) from None
-    header = next(csv.reader([header_text]), [])
+    try:
+        header = next(csv.reader([header_text]), [])
+    except csv.Error as exc:  # e.g. a carriage return inside the header line
+        raise _error(name, f"header is not a CSV row: {exc}", rows=_count_rows(data)) from None
     problem = _header_problem(header)
     if problem is not None:
         raise _error(name, problem[1], column=problem[0], rows=_count_rows(data))
@@ -566,7 +578,17 @@ def _slow_path(
             reason = f"not UTF-8 text (byte {byte} at offset {exc.start} of the line)"
             rejections.append(Rejection(name, line, column, reason))
             continue
-        cells = next(csv.reader([text]), [])
+        if "\r" in text:  # a line break (for pyarrow) in the middle of the row
+            cell = text[: text.index("\r")].count(",")
+            column = columns[cell] if cell < ncols else None
+            reason = "carriage return inside the row: a line break in the middle of a cell"
+            rejections.append(Rejection(name, line, column, reason))
+            continue
+        try:
+            cells = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            rejections.append(Rejection(name, line, None, f"not a CSV row: {exc}"))
+            continue
         if len(cells) != ncols:
             if len(cells) < ncols:
                 column = columns[len(cells)]
