@@ -212,7 +212,7 @@ def markdown(results: dict) -> str:
         p = s["parallel"]
         lines += [
             f"## The job on a pool of processes ({p['dataset']}: {p['files']} files, "
-            f"{_n(p['rows'])} rows)",
+            f"{_n(p['rows'])} rows; fastest of {p.get('rounds', 1)} interleaved rounds)",
             "",
             "| runner | workers | start-up s | processing s | rows/s | vs 1 worker in-process "
             "| driver CPU s |",

@@ -111,8 +111,11 @@ def test_header_only_file(tmp_path):
     path.write_text(",".join(C.COLUMNS) + "\n")
     result = process_game_log(path, {})
     check_shapes(result, 0)
-    assert result.rows_read == 0 and result.rejections == []
-    assert result.files_ok == [str(path)]
+    assert result.rows_read == 0 and result.files_ok == []
+    (rejection,) = result.rejections
+    assert rejection.file_level and rejection.rows == 0
+    assert rejection.reason == "no data row: the file holds only its header"
+    assert result.files_rejected == [str(path)]
 
 
 def test_missing_file_is_a_file_level_rejection(tmp_path):

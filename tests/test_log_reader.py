@@ -356,9 +356,22 @@ def test_wrong_header(tmp_path, change, column, reason):
 def test_non_utf8_and_binary(tmp_path):
     data = SMALL.read_bytes()
     path = tmp_path / "latin1.csv"
+    # in a data row: that row only, named by line and column
     path.write_bytes(data.replace(b"take 3 tokens", b"take 3 tok\xe9ns", 1))
+    log = read_game_log(path)
+    line = data[: data.index(b"take 3 tokens")].count(b"\n") + 1
+    (rejection,) = log.rejections
+    assert (rejection.line, rejection.column) == (line, "action_type")
+    at = data.index(b"take 3 tokens")
+    offset = at - data.rfind(b"\n", 0, at) - 1 + len("take 3 tok")
+    assert rejection.reason == f"not UTF-8 text (byte 0xe9 at offset {offset} of the line)"
+    assert log.rows_read == 70 and len(log) == 69 and line not in log.line_numbers
+    good = read_game_log(SMALL)
+    np.testing.assert_array_equal(log.values, good.values[good.line_numbers != line])
+    # in the header: the whole file
+    path.write_bytes(data.replace(b"game_id", b"game_\xefd", 1))
     err = _file_error(path)
-    assert "not UTF-8" in err.rejection.reason and err.rejection.rows == 70
+    assert "not UTF-8 text (header" in err.rejection.reason and err.rejection.rows == 70
     path.write_bytes(bytes(range(256)) * 4)
     assert "binary" in _file_error(path).rejection.reason
 
@@ -407,3 +420,33 @@ def test_bad_settings():
         read_game_log(SMALL, on_bad_row="skip")
     with pytest.raises(ValueError, match="blind_reserve_base"):
         read_game_log(SMALL, blind_reserve_base=11.0)
+
+
+def test_too_large_values_and_carriage_returns_are_rejected_rows(tmp_path):
+    """Values that would overflow the compact int16 outputs, and a carriage return inside a
+    row (pyarrow reads it as a line break), cost their row only."""
+    lines = _lines()
+    cells = lines[3].split(",")
+    cells[COLUMNS.index("card0_vp")] = "40000"
+    lines[3] = ",".join(cells)
+    cells = lines[5].split(",")
+    cells[COLUMNS.index("gems_board_red")] = "4\r2"
+    lines[5] = ",".join(cells)
+    cells = lines[6].split(",")
+    cells[COLUMNS.index("game_id")] = "1e300"
+    lines[6] = ",".join(cells)
+    log = read_game_log(_write(tmp_path, lines))
+    got = [(r.line, r.column, r.reason) for r in log.rejections]
+    assert got == [
+        (4, "card0_vp", "value 40000 too large (above 32767)"),
+        (
+            6,
+            "gems_board_red",
+            "carriage return inside the row: a line break in the middle of a cell",
+        ),
+        (7, "game_id", "game_id 1e+300 too large (above 2**53)"),
+    ]
+    assert log.rows_read == 70 and len(log) == 67
+    lines[0] = lines[0].replace("num_players", "num\rplayers")
+    err = _file_error(_write(tmp_path, lines))
+    assert "header is not a CSV row" in err.rejection.reason and err.rejection.rows == 70

@@ -222,3 +222,25 @@ def test_killed_run_then_rerun_gives_the_same_files(games, in_memory, tmp_path):
     assert_same_dataset(out, reference)
     assert leftovers(out) == ["many", "reference"]  # no shard or temporary folder
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("files_per_partition", [1, 3])
+def test_duplicate_games_left_out_the_same_way(games, tmp_path, files_per_partition):
+    """A game in two files: the driver drops the later file's rows, which its shard still
+    holds; the saved files are still those of the in-memory mode."""
+    import shutil
+
+    root = tmp_path / "games"
+    shutil.copytree(games, root)
+    first = sorted((root / "3_games").glob("*.csv"))[0]
+    shutil.copy(first, root / "4_games" / "zz_copy.csv")  # later in path order
+    outs = {}
+    for mode in (False, True):
+        out = tmp_path / f"mode-{mode}" / "processed"
+        cfg = _config(root, out, out_of_core=mode, files_per_partition=files_per_partition)
+        summary = run_preprocessing(cfg, progress=False)
+        assert summary["files_rejected"] == 1
+        assert "zz_copy.csv" in summary["rejections"][-1]["file"]
+        outs[mode] = out
+    assert_same_dataset(outs[True], outs[False])
+    assert leftovers(outs[True]) == []

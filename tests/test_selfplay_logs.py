@@ -215,3 +215,23 @@ def test_cli_simulate(tmp_path: Path, capsys):
     assert files == [f"{9 * GAME_ID_STRIDE}.csv", f"{9 * GAME_ID_STRIDE + 1}.csv"]
     assert (tmp_path / "manifest.csv").exists()
     assert "2 games" in capsys.readouterr().out
+
+
+def test_simulate_on_a_pool_of_workers_writes_the_same_files(tmp_path, dask_scheduler_address):
+    """Self-play on the cluster (the job's pool helper) gives the files of a serial run."""
+    serial, pooled = tmp_path / "serial", tmp_path / "pooled"
+    simulate(12, players=(2, 3, 4), agent="random", seed=9, out=serial, progress=False)
+    simulate(
+        12,
+        players=(2, 3, 4),
+        agent="random",
+        seed=9,
+        out=pooled,
+        progress=False,
+        scheduler_address=dask_scheduler_address,
+    )
+    serial_files = sorted(p.relative_to(serial) for p in serial.rglob("*.csv"))
+    pooled_files = sorted(p.relative_to(pooled) for p in pooled.rglob("*.csv"))
+    assert serial_files == pooled_files and len(serial_files) == 13  # 12 games + manifest
+    for rel in serial_files:
+        assert (serial / rel).read_bytes() == (pooled / rel).read_bytes(), rel

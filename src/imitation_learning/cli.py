@@ -3,8 +3,8 @@
 The configuration is ``--config FILE`` (else ``./config.yaml`` if present, else the
 defaults), with the command-line flags applied over it; it is validated, and the data root
 checked, before any work starts. Exit codes: 0 done (rejected rows and files are counted in
-the summary), 2 configuration or usage error, 3 under ``--strict`` when something was
-rejected.
+the summary), 2 configuration or usage error, 3 under ``--strict``: the first rejected file
+or row stopped the job (its message is printed; no dataset is written).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         default=None,
-        help="exit with code 3 if any file or row was rejected",
+        help="stop at the first rejected file or row: print it, write nothing, exit with code 3",
     )
     p.add_argument(
         "--out-of-core",
@@ -151,9 +151,13 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     from imitation_learning.data_preprocessing import run_preprocessing
+    from imitation_learning.file_processing import StrictModeError
 
     try:
         summary = run_preprocessing(cfg, progress=not args.no_progress)
+    except StrictModeError as exc:  # the first rejection stopped the job; nothing was saved
+        print(f"splendor-il preprocess: --strict: input rejected: {exc.rejection}", file=sys.stderr)
+        return EXIT_STRICT
     except ConnectionError as exc:  # the scheduler address given cannot be reached
         print(f"splendor-il preprocess: {exc}", file=sys.stderr)
         return EXIT_USAGE

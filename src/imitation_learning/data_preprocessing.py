@@ -80,7 +80,8 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
         files_rejected = len(result.files_rejected)
         rejections = [r.to_dict() for r in result.rejections]
         job_info = {"timings": job.timings, "link": job.dashboard_link, "workers": job.num_workers}
-        df, features, shards = result.df, result.features, result.shards
+        df, features = result.df, result.features
+        shards, shard_rows = result.shards, result.shard_rows
         del job, result  # once X is built, nothing else holds on to df and the features
 
         if not out_of_core:
@@ -118,7 +119,11 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
             # X assembled from the shards into memory-mapped files; scaler fitted there
             strategic = NUM_FEATURES if prep["enable_feature_engineering"] else 0
             out_dir, num_features = save_dataset_from_shards(
-                data["processed_dir"], shards=shards, strategic_width=strategic, **common
+                data["processed_dir"],
+                shards=shards,
+                shard_rows=shard_rows,
+                strategic_width=strategic,
+                **common,
             )
         else:
             out_dir = save_dataset(
@@ -171,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    summary = run_preprocessing(config, progress=not args.no_progress)
+    from imitation_learning.file_processing import StrictModeError
+
+    try:
+        summary = run_preprocessing(config, progress=not args.no_progress)
+    except StrictModeError as exc:  # preprocessing.strict: stopped at the first rejection
+        print(f"strict mode: input rejected: {exc.rejection}", file=sys.stderr)
+        return 3
     shown = {k: v for k, v in summary.items() if k != "rejections"}
     print(json.dumps(shown, indent=2, default=str))
     for rej in summary["rejections"][:20]:

@@ -11,8 +11,10 @@
 
 Every data row read ends up either in the outputs or in exactly one :class:`Rejection`
 (``FileResult.check_accounting``). A file that cannot be read gives a result with no rows
-and one file-level rejection. The function is pure (no printing, no global state), and its
-result is picklable, so it runs unchanged in Dask worker processes.
+and one file-level rejection; so does a file holding only its header (no data row). Under
+``preprocessing.strict`` the first rejection raises :class:`StrictModeError` instead. The
+function is pure (no printing, no global state), and its result is picklable, so it runs
+unchanged in Dask worker processes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ from splendor.errors import GameLogError, Rejection
 from splendor.log_reader import read_game_log
 
 DEFAULT_BLIND_RESERVE_BASE = 12
+
+
+class StrictModeError(Exception):
+    """Under ``preprocessing.strict``, the first thing rejected: the job stops on it.
+
+    ``rejection`` is the :class:`Rejection`; the message is its text. Picklable, so it
+    travels from a Dask worker to the driver unchanged.
+    """
+
+    def __init__(self, rejection: Rejection):
+        super().__init__(f"strict mode: input rejected: {rejection}")
+        self.rejection = rejection
+
+    def __reduce__(self):
+        return type(self), (self.rejection,)
 
 
 def _settings(config: dict | None) -> tuple[int, bool, bool]:
@@ -110,7 +127,18 @@ def _illegal_decisions(
 
 
 def process_game_log(path: str | os.PathLike, config: dict | None = None) -> FileResult:
-    """Read, check and transform one game log (see the module docstring)."""
+    """Read, check and transform one game log (see the module docstring).
+
+    With ``preprocessing.strict`` on, the first rejection of the file (file-level, else its
+    first row) raises :class:`StrictModeError` instead of being returned.
+    """
+    result = _process(path, config)
+    if result.rejections and ((config or {}).get("preprocessing") or {}).get("strict"):
+        raise StrictModeError(result.rejections[0])
+    return result
+
+
+def _process(path: str | os.PathLike, config: dict | None) -> FileResult:
     name = os.fspath(path)
     base, masking_on, features_on = _settings(config)
     try:
@@ -120,6 +148,12 @@ def process_game_log(path: str | os.PathLike, config: dict | None = None) -> Fil
     except OSError as exc:
         return _file_rejected(
             Rejection(name, None, None, f"cannot read the file: {exc}", 0), config
+        )
+
+    if log.rows_read == 0:  # a game log without a single decision: truncated or not a log
+        return _file_rejected(
+            Rejection(name, None, None, "no data row: the file holds only its header", 0),
+            config,
         )
 
     values = log.values

@@ -143,15 +143,18 @@ def process_partition_to_shard(
 ) -> FileResult:
     """Process a partition (runs on a worker), write its shard into ``shard_dir`` and
     return its accounting only (see the module docstring)."""
-    from imitation_learning.parallel_processor import process_partition
+    from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
     result = process_partition(paths, config, file_processor, on_file_done)
+    file_index = result.df.attrs.pop(FILE_INDEX_ATTR, None)
     X, _, _ = build_feature_matrix(result.df, result.features)
     path = os.path.join(shard_dir, shard_name(paths, config))
     write_shard(path, X, result.labels, result.masks)
     n = len(result.df)
+    slim = result.df[["game_id", "num_players"]].copy()
+    slim.attrs = {} if file_index is None else {FILE_INDEX_ATTR: file_index}
     return FileResult(
-        df=result.df[["game_id", "num_players"]].copy(),
+        df=slim,
         features=np.empty((n, 0), dtype=np.float32),
         labels={},
         masks={},
@@ -184,7 +187,8 @@ def _fill_split_files(
     width: int,
 ) -> dict[str, tuple[Path, int, int]]:
     """Preallocate ``X_{split}.npy`` and copy the shards' rows into them (unscaled), split
-    by split in global row order. Returns split -> (path, data offset, rows)."""
+    by split in global row order. ``split_masks`` are over the shards' rows (a row of no
+    split is left out). Returns split -> (path, data offset, rows)."""
     files = {}
     for split in SPLITS:
         rows = int(np.count_nonzero(split_masks[split]))
@@ -249,6 +253,7 @@ def save_dataset_from_shards(
     game_ids: np.ndarray,
     num_players: np.ndarray,
     strategic_width: int,
+    shard_rows: np.ndarray | None = None,
     input_files: Sequence[str] = (),
     rejections: Sequence[Mapping] = (),
     rows_read: int | None = None,
@@ -257,8 +262,10 @@ def save_dataset_from_shards(
 ) -> tuple[Path, int]:
     """Assemble the saved dataset from the shards (in row order) without holding X.
 
-    ``split_masks`` / ``game_ids`` / ``num_players`` are over all the rows of the shards,
-    in order; ``strategic_width`` is the number of strategic feature columns (0 with
+    ``split_masks`` / ``game_ids`` / ``num_players`` are over the rows kept, in order:
+    ``shard_rows`` (indices over the shards' concatenated rows) says which those are, None
+    meaning all of them (files the driver left out still have rows in their shard).
+    ``strategic_width`` is the number of strategic feature columns (0 with
     feature engineering disabled). Returns ``(out_dir, number of columns of X)``. The files
     are those :func:`~imitation_learning.dataset.save_dataset` writes for the same rows.
     """
@@ -273,13 +280,23 @@ def save_dataset_from_shards(
     labels = {h: _concat([p["labels"][h] for p in parts], (0,), np.int16) for h in C.HEADS}
     masks = {h: _concat([p["masks"][h] for p in parts], (0, n), bool) for h, n in C.HEADS.items()}
     del parts
+    total = len(labels["action_type"])
+    shard_split_masks = split_masks
+    if shard_rows is not None:  # some shard rows were left out: masks over all shard rows
+        labels = {h: a[shard_rows] for h, a in labels.items()}
+        masks = {h: a[shard_rows] for h, a in masks.items()}
+        shard_split_masks = {}
+        for split in SPLITS:
+            full = np.zeros(total, dtype=bool)
+            full[shard_rows] = split_masks[split]
+            shard_split_masks[split] = full
     if len(labels["action_type"]) != len(game_ids):
         raise AssertionError(
             f"the shards hold {len(labels['action_type'])} rows, the job kept {len(game_ids)}"
         )
 
     def write_features(tmp: Path) -> Scaler:
-        files = _fill_split_files(tmp, shards, split_masks, width)
+        files = _fill_split_files(tmp, shards, shard_split_masks, width)
         return _fit_and_scale(files, width, continuous)
 
     path = write_dataset(

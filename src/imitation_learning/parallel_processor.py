@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult
+from splendor.errors import Rejection
 
 GAME_FOLDERS = ("2_games", "3_games", "4_games")
 
@@ -61,7 +62,9 @@ def discover_csv_files(data_root: str | os.PathLike, max_games: int | None = Non
     ``data_root`` is a local folder or an fsspec URL (``file://``, ``memory://``,
     ``s3://``...); local roots give plain local paths (a relative root gives relative
     paths), other file systems give URLs. Other files under the root are ignored.
-    ``max_games`` keeps the first ones in sorted order.
+    ``max_games`` keeps the first ones in sorted order. Every entry of a game folder named
+    ``*.csv`` is listed, even one that is not a regular file (a directory ``x.csv``): the
+    per-file step then rejects it by name instead of it being skipped silently.
 
     Raises ``FileNotFoundError`` if the root does not exist and ``ValueError`` if it holds
     no game file.
@@ -76,7 +79,7 @@ def discover_csv_files(data_root: str | os.PathLike, max_games: int | None = Non
 
     found: list[str] = []
     for folder in GAME_FOLDERS:
-        found += [p for p in fs.glob(f"{root}/{folder}/*.csv") if fs.isfile(p)]
+        found += fs.glob(f"{root}/{folder}/*.csv")
     if not found:
         raise ValueError(
             f"no game file under data root {root_text!r}: expected "
@@ -124,20 +127,99 @@ def _attach_report(result: FileResult) -> None:
     result.df.attrs["rows_read"] = result.rows_read
 
 
+#: ``df.attrs`` key of a partition's per-file index: ``(path, rows_read, rows_kept,
+#: game_ids)`` for each file, in order. The driver uses it to find games present in two
+#: files (:func:`reject_duplicate_games`) and drops it before concatenating.
+FILE_INDEX_ATTR = "file_index"
+
+
 def process_partition(
     paths: Sequence[str],
     config: dict,
     file_processor: FileProcessor | None = None,
     on_file_done: Callable[[], None] | None = None,
 ) -> FileResult:
-    """Run the per-file step on each path, in order, and concatenate (runs on a worker)."""
+    """Run the per-file step on each path, in order, and concatenate (runs on a worker).
+
+    The result's ``df.attrs[FILE_INDEX_ATTR]`` lists the files' row counts and game ids.
+    """
     process = file_processor or _file_processor()
-    parts = []
+    parts, index = [], []
     for path in paths:
-        parts.append(process(path, config))
+        part = process(path, config)
+        parts.append(part)
+        index.append(_file_index_entry(path, part))
         if on_file_done is not None:
             on_file_done()
-    return FileResult.concat(parts) if parts else _empty_result(config)
+    result = FileResult.concat(parts) if parts else _empty_result(config)
+    result.df.attrs[FILE_INDEX_ATTR] = index
+    return result
+
+
+def _file_index_entry(path: str, part: FileResult) -> tuple[str, int, int, list[int]]:
+    ids = part.df["game_id"].unique().tolist() if "game_id" in part.df else []
+    return (path, part.rows_read, len(part.df), [int(i) for i in ids])
+
+
+def reject_duplicate_games(
+    result: FileResult, file_index: Sequence[tuple[str, int, int, list[int]]]
+) -> FileResult:
+    """Leave out every file whose rows carry a ``game_id`` already seen in an earlier file.
+
+    Files are taken in the order of ``file_index`` (path order; the rows of ``result`` are
+    in that order too). A later file holding a game id of an earlier one (``2_games/7.csv``
+    and ``3_games/7.csv``, or two files whose rows say the same id) is rejected as a whole:
+    its rows leave the outputs, its row rejections are replaced by one file-level rejection
+    naming the earlier file and counting all its rows. The split by game needs unique ids.
+    Done in the driver, after collection, from the per-file game ids (by content, so a
+    renamed copy is caught as well as a same-named file in another folder).
+    """
+    first_file: dict[int, str] = {}
+    duplicates: dict[str, Rejection] = {}
+    drop = np.zeros(len(result.df), dtype=bool)
+    start = 0
+    for path, rows_read, kept, game_ids in file_index:
+        clash = [(g, first_file[g]) for g in game_ids if g in first_file]
+        if clash:
+            game_id, other = clash[0]
+            drop[start : start + kept] = True
+            duplicates[path] = Rejection(
+                path,
+                None,
+                "game_id",
+                f"same game_id {game_id} as {other}: game ids must be unique across files, "
+                "the later file in path order is left out",
+                rows=rows_read,
+            )
+        else:
+            for g in game_ids:
+                first_file[g] = path
+        start += kept
+    if start != len(result.df):
+        raise AssertionError(f"file index covers {start} rows, the result has {len(result.df)}")
+    if not duplicates:
+        return result
+
+    keep = ~drop
+    order = {entry[0]: i for i, entry in enumerate(file_index)}
+    rejections = [r for r in result.rejections if r.file not in duplicates]
+    rejections += duplicates.values()
+    rejections.sort(key=lambda r: order.get(r.file, len(order)))  # stable: lines stay sorted
+    return FileResult(
+        df=result.df[keep].reset_index(drop=True),
+        features=result.features[keep],
+        labels={h: a[keep] for h, a in result.labels.items()},
+        masks={h: a[keep] for h, a in result.masks.items()},
+        rejections=rejections,
+        rows_read=result.rows_read,
+        files_ok=[f for f in result.files_ok if f not in duplicates],
+        shards=result.shards,
+        shard_rows=np.flatnonzero(keep) if result.shards else None,
+    )
+
+
+def _pop_file_index(part: FileResult) -> list:
+    return part.df.attrs.pop(FILE_INDEX_ATTR, [])
 
 
 # --------------------------------------------------------------------------- partitioning
@@ -289,13 +371,18 @@ def _collect(
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
-    for future, part in as_completed(futures, with_results=True):
-        i = position[future.key]
-        parts[i] = part
-        bar.update(sizes[i])
-        future.release()  # the worker may drop its copy
+    try:
+        for future, part in as_completed(futures, with_results=True):
+            i = position[future.key]
+            parts[i] = part
+            bar.update(sizes[i])
+            future.release()  # the worker may drop its copy
+    except BaseException:  # a failed partition (or strict mode): no other partition runs on
+        client.cancel(futures)
+        raise
     del futures, part
-    return concat_releasing(parts)
+    file_index = [entry for p in parts for entry in _pop_file_index(p)]
+    return reject_duplicate_games(concat_releasing(parts), file_index)
 
 
 def concat_releasing(parts: list[FileResult]) -> FileResult:
@@ -395,7 +482,8 @@ def run_job(
                 task(paths[a:b], cfg, on_file_done=lambda: bar.update(1))
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             ]
-            run.result = concat_releasing(parts)
+        file_index = [entry for p in parts for entry in _pop_file_index(p)]
+        run.result = reject_duplicate_games(concat_releasing(parts), file_index)
         timings["processing_s"] = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
@@ -419,9 +507,17 @@ def run_job(
             timings["processing_s"] = time.perf_counter() - t1
 
     check_accounting(run.result, paths)
+    if cfg["preprocessing"]["strict"] and run.result.rejections:  # a duplicate game
+        raise _strict_error(run.result.rejections[0])
     _attach_report(run.result)
     timings["total_s"] = time.perf_counter() - t_start
     return run
+
+
+def _strict_error(rejection: Rejection) -> Exception:
+    from imitation_learning.file_processing import StrictModeError
+
+    return StrictModeError(rejection)
 
 
 def _performance_report(report_path: str | os.PathLike):

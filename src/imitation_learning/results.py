@@ -27,6 +27,9 @@ class FileResult:
     # order (``imitation_learning.out_of_core``); ``features`` is then (n, 0) and
     # ``labels`` / ``masks`` are empty dicts.
     shards: list[str] = field(default_factory=list)
+    # ... and which of the shards' rows (indices over their concatenation) are these rows:
+    # None = all of them; set when the driver leaves files out (duplicate games).
+    shard_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.df)

@@ -4,10 +4,10 @@ The reader accepts every quirk of the older exporters (``nan`` text and empty ce
 written as floats, 402-column files without ``current_player``, blind reserves written from a
 different base) and turns everything else into precise :class:`~splendor.errors.Rejection` s:
 
-- file-level problems (missing/unreadable file, directory, binary or non-UTF-8 content, empty
-  file, wrong header) raise :class:`~splendor.errors.GameLogError`;
-- a bad data row (wrong number of cells, non-numeric cell, unknown action type, a required value
-  missing, an impossible value) is dropped and recorded (``on_bad_row="reject"``) or raised
+- file-level problems (missing/unreadable file, directory, binary content, a header that is
+  not UTF-8, empty file, wrong header) raise :class:`~splendor.errors.GameLogError`;
+- a bad data row (wrong number of cells, bytes that are not UTF-8, non-numeric cell, unknown
+  action type, a required value missing, an impossible value) is dropped and recorded (``on_bad_row="reject"``) or raised
   (``on_bad_row="raise"``).
 
 Design: the fast path parses the whole file with pyarrow (explicit column types, one thread)
@@ -74,6 +74,8 @@ GOLD_START = 5
 MAX_COLOUR_HELD = 7
 MAX_GOLD_HELD = 5
 MAX_TOKENS_HELD = 10
+MAX_VALUE = np.iinfo(np.int16).max  # any cell but the game id (they are int16 outputs)
+MAX_GAME_ID = 2**53  # integers above are not exact in float64
 
 
 @dataclass
@@ -140,6 +142,13 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
         [j for j in range(NUM_COLUMNS) if j not in (GAME_ID_COL, NOBLE_SELECTION_COL)]
     )
     yield values[:, nonneg] < 0, nonneg, "negative value ({value})"
+    # Every count and index fits the compact int16 outputs; the game id an exact integer.
+    yield values[:, nonneg] > MAX_VALUE, nonneg, f"value {{value}} too large (above {MAX_VALUE})"
+    yield (
+        np.abs(values[:, [GAME_ID_COL]]) > MAX_GAME_ID,
+        np.array([GAME_ID_COL]),
+        "game_id {value} too large (above 2**53)",
+    )
     yield (
         values[:, [NOBLE_SELECTION_COL]] < -1,
         np.array([NOBLE_SELECTION_COL]),
@@ -450,18 +459,21 @@ def read_game_log(
         raise _error(
             name, "binary content (NUL bytes), not a CSV text file", rows=_count_rows(data)
         )
-    if not data.isascii():
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _error(
-                name, f"not UTF-8 text (byte offset {exc.start})", rows=_count_rows(data)
-            ) from None
-
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end
-    header_text = data[:header_end].decode("utf-8").rstrip("\r")
-    header = next(csv.reader([header_text]), [])
+    # Bytes that are not UTF-8 in the header make the file unreadable; in a data row they
+    # only cost that row (the slow path names it).
+    utf8 = data.isascii() or _is_utf8(data)
+    try:
+        header_text = data[:header_end].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise _error(
+            name, f"not UTF-8 text (header, byte offset {exc.start})", rows=_count_rows(data)
+        ) from None
+    try:
+        header = next(csv.reader([header_text]), [])
+    except csv.Error as exc:  # e.g. a carriage return inside the header line
+        raise _error(name, f"header is not a CSV row: {exc}", rows=_count_rows(data)) from None
     problem = _header_problem(header)
     if problem is not None:
         raise _error(name, problem[1], column=problem[0], rows=_count_rows(data))
@@ -479,6 +491,8 @@ def read_game_log(
 
     rejections: list[Rejection] = []
     try:
+        if not utf8:
+            raise _ParseError("not UTF-8")
         values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
         if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
             raise _ParseError("row count mismatch")
@@ -521,6 +535,14 @@ def read_game_log(
     )
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _count_rows(data: bytes) -> int:
     """Data rows of a file that is rejected as a whole (non-blank lines after the first)."""
     starts, ends = _line_spans(data)
@@ -546,7 +568,27 @@ def _slow_path(
     rejections: list[Rejection] = []
     for k, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
         line = int(line_numbers[k])
-        cells = next(csv.reader([data[start:end].decode("utf-8")]), [])
+        raw = data[start:end]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            cell = raw[: exc.start].count(b",")
+            column = columns[cell] if cell < ncols else None
+            byte = f"0x{raw[exc.start]:02x}"
+            reason = f"not UTF-8 text (byte {byte} at offset {exc.start} of the line)"
+            rejections.append(Rejection(name, line, column, reason))
+            continue
+        if "\r" in text:  # a line break (for pyarrow) in the middle of the row
+            cell = text[: text.index("\r")].count(",")
+            column = columns[cell] if cell < ncols else None
+            reason = "carriage return inside the row: a line break in the middle of a cell"
+            rejections.append(Rejection(name, line, column, reason))
+            continue
+        try:
+            cells = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            rejections.append(Rejection(name, line, None, f"not a CSV row: {exc}"))
+            continue
         if len(cells) != ncols:
             if len(cells) < ncols:
                 column = columns[len(cells)]
@@ -554,6 +596,8 @@ def _slow_path(
             else:
                 column = None
                 reason = f"too many cells: expected {ncols}, found {len(cells)}"
+                if len(cells) - ncols == CARDS.shape[1]:  # as many as a card has
+                    reason += f" ({CARDS.shape[1]} extra cells: a 4th reserved card?)"
             rejections.append(Rejection(name, line, column, reason))
             continue
         for j, cell in enumerate(cells):

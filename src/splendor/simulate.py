@@ -118,6 +118,23 @@ def _write_manifest(out: Path, entries: list[dict]) -> Path:
     return path
 
 
+def _play_chunk(
+    chunk: list[tuple[int, int]], agent: str, seed: int, out: str, max_rounds: int
+) -> list[dict]:
+    """Play and write the games ``(index, num_players)`` of ``chunk``; their manifest rows."""
+    entries = []
+    for index, n in chunk:
+        game_id = seed * GAME_ID_STRIDE + index
+        record = play_game(game_id, n, agent, derive_seed(seed, index), max_rounds)
+        write_game_log(record.rows, out, n, game_id)
+        entries.append(record.manifest_row())
+    return entries
+
+
+#: Games per task when self-play runs on a pool of workers (a greedy game takes ~20 ms).
+GAMES_PER_TASK = 25
+
+
 def simulate(
     num_games: int,
     players: tuple[int, ...] = (2, 3, 4),
@@ -126,9 +143,16 @@ def simulate(
     out: Path | str = Path("data/games"),
     progress: bool = True,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
+    num_workers: int = 1,
+    scheduler_address: str | None = None,
 ) -> list[dict]:
     """Play ``num_games`` games split over ``players``, write each log under ``out`` and
-    ``out/manifest.csv``; return the manifest entries."""
+    ``out/manifest.csv``; return the manifest entries.
+
+    With ``num_workers > 1`` (or a ``scheduler_address``) the games are played by a pool of
+    worker processes, the same cluster helper as the preprocessing job; every game depends
+    only on ``(seed, index)``, so the files are the same whatever runs them.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = [
@@ -136,14 +160,48 @@ def simulate(
         for n, count in zip(players, split_games(num_games, tuple(players)), strict=True)
         for _ in range(count)
     ]
-    entries = []
-    for index, n in enumerate(tqdm(plan, desc="self-play", unit="game", disable=not progress)):
-        game_id = seed * GAME_ID_STRIDE + index
-        record = play_game(game_id, n, agent, derive_seed(seed, index), max_rounds)
-        write_game_log(record.rows, out, n, game_id)
-        entries.append(record.manifest_row())
+    games = list(enumerate(plan))
+    with tqdm(total=len(games), desc="self-play", unit="game", disable=not progress) as bar:
+        if (num_workers > 1 or scheduler_address) and len(games) > 1:
+            entries = _simulate_on_pool(
+                games, agent, seed, out, max_rounds, num_workers, scheduler_address, bar
+            )
+        else:
+            entries = []
+            for game in games:
+                entries += _play_chunk([game], agent, seed, str(out), max_rounds)
+                bar.update(1)
     _write_manifest(out, entries)
     return entries
+
+
+def _simulate_on_pool(
+    games: list[tuple[int, int]],
+    agent: str,
+    seed: int,
+    out: Path,
+    max_rounds: int,
+    num_workers: int,
+    scheduler_address: str | None,
+    bar,
+) -> list[dict]:
+    """Self-play on a pool of worker processes; manifest rows back in game order."""
+    import dask.bag as db
+    from distributed import as_completed
+
+    from imitation_learning.cluster import pool_client
+
+    per_task = max(1, min(GAMES_PER_TASK, len(games) // (4 * num_workers) or 1))
+    bag = db.from_sequence(games, partition_size=per_task)
+    tasks = bag.map_partitions(_play_chunk, agent, seed, str(out.resolve()), max_rounds)
+    with pool_client(num_workers, scheduler_address=scheduler_address) as client:
+        futures = client.compute(tasks.to_delayed())
+        order = {future.key: i for i, future in enumerate(futures)}
+        chunks: list[list[dict]] = [[] for _ in futures]
+        for future, entries in as_completed(futures, with_results=True):
+            chunks[order[future.key]] = entries
+            bar.update(len(entries))
+    return [entry for chunk in chunks for entry in chunk]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -155,6 +213,8 @@ def _run(args: argparse.Namespace) -> int:
         out=Path(args.out),
         progress=not args.no_progress,
         max_rounds=args.max_rounds,
+        num_workers=args.num_workers,
+        scheduler_address=args.scheduler_address,
     )
     outcomes: dict[str, int] = {}
     for e in entries:
@@ -189,6 +249,17 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_MAX_ROUNDS,
         help=f"round cap, games reaching it end as truncated (default {DEFAULT_MAX_ROUNDS})",
+    )
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        default=1,
+        help="worker processes playing games in parallel (default 1: in this process)",
+    )
+    p.add_argument(
+        "--scheduler-address",
+        default=None,
+        help="play on an existing Dask cluster (its workers must see --out)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
