@@ -23,6 +23,7 @@ import io
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,22 @@ def _rates(rows: int, **seconds: float) -> dict:
     out["rows_per_s"] = rows / seconds["processing_s"]
     out["us_per_row"] = seconds["processing_s"] / rows * 1e6
     return out
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (the
+    worker processes of a local cluster or a pool, once it is shut down)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_use(cpu_s: float, wall_s: float, processes: int) -> float:
+    """Share of the CPUs a run could use that it did use: CPU seconds over wall seconds times
+    ``min(processes, cores)``, ``processes`` counting the driver beside the workers. Near 1
+    when every process was busy all the time and had its core; below 1 when processes
+    waited (on each other: a 1-worker pool's driver mostly waits, so about 0.6 there) or
+    when other programs on the (shared) machine took cores."""
+    return cpu_s / (wall_s * min(processes, os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------- one core
@@ -151,8 +168,10 @@ def measure_parse_and_per_file(
             raise AssertionError(f"per-file step read {read} rows, expected {rows}")
         if with_per_file:
             fns["per_file"] = lambda p: process_single_file(p, config)
+        t0, c0 = time.perf_counter(), time.process_time()
         best = best_of_interleaved(fns, paths, repeat)
-    out: dict = {"cpu": cpu, "files": len(paths), "rows": rows, "repeat": repeat}
+        use = cpu_use(time.process_time() - c0, time.perf_counter() - t0, 1)
+    out: dict = {"cpu": cpu, "files": len(paths), "rows": rows, "repeat": repeat, "cpu_use": use}
     for name, seconds in best.items():
         out[name] = {"seconds": round(seconds, 4), "rows_per_s": rows / seconds}
     bare_best = max(("bare_inferred", "bare_typed"), key=lambda k: out[k]["rows_per_s"])
@@ -178,18 +197,22 @@ def measure_dask(
     ``processing_s``, ``total_s``) of its fastest run (by processing time) out of up to
     ``max_repeat`` runs; repeats stop once ``min_seconds`` of processing have been spent.
     ``driver_cpu_s``: CPU time of this process (all its threads: the scheduler of a local
-    cluster runs here) over the whole ``run_job`` call."""
+    cluster runs here) over the whole ``run_job`` call; ``cpu_use``: :func:`cpu_use` of the
+    call, driver and workers together."""
     from imitation_learning.parallel_processor import run_job
 
     runs = []
     while len(runs) < max_repeat and sum(t["processing_s"] for t in runs) < min_seconds:
-        cpu0 = time.process_time()
+        cpu0, children0 = time.process_time(), _children_cpu_s()
         with contextlib.redirect_stderr(io.StringIO()):  # the job's "N files on a pool" line
             run = run_job(list(paths), job_config(), num_workers, progress=False)
         cpu = time.process_time() - cpu0
+        workers_cpu = _children_cpu_s() - children0
         _check_rows(run.result, rows, f"Dask job, {num_workers} workers")
         mode = "in-process" if run.num_workers == 1 else "local cluster"
-        runs.append({**run.timings, "driver_cpu_s": cpu})
+        processes = 1 if mode == "in-process" else run.num_workers + 1
+        use = cpu_use(cpu + workers_cpu, run.timings["total_s"], processes)
+        runs.append({**run.timings, "driver_cpu_s": cpu, "cpu_use": use})
         del run
     best = min(runs, key=lambda t: t["processing_s"])
     out = _rates(
@@ -198,6 +221,7 @@ def measure_dask(
         processing_s=best["processing_s"],
         total_s=best["total_s"],
         driver_cpu_s=best["driver_cpu_s"],
+        cpu_use=best["cpu_use"],
     )
     out["mode"] = mode
     out["runs"] = len(runs)
@@ -243,7 +267,8 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
     job's start-up does). ``processing_s``: submit the partitions (the
     job's own split, :func:`partition_sizes`), collect them as they finish, put them back in
     path order and concatenate (:meth:`FileResult.concat`), as the job does.
-    ``driver_cpu_s``: CPU time of this process during the processing.
+    ``driver_cpu_s``: CPU time of this process during the processing; ``cpu_use``:
+    :func:`cpu_use` of the whole run (start-up included), driver and workers together.
     """
     from imitation_learning.parallel_processor import check_accounting, partition_sizes
     from imitation_learning.results import FileResult
@@ -256,7 +281,7 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
     parts: list = [None] * len(tasks)
     context = multiprocessing.get_context(START_METHOD)
 
-    t0 = time.perf_counter()
+    t0, c0, children0 = time.perf_counter(), time.process_time(), _children_cpu_s()
     if kind == "multiprocessing":
         with context.Pool(num_workers) as pool:
             _until_all_warm(pool.map, num_workers)
@@ -278,6 +303,8 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
             t2, c2 = time.perf_counter(), time.process_time()
     else:
         raise ValueError(f"unknown pool kind {kind!r}")
+    cpu = time.process_time() - c0 + _children_cpu_s() - children0  # the pool has ended
+    use = cpu_use(cpu, time.perf_counter() - t0, num_workers + 1)
     check_accounting(result, paths)
     _check_rows(result, rows, f"{kind} pool, {num_workers} workers")
     return _rates(
@@ -285,6 +312,7 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
         pool_start_s=t1 - t0,
         processing_s=t2 - t1,
         driver_cpu_s=c2 - c1,
+        cpu_use=use,
         partitions=len(tasks),
     )
 

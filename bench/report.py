@@ -166,6 +166,10 @@ def _n(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
 def _mib(b: float) -> str:
     return f"{b / 2**20:,.1f}"
 
@@ -191,7 +195,8 @@ def markdown(results: dict) -> str:
         d = s.get("per_file") or s["parse"]
         lines += [
             f"## Parse and per-file step, one core ({d['dataset']}: {d['files']} files, "
-            f"{_n(d['rows'])} rows; fastest of {d['repeat']} passes)",
+            f"{_n(d['rows'])} rows; fastest of {d['repeat']} passes; CPU use "
+            f"{_pct(d.get('cpu_use'))})",
             "",
             "| step | rows/s | us/row | vs bare parse |",
             "|---|---:|---:|---:|",
@@ -215,8 +220,8 @@ def markdown(results: dict) -> str:
             f"{_n(p['rows'])} rows; fastest of {p.get('rounds', 1)} interleaved rounds)",
             "",
             "| runner | workers | start-up s | processing s | rows/s | vs 1 worker in-process "
-            "| driver CPU s |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| driver CPU s | CPU use |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         base = p["dask"]["1"]["rows_per_s"] if "1" in p["dask"] else None
         labels = {
@@ -236,7 +241,8 @@ def markdown(results: dict) -> str:
                 rel = f"{r['rows_per_s'] / base:.2f}x" if base else "-"
                 lines.append(
                     f"| {label} | {w} | {start:.2f} | {r['processing_s']:.2f} | "
-                    f"{_n(r['rows_per_s'])} | {rel} | {r['driver_cpu_s']:.2f} |"
+                    f"{_n(r['rows_per_s'])} | {rel} | {r['driver_cpu_s']:.2f} | "
+                    f"{_pct(r.get('cpu_use'))} |"
                 )
         lines.append("")
 
@@ -245,16 +251,17 @@ def markdown(results: dict) -> str:
         lines += [
             "## Scaling with data size (Dask job processing time)",
             "",
-            f"| games | files | rows | {sc['workers']} workers s | rows/s | us/row "
-            "| 1 worker (in-process) s | rows/s | us/row |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| games | files | rows | {sc['workers']} workers s | rows/s | us/row | CPU use "
+            "| 1 worker (in-process) s | rows/s | us/row | CPU use |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for pt in sc["points"]:
             r, one = pt["dask"], pt["in_process"]
             lines.append(
                 f"| {_n(pt['games'])} | {_n(pt['files'])} | {_n(pt['rows'])} | "
                 f"{r['processing_s']:.2f} | {_n(r['rows_per_s'])} | {r['us_per_row']:.1f} | "
-                f"{one['processing_s']:.2f} | {_n(one['rows_per_s'])} | {one['us_per_row']:.1f} |"
+                f"{_pct(r.get('cpu_use'))} | {one['processing_s']:.2f} | "
+                f"{_n(one['rows_per_s'])} | {one['us_per_row']:.1f} | {_pct(one.get('cpu_use'))} |"
             )
         lines.append("")
 

@@ -77,6 +77,7 @@ def run_parse(plan: Plan, cache_dir: Path, with_per_file: bool) -> dict:
             _say(f"  {key:>14}: {out[key]['rows_per_s']:>10,.0f} rows/s")
     if with_per_file:
         _say(f"  per-file / bare parse: {out['per_file_vs_bare']:.2f}")
+    _say(f"  CPU use: {out['cpu_use']:.0%}")
     return {"dataset": ds.key, "date": _now(), **out}
 
 
@@ -99,7 +100,8 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
         start = r.get("cluster_start_s", r.get("pool_start_s", 0.0))
         _say(
             f"  {kind:>15} x{w}: start {start:5.2f} s, processing {r['processing_s']:6.2f} s, "
-            f"{r['rows_per_s']:>9,.0f} rows/s; driver CPU {r['driver_cpu_s']:5.2f} s"
+            f"{r['rows_per_s']:>9,.0f} rows/s; driver CPU {r['driver_cpu_s']:5.2f} s; "
+            f"CPU use {r['cpu_use']:.0%}"
         )
 
     runners = {
@@ -133,7 +135,8 @@ def run_scaling(plan: Plan, cache_dir: Path) -> dict:
         _say(
             f"  {ds.games:>6} games, {ds.rows:>9,} rows: {workers} workers "
             f"{point['dask']['processing_s']:6.2f} s, {point['dask']['us_per_row']:6.1f} us/row; "
-            f"1 worker {one['processing_s']:6.2f} s, {one['us_per_row']:6.1f} us/row"
+            f"1 worker {one['processing_s']:6.2f} s, {one['us_per_row']:6.1f} us/row; CPU use "
+            f"{point['dask']['cpu_use']:.0%} / {one['cpu_use']:.0%}"
         )
     return {"date": _now(), "workers": workers, "points": points}
 

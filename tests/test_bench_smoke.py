@@ -59,6 +59,7 @@ def test_all_suites_on_a_few_games(cache, tmp_path):
     assert par["dask"]["1"]["cluster_start_s"] == 0.0 and par["dask"]["1"]["runs"] >= 1
     for kind in ("multiprocessing", "futures"):
         assert par[kind]["1"]["pool_start_s"] > 0 and par[kind]["1"]["processing_s"] > 0
+        assert 0 < par[kind]["1"]["cpu_use"] <= 1.05
 
     assert [p["games"] for p in s["scaling"]["points"]] == [3, 6]
     assert s["scaling"]["points"][1]["rows"] == main.rows
@@ -89,6 +90,7 @@ def test_dask_job_on_its_own_cluster_reports_start_up_apart(cache):
     assert r["mode"] == "local cluster" and r["runs"] == 1
     assert r["cluster_start_s"] > 0 and r["processing_s"] > 0
     assert r["total_s"] >= r["cluster_start_s"] + r["processing_s"]
+    assert 0 < r["cpu_use"] <= 1.05  # the workers' CPU is counted once they have ended
 
 
 def test_one_suite_at_a_time_keeps_the_others(cache, tmp_path):

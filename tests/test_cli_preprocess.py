@@ -149,9 +149,12 @@ def test_rejections_are_counted_and_strict_exits_3(small_games, tmp_path, capsys
     assert f"first rejection: {damaged}, line 4" in printed
     assert (out / "X_train.npy").is_file()
 
+    strict_out = tmp_path / "strict-out"
+    argv[argv.index(str(out))] = str(strict_out)
     assert main([*argv, "--strict"]) == 3
     captured = capsys.readouterr()
     assert "--strict" in captured.err and f"{damaged}, line 4" in captured.err
+    assert not strict_out.exists()  # the first rejection stopped the job before the save
 
 
 @pytest.mark.slow

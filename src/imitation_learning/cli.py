@@ -116,6 +116,15 @@ def format_summary(summary: dict) -> str:
         f"  wall time:      {summary['wall_time_s']:.2f} s ({summary['rows_per_s']:,.0f} rows/s)",
         f"  output:         {summary['output_dir']}",
     ]
+    timings = summary.get("timings") or {}
+    if "job_processing_s" in timings:
+        processing = timings["job_processing_s"]
+        rate = summary["rows_read"] / processing if processing > 0 else 0.0
+        lines.insert(
+            -1,
+            f"  of which:       cluster start {timings.get('job_cluster_start_s', 0.0):.2f} s, "
+            f"processing {processing:.2f} s ({rate:,.0f} rows/s)",
+        )
     if summary.get("num_workers") is not None:
         lines.append(f"  workers:        {summary['num_workers']}")
     if summary.get("dashboard_link"):
