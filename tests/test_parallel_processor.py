@@ -643,3 +643,26 @@ def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
     assert proc.returncode != 0 and "KeyboardInterrupt" in rest
     _, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+
+
+def test_features_travel_as_uint8_only_when_exact():
+    """The worker-side shrink keeps float32 when a value is not a whole number in 0..255,
+    and the driver's concatenation gives float32 back either way."""
+    from imitation_learning.parallel_processor import _concat_popping, _run_for_transfer
+    from imitation_learning.results import FileResult
+
+    def fake(features):
+        return lambda *args: FileResult(
+            df=pd.DataFrame({"x": range(len(features))}), features=features, labels={}, masks={}
+        )
+
+    whole = np.array([[0, 3, 255]], dtype=np.float32)
+    fractional = np.array([[0.5, 3, 1]], dtype=np.float32)
+    too_big = np.array([[256, 0, 1]], dtype=np.float32)
+    assert _run_for_transfer(fake(whole)).features.dtype == np.uint8
+    assert _run_for_transfer(fake(fractional)).features.dtype == np.float32
+    assert _run_for_transfer(fake(too_big)).features.dtype == np.float32
+    parts = [whole.astype(np.uint8), fractional, too_big]
+    out = _concat_popping(parts, np.float32)
+    assert out.dtype == np.float32
+    assert np.array_equal(out, np.concatenate([whole, fractional, too_big]))
