@@ -578,7 +578,7 @@ def test_acceptance_code_inspection():
     assert "Code inspection PASSED: Pool usage detected" in done.stdout
 
 
-def test_concat_releasing_matches_file_result_concat(tmp_path):
+def test_releasing_concat_matches_plain_concat(tmp_path):
     paths = write_fake_tree(tmp_path, counts=(5, 4, 3), bad_every=2)
     (tmp_path / "2_games" / "2999.csv").write_text("")  # an empty part in the middle
     paths = pp.discover_csv_files(tmp_path)
@@ -587,12 +587,12 @@ def test_concat_releasing_matches_file_result_concat(tmp_path):
         for i in range(0, len(paths), 3)
     ]
     expected = FileResult.concat(list(parts))
-    got = pp.concat_releasing(parts)
+    got = FileResult.concat(parts, release=True)
     assert parts == []  # the caller's list is emptied: the parts can be freed
     assert_same_outputs(got.as_tuple(), expected.as_tuple())
     assert got.rejections == expected.rejections and got.rows_read == expected.rows_read
     assert got.files_ok == expected.files_ok
-    empty = pp.concat_releasing([fake_empty_result({}), fake_empty_result({})])
+    empty = FileResult.concat([fake_empty_result({}), fake_empty_result({})], release=True)
     assert len(empty) == 0 and empty.features.shape == (0, 3)
 
 
@@ -648,8 +648,8 @@ def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
 def test_features_travel_as_uint8_only_when_exact():
     """The worker-side shrink keeps float32 when a value is not a whole number in 0..255,
     and the driver's concatenation gives float32 back either way."""
-    from imitation_learning.parallel_processor import _concat_popping, _run_for_transfer
-    from imitation_learning.results import FileResult
+    from imitation_learning.parallel_processor import _run_for_transfer
+    from imitation_learning.results import FileResult, _concat_popping
 
     def fake(features):
         return lambda *args: FileResult(

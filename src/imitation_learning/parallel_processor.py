@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import fsspec
 import numpy as np
-import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
@@ -151,7 +150,7 @@ def process_partition(
         index.append(_file_index_entry(path, part))
         if on_file_done is not None:
             on_file_done()
-    result = FileResult.concat(parts) if parts else _empty_result(config)
+    result = FileResult.concat(parts, release=True) if parts else _empty_result(config)
     result.df.attrs[FILE_INDEX_ATTR] = index
     return result
 
@@ -359,7 +358,7 @@ def _run_for_transfer(task: Callable[..., FileResult], *args) -> FileResult:
     The strategic features are whole numbers from 0 to a few dozens (counts, distances,
     points, ranks), so they travel as uint8 whenever that is exact: a quarter of the bytes
     of float32, and the features are three quarters of a row's outputs. The driver turns
-    them back into float32 while concatenating (:func:`concat_releasing`), so the outputs
+    them back into float32 while concatenating (:meth:`FileResult.concat`), so the outputs
     are bit for bit those of an in-process run. Anything not exact travels as it is.
     """
     result = task(*args)
@@ -400,56 +399,7 @@ def _collect(
         raise
     del futures, part
     file_index = [entry for p in parts for entry in _pop_file_index(p)]
-    return reject_duplicate_games(concat_releasing(parts), file_index)
-
-
-def concat_releasing(parts: list[FileResult]) -> FileResult:
-    """``FileResult.concat(parts)``, the same values and dtypes, but built while letting go
-    of the parts: the list is emptied and each block freed once copied, so the peak memory
-    is about 1.7x the result instead of 2x. The caller must hold no other reference to the
-    parts' arrays."""
-    if not parts:
-        raise ValueError("concat needs at least one part")
-    nonempty = [p for p in parts if len(p.df)] or parts[:1]
-    heads = list(parts[0].labels)
-    accounting = {
-        "rejections": [r for p in parts for r in p.rejections],
-        "rows_read": sum(p.rows_read for p in parts),
-        "files_ok": [f for p in parts for f in p.files_ok],
-        "shards": [s for p in parts for s in p.shards],
-    }
-    dfs = [p.df for p in nonempty]
-    features = [p.features for p in nonempty]
-    labels = {h: [p.labels[h] for p in nonempty] for h in heads}
-    masks = {h: [p.masks[h] for p in nonempty] for h in heads}
-    parts.clear()
-    del nonempty
-
-    df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
-    dfs.clear()
-    return FileResult(
-        df=df,
-        features=_concat_popping(features, np.float32),
-        labels={h: _concat_popping(labels[h]) for h in heads},
-        masks={h: _concat_popping(masks[h]) for h in heads},
-        **accounting,
-    )
-
-
-def _concat_popping(arrays: list[np.ndarray], dtype=None) -> np.ndarray:
-    """``np.concatenate(arrays)`` (cast to ``dtype`` if given), freeing each input as soon
-    as it is copied."""
-    dtype = np.dtype(dtype) if dtype is not None else np.result_type(*arrays)
-    if len(arrays) == 1:
-        return arrays.pop().astype(dtype, copy=False)
-    rows = sum(len(a) for a in arrays)
-    out = np.empty((rows, *arrays[0].shape[1:]), dtype=dtype)
-    start = 0
-    while arrays:
-        block = arrays.pop(0)
-        out[start : start + len(block)] = block
-        start += len(block)
-    return out
+    return reject_duplicate_games(FileResult.concat(parts, release=True), file_index)
 
 
 def run_job(
@@ -493,9 +443,8 @@ def run_job(
             _say("no performance report: the job runs in this process, without a cluster")
         t0 = time.perf_counter()
         task = _partition_task(shard_dir)
-        sizes = [len(paths)]  # in memory: one block; out of core: one shard per partition
-        if shard_dir is not None:
-            sizes = partition_sizes(len(paths), 1, cfg["preprocessing"]["files_per_partition"])
+        # The same partitions as on a cluster: bounded blocks (out of core: one shard each).
+        sizes = partition_sizes(len(paths), 1, cfg["preprocessing"]["files_per_partition"])
         bounds = np.cumsum([0, *sizes])
         with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
             parts = [
@@ -503,7 +452,7 @@ def run_job(
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             ]
         file_index = [entry for p in parts for entry in _pop_file_index(p)]
-        run.result = reject_duplicate_games(concat_releasing(parts), file_index)
+        run.result = reject_duplicate_games(FileResult.concat(parts, release=True), file_index)
         timings["processing_s"] = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
