@@ -450,3 +450,45 @@ def test_too_large_values_and_carriage_returns_are_rejected_rows(tmp_path):
     lines[0] = lines[0].replace("num_players", "num\rplayers")
     err = _file_error(_write(tmp_path, lines))
     assert "header is not a CSV row" in err.rejection.reason and err.rejection.rows == 70
+
+
+# --- the whole-block fast path of validate_rows ----------------------------------------------
+
+_PROBE_VALUES = (np.nan, -np.inf, np.inf, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 2.5, 32768, 2**53 + 2)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_fast_path_taken_on_valid_logs(name):
+    from splendor.log_reader import _all_rows_valid
+
+    values = read_game_log(LEGACY / name, blind_reserve_base=11).values
+    assert _all_rows_valid(values, (2, 3, 4))
+    assert not _all_rows_valid(values, (5,))  # a player count not allowed: look closer
+
+
+def test_fast_path_never_hides_a_problem(small):
+    """Random mutations of a valid block: whenever the whole-block test passes, the detailed
+    checks find nothing, and validate_rows always equals the detailed checks."""
+    from splendor.log_reader import _all_rows_valid, _detailed_problems
+
+    rng = np.random.default_rng(11)
+    base = small.values[::10].copy()  # 7 rows across the game
+    passed = failed = 0
+    for _ in range(1500):
+        values = base.copy()
+        for _ in range(rng.integers(1, 4)):
+            row, col = rng.integers(len(values)), rng.integers(len(COLUMNS))
+            values[row, col] = rng.choice(_PROBE_VALUES)
+        if rng.random() < 0.2:  # a whole card or a whole player slot missing
+            block = rng.choice([COL["card3_vp"], COL["player0_reserved0_vp"], COL["player1_vp"]])
+            values[rng.integers(len(values)), block : block + 12] = np.nan
+        detailed = _detailed_problems(values, (2, 3, 4))
+        with np.errstate(invalid="ignore"):
+            fast_ok = _all_rows_valid(values, (2, 3, 4))
+        if fast_ok:
+            passed += 1
+            assert detailed == [], detailed
+        else:
+            failed += 1
+        assert validate_rows(values) == detailed
+    assert passed > 50 and failed > 500  # both outcomes were exercised

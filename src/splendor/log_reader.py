@@ -249,17 +249,114 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
         )
 
 
+# --- the fast path: one test of the whole block -------------------------------------------
+
+# The 24 cards of a row (12 face-up, then the 4 x 3 reserved), each as its 12 columns.
+_CARD_BLOCKS = np.concatenate([CARDS, PLAYER_RESERVED.reshape(-1, CARDS.shape[1])])  # (24, 12)
+# The fields a present card must have: its level and its 5 bonus flags.
+_CARD_KEY_FIELDS = np.r_[F_LEVEL, np.arange(12)[F_BONUS]]
+
+
+def _fast_bounds(num_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lo, hi, required)``, each ``(403,)``, for a block whose rows all have this player
+    count: every non-missing cell must lie in ``lo..hi``, and ``required`` cells must not be
+    missing. Together they state the range checks of :func:`_checks` for that count."""
+    lo = np.zeros(NUM_COLUMNS)
+    hi = np.full(NUM_COLUMNS, float(MAX_VALUE))
+    lo[GAME_ID_COL], hi[GAME_ID_COL] = -MAX_GAME_ID, MAX_GAME_ID
+    # noble_selection: -1 = none, no upper bound but finiteness (the labels check the range).
+    lo[NOBLE_SELECTION_COL], hi[NOBLE_SELECTION_COL] = -1, np.finfo(np.float64).max
+    lo[TURN_COL] = 1
+    in_play = PLAYER_POSITION[:num_players]
+    hi[np.r_[CURRENT_PLAYER_COL, in_play]] = num_players - 1
+    hi[BANK[:5]], hi[BANK[5]] = BANK_START[num_players], GOLD_START
+    hi[PLAYER_GEMS[:, :5]], hi[PLAYER_GEMS[:, 5]] = MAX_COLOUR_HELD, MAX_GOLD_HELD
+    lo[_CARD_BLOCKS[:, F_LEVEL]], hi[_CARD_BLOCKS[:, F_LEVEL]] = 1, 3
+    hi[_CARD_BLOCKS[:, F_BONUS]] = 1
+    required = np.zeros(NUM_COLUMNS, dtype=bool)
+    required[[GAME_ID_COL, NUM_PLAYERS_COL, TURN_COL, CURRENT_PLAYER_COL, ACTION_COL]] = True
+    required[np.r_[BANK, DECKS]] = True
+    for k in range(num_players):
+        required[np.r_[PLAYER_POSITION[k], PLAYER_VP[k], PLAYER_GEMS[k], PLAYER_REDUCTION[k]]] = (
+            True
+        )
+    return lo, hi, required
+
+
+_FAST_BOUNDS = {count: _fast_bounds(count) for count in BANK_START}
+
+
+def _all_rows_valid(values: np.ndarray, num_players_ok: Collection[int]) -> bool:
+    """Whole-block test, a few numpy calls: ``True`` guarantees that no check of
+    :func:`_checks` fires on any row (so :func:`validate_rows` has nothing to report).
+
+    ``False`` only means "look closer": the detailed checks then decide. It is ``True`` when
+    every row has the same valid player count (so the per-player and bank limits are fixed
+    per column) and: every present cell is an integer within its column's bounds
+    (:func:`_fast_bounds`; non-finite values are out of bounds), no required cell is missing,
+    each card is either absent (all its cells missing) or has its level and bonus flags with
+    exactly one bonus set, reserved slots fill left to right, no player holds more than 10
+    tokens, ``current_player`` equals ``player0_position`` and every row has the same game id.
+    """
+    if not len(values):
+        return True
+    num_players = values[0, NUM_PLAYERS_COL]
+    if (
+        num_players not in _FAST_BOUNDS
+        or num_players not in num_players_ok
+        or (values[:, NUM_PLAYERS_COL] != num_players).any()
+    ):
+        return False
+    lo, hi, required = _FAST_BOUNDS[int(num_players)]
+    missing = np.isnan(values)
+    bad = values != np.rint(values)  # True for NaN: XOR-ed out below
+    bad ^= missing
+    bad |= values < lo
+    bad |= values > hi
+    bad |= missing & required
+    if bad.any():
+        return False
+    card_missing = missing[:, _CARD_BLOCKS]  # (n, 24, 12)
+    absent = card_missing.all(axis=2)
+    if (card_missing[:, :, _CARD_KEY_FIELDS].any(axis=2) != absent).any():
+        return False  # a present card without its level or a bonus flag
+    one_bonus = values[:, _CARD_BLOCKS[:, F_BONUS]].sum(axis=2) == 1  # False when absent
+    if (one_bonus == absent).any():
+        return False
+    reserved = ~absent[:, len(CARDS) :].reshape(-1, NUM_PLAYER_SLOTS, NUM_RESERVED)
+    if (reserved[:, :, 1:] > reserved[:, :, :-1]).any():
+        return False  # a reserved slot used after an empty one
+    if (values[:, PLAYER_GEMS].sum(axis=2) > MAX_TOKENS_HELD).any():
+        return False
+    return not (
+        (values[:, CURRENT_PLAYER_COL] != values[:, PLAYER_POSITION[0]]).any()
+        or (values[:, GAME_ID_COL] != values[0, GAME_ID_COL]).any()
+    )
+
+
 def validate_rows(
     values: np.ndarray, num_players_ok: Collection[int] = (2, 3, 4)
 ) -> list[tuple[int, str, str]]:
     """Find impossible rows of a ``(n, 403)`` block (``COLUMNS`` order, NaN = missing).
 
     Returns ``(row_index, column, reason)`` for every bad row, one per row (its leftmost bad
-    column), sorted by row. All checks are vectorised over the block.
+    column), sorted by row. All checks are vectorised over the block. A block that passes
+    the whole-block test :func:`_all_rows_valid` (the usual case) returns ``[]`` at once;
+    otherwise every check of :func:`_checks` runs to name each bad row's leftmost problem.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != NUM_COLUMNS:
         raise ValueError(f"expected a (n, {NUM_COLUMNS}) block, got shape {values.shape}")
+    with np.errstate(invalid="ignore"):
+        if _all_rows_valid(values, num_players_ok):
+            return []
+    return _detailed_problems(values, num_players_ok)
+
+
+def _detailed_problems(
+    values: np.ndarray, num_players_ok: Collection[int]
+) -> list[tuple[int, str, str]]:
+    """:func:`validate_rows` without the fast path: every check of :func:`_checks`."""
     n = len(values)
     none = NUM_COLUMNS  # "no problem" sentinel, larger than any column index
     best_col = np.full(n, none, dtype=np.int64)
