@@ -433,32 +433,28 @@ def _arrow_block(body: pa.Buffer, columns: list[str]) -> tuple[np.ndarray, dict[
         )
     except pa.ArrowInvalid as exc:
         raise _ParseError(str(exc)) from exc
-    n = table.num_rows
     action_text = table.column("action_type")
-    numeric = table.drop_columns(["action_type"])
-    out = np.empty((n, NUM_COLUMNS), dtype=np.float64)
-    if n:
-        block = np.concatenate(
-            [
-                np.asarray(b.to_tensor(null_to_nan=True, row_major=True))
-                for b in numeric.to_batches()
-            ]
-        )
+    codes = pc.index_in(action_text, value_set=_ACTION_SET)  # null: missing or unknown
+    # Put the codes where the text was (and current_player, from player0_position, into a
+    # legacy table), so one conversion gives the (n, 403) block in COLUMNS order.
+    action_col = ACTION_COL if len(columns) == NUM_COLUMNS else ACTION_COL - 1
+    table = table.set_column(action_col, "action_type", pc.cast(codes, pa.float64()))
+    if len(columns) != NUM_COLUMNS:
+        player0 = table.column("player0_position")
+        table = table.add_column(CURRENT_PLAYER_COL, "current_player", player0)
+    if table.num_rows == 0:
+        out = np.empty((0, NUM_COLUMNS))
     else:
-        block = np.empty((0, len(columns) - 1))
-    if len(columns) == NUM_COLUMNS:
-        out[:, :ACTION_COL] = block[:, :ACTION_COL]
-        out[:, ACTION_COL + 1 :] = block[:, ACTION_COL:]
-    else:  # legacy: no current_player; it is player0_position
-        cp = CURRENT_PLAYER_COL
-        out[:, :cp] = block[:, :cp]
-        out[:, cp + 1 : ACTION_COL] = block[:, cp : ACTION_COL - 1]
-        out[:, ACTION_COL + 1 :] = block[:, ACTION_COL - 1 :]
-        out[:, cp] = out[:, PLAYER_POSITION[0]]
-    codes = pc.index_in(action_text, value_set=_ACTION_SET)
-    out[:, ACTION_COL] = codes.to_numpy(zero_copy_only=False)  # null -> NaN
-    unknown = pc.and_(pc.is_null(codes), pc.is_valid(action_text)).to_numpy(zero_copy_only=False)
-    return out, {int(i): action_text[int(i)].as_py() for i in np.flatnonzero(unknown)}
+        if table.column(0).num_chunks > 1:
+            table = table.combine_chunks()
+        (batch,) = table.to_batches()
+        out = np.asarray(batch.to_tensor(null_to_nan=True, row_major=True))
+    unknown: dict[int, str] = {}
+    if codes.null_count != action_text.null_count:  # some text is not an action type
+        is_unknown = pc.and_(pc.is_null(codes), pc.is_valid(action_text))
+        for i in np.flatnonzero(is_unknown.to_numpy(zero_copy_only=False)):
+            unknown[int(i)] = action_text[int(i)].as_py()
+    return out, unknown
 
 
 def _line_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -525,6 +521,35 @@ def _header_problem(found: list[str]) -> tuple[str, str] | None:
     return extra, f"header has {len(found)} columns: unexpected column {extra!r} after the last one"
 
 
+#: The header lines the exporters write, byte for byte, and the layout each announces.
+_HEADER_LAYOUTS = {
+    ",".join(COLUMNS).encode(): COLUMNS,
+    ",".join(LEGACY_COLUMNS).encode(): LEGACY_COLUMNS,
+}
+
+
+def _parse_header(data: bytes, header_end: int, name: str) -> list[str]:
+    """The layout of a header that is not byte for byte an exporter's (quoted names...).
+
+    Raises :class:`GameLogError` when the header is not UTF-8, not a CSV row, or names
+    other columns than ``COLUMNS`` / ``LEGACY_COLUMNS``.
+    """
+    try:
+        header_text = data[:header_end].decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise _error(
+            name, f"not UTF-8 text (header, byte offset {exc.start})", rows=_count_rows(data)
+        ) from None
+    try:
+        header = next(csv.reader([header_text]), [])
+    except csv.Error as exc:  # e.g. a carriage return inside the header line
+        raise _error(name, f"header is not a CSV row: {exc}", rows=_count_rows(data)) from None
+    problem = _header_problem(header)
+    if problem is not None:
+        raise _error(name, problem[1], column=problem[0], rows=_count_rows(data))
+    return COLUMNS if len(header) == NUM_COLUMNS else LEGACY_COLUMNS
+
+
 def read_game_log(
     source,
     *,
@@ -561,20 +586,9 @@ def read_game_log(
     # Bytes that are not UTF-8 in the header make the file unreadable; in a data row they
     # only cost that row (the slow path names it).
     utf8 = data.isascii() or _is_utf8(data)
-    try:
-        header_text = data[:header_end].decode("utf-8").rstrip("\r")
-    except UnicodeDecodeError as exc:
-        raise _error(
-            name, f"not UTF-8 text (header, byte offset {exc.start})", rows=_count_rows(data)
-        ) from None
-    try:
-        header = next(csv.reader([header_text]), [])
-    except csv.Error as exc:  # e.g. a carriage return inside the header line
-        raise _error(name, f"header is not a CSV row: {exc}", rows=_count_rows(data)) from None
-    problem = _header_problem(header)
-    if problem is not None:
-        raise _error(name, problem[1], column=problem[0], rows=_count_rows(data))
-    columns = COLUMNS if len(header) == NUM_COLUMNS else LEGACY_COLUMNS
+    columns = _HEADER_LAYOUTS.get(data[:header_end].rstrip(b"\r"))
+    if columns is None:  # not byte for byte an exporter's header: parse it as a CSV row
+        columns = _parse_header(data, header_end, name)
 
     body_offset = min(header_end + 1, len(data))
     starts, ends = _line_spans(data)
