@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -227,3 +229,51 @@ def test_rows_are_reported_in_order_with_their_index():
     found = find_inconsistent_rows(values)
     assert [(r, c) for r, c, _ in found] == [(1, "gem_take3"), (3, "card_selection")]
     assert all(isinstance(reason, str) and reason for _, _, reason in found)
+
+
+# --- the whole-block fast path of find_inconsistent_rows -----------------------------------
+
+LEGACY_LOG = Path(__file__).resolve().parents[2] / "shared/fixtures/legacy-logs/3_games/900001.csv"
+_DECISION_AND_NEARBY = [C.COL[name] for name in C.DECISION_COLUMNS] + [
+    C.COL["gems_board_gold"],
+    C.COL["player0_gems_white"],
+    C.COL["player0_gems_gold"],
+    C.COL["noble0_vp"],
+    C.COL["noble2_vp"],
+]
+_PROBES = (np.nan, -np.inf, np.inf, -1, 0, 1, 2, 3, 4, 7, 11, 12, 13, 14, 15, 0.5)
+
+
+def test_consistency_fast_path_never_hides_a_problem():
+    """Random mutations of a real log's decisions (and of the state they point to): whenever
+    the whole-block test passes, the detailed checks find nothing, and
+    find_inconsistent_rows always equals the detailed checks (with and without masks)."""
+    from imitation_learning.labels import _all_consistent, _detailed_inconsistencies
+    from splendor.log_reader import read_game_log
+
+    base = read_game_log(LEGACY_LOG, blind_reserve_base=11).values[::6]  # 16 rows
+    base_labels = compute_labels(base)
+    assert _all_consistent(base, base_labels, compute_masks(base))  # the fast path is taken
+    rng = np.random.default_rng(7)
+    passed = failed = 0
+    for trial in range(1500):
+        values = base.copy()
+        row = rng.integers(len(values))  # most mutations hit one row, so that they combine
+        for _ in range(rng.integers(1, 4)):
+            if rng.random() < 0.2:
+                row = rng.integers(len(values))
+            if rng.random() < 0.25:  # the state a decision points to: trailing slots emptied
+                block = (C.CARDS[:, C.F_LEVEL], C.PLAYER_RESERVED[0, :, C.F_LEVEL])[rng.integers(2)]
+                values[row, block[rng.integers(len(block)) :]] = np.nan
+            else:
+                values[row, rng.choice(_DECISION_AND_NEARBY)] = rng.choice(_PROBES)
+        labels = compute_labels(values)
+        masks = compute_masks(values) if trial % 3 == 0 else None
+        detailed = _detailed_inconsistencies(values, labels, masks)
+        if _all_consistent(values, labels, masks):
+            passed += 1
+            assert detailed == [], detailed
+        else:
+            failed += 1
+        assert find_inconsistent_rows(values, labels, masks) == detailed
+    assert passed > 50 and failed > 500  # both outcomes were exercised

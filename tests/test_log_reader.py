@@ -454,7 +454,7 @@ def test_too_large_values_and_carriage_returns_are_rejected_rows(tmp_path):
 
 # --- the whole-block fast path of validate_rows ----------------------------------------------
 
-_PROBE_VALUES = (np.nan, -np.inf, np.inf, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 2.5, 32768, 2**53 + 2)
+_PROBE_VALUES = (np.nan, -np.inf, np.inf, 2.5, 32768, 2**53 + 2, *range(-2, 12))
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))

@@ -28,6 +28,11 @@ _REMOVED_WEIGHTS = 4 ** np.arange(5, -1, -1)
 _REMOVED_LOOKUP = np.full(4**6, -1, dtype=np.int16)
 _REMOVED_LOOKUP[C.REMOVED_MATRIX.astype(np.int64) @ _REMOVED_WEIGHTS] = np.arange(84)
 
+# Tokens moved by each class: colours taken by a gem_take3 class, tokens returned by a
+# gems_removed class.
+_TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1).astype(np.int64)
+_REMOVED_SIZE = C.REMOVED_MATRIX.sum(axis=1).astype(np.int64)
+
 
 def _is_int_in(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """True where ``x`` is a finite integer value in ``lo..hi`` (NaN -> False)."""
@@ -136,10 +141,106 @@ def find_inconsistent_rows(
     ``labels`` (from :func:`compute_labels`) is recomputed when not given. When ``masks``
     (from ``masks.compute_masks``) is given, a label that is not legal in its row's state is
     reported too, under the head's name.
+
+    A block that passes the whole-block test :func:`_all_consistent` (the usual case)
+    returns ``[]`` at once; otherwise every check runs to name each problem.
     """
     values = np.asarray(values, dtype=np.float64)
     if labels is None:
         labels = compute_labels(values)
+    if _all_consistent(values, labels, masks):
+        return []
+    return _detailed_inconsistencies(values, labels, masks)
+
+
+def _all_consistent(
+    values: np.ndarray,
+    labels: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray] | None = None,
+) -> bool:
+    """Whole-block test, a few numpy calls: ``True`` guarantees that no check of
+    :func:`find_inconsistent_rows` fires on any row. ``labels`` must be
+    ``compute_labels(values)``: the test reads the decisions through them.
+
+    ``False`` only means "look closer" (:func:`_detailed_inconsistencies` decides). It is
+    ``True`` when: every row has an action; each head's label is set exactly on the rows of
+    its action (a label exists only for a well-formed decision) and the decision cells of the
+    other actions are missing or 0; the chosen card, and the noble, are there; the
+    ``gems_removed`` tuple is well formed on every row, empty on builds and the excess over
+    10 tokens otherwise; with ``masks``, every label is legal.
+    """
+    n = len(values)
+    action = labels["action_type"]
+    if n == 0:
+        return True
+    if (action < 0).any():
+        return False
+    is_build, is_reserve = action == C.BUILD, action == C.RESERVE
+    is_take2, is_take3 = action == C.TAKE2, action == C.TAKE3
+    rows = np.arange(n)
+
+    # card_selection / card_reservation: a valid index exactly on build / reserve rows
+    # (missing elsewhere), pointing to a face-up card or (selection) an own reserved card.
+    selection, reservation = labels["card_selection"], labels["card_reservation"]
+    card_cells = values[:, [C.CARD_SELECTION_COL, C.CARD_RESERVATION_COL]]
+    if (
+        ((selection >= 0) != is_build).any()
+        or ((reservation >= 0) != is_reserve).any()
+        or (np.isnan(card_cells[:, 0]) == is_build).any()
+        or (np.isnan(card_cells[:, 1]) == is_reserve).any()
+    ):
+        return False
+    card = np.maximum(selection, reservation)  # the row's card index, -1 when none
+    n_visible = (~np.isnan(values[:, C.CARDS[:, C.F_LEVEL]])).sum(axis=1)
+    if ((card >= n_visible) & (card < C.NUM_VISIBLE)).any():
+        return False
+    reserved_present = ~np.isnan(values[:, C.PLAYER_RESERVED[0, :, C.F_LEVEL]])  # (n, 3)
+    slot = np.clip(selection - C.NUM_VISIBLE, 0, C.NUM_RESERVED - 1)
+    if ((selection >= C.NUM_VISIBLE) & ~reserved_present[rows, slot]).any():
+        return False
+
+    # gem_take3 / gem_take2: a class exactly on their rows, nothing taken elsewhere.
+    take3, take2 = labels["gem_take3"], labels["gem_take2"]
+    if ((take3 >= 0) != is_take3).any() or ((take2 >= 0) != is_take2).any():
+        return False
+    taken = np.abs(values[:, np.r_[C.TAKE3_COLS, C.TAKE2_COLS]]) > 0  # NaN: False
+    if (taken[:, :5].any(axis=1) & ~is_take3).any() or (taken[:, 5:].any(axis=1) & ~is_take2).any():
+        return False
+
+    # noble_selection: missing, -1, or the index of a noble that is there.
+    noble = labels["noble"]
+    chosen = values[:, C.NOBLE_SELECTION_COL]
+    if not (np.isnan(chosen) | (chosen == -1) | (chosen == noble)).all():
+        return False
+    noble_present = ~np.isnan(values[:, C.NOBLES[:, 0]])  # (n, 5)
+    if ((noble >= 0) & ~noble_present[rows, np.clip(noble, 0, C.NUM_NOBLE_SLOTS - 1)]).any():
+        return False
+
+    # gems_removed: well formed everywhere (a class), exactly the excess over 10 tokens after
+    # a token-gaining action, nothing on a build.
+    removed = labels["gems_removed"]
+    if (removed < 0).any():
+        return False
+    gain = np.select(
+        [is_take3, is_take2, is_reserve],
+        [_TAKE3_SIZE[np.maximum(take3, 0)], 2, values[:, C.BANK[5]] > 0],  # NaN gold: none
+        0,
+    )
+    excess = np.maximum(0, _player_tokens(values) + gain - 10)
+    if (_REMOVED_SIZE[removed] != np.where(is_build, 0, excess)).any():
+        return False
+
+    if masks is not None:
+        return all(ok.all() for ok in masks_contain_labels(masks, labels).values())
+    return True
+
+
+def _detailed_inconsistencies(
+    values: np.ndarray,
+    labels: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray] | None = None,
+) -> list[tuple[int, str, str]]:
+    """:func:`find_inconsistent_rows` without the fast path: every check, every row."""
     action = labels["action_type"]
     is_build, is_reserve = action == C.BUILD, action == C.RESERVE
     is_take2, is_take3 = action == C.TAKE2, action == C.TAKE3
