@@ -114,15 +114,21 @@ def _row_rejections(
 def _illegal_decisions(
     masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], candidates: np.ndarray
 ) -> list[tuple[int, str, str]]:
-    """``(row, head, reason)`` for each label (of a ``candidates`` row) not set in its mask."""
+    """``(row, head, reason)`` for each label (of a ``candidates`` row) not set in its mask,
+    sorted by row, then head (``labels`` order)."""
+    contained = masks_contain_labels(masks, labels)
+    heads = list(contained)
+    illegal = ~np.stack(list(contained.values()), axis=1) & candidates[:, None]  # (n, heads)
+    if not illegal.any():
+        return []
     problems = []
-    for head, ok in masks_contain_labels(masks, labels).items():
-        for row in np.flatnonzero(~ok & candidates):
-            reason = (
-                f"decision not legal in its state: {head} class {int(labels[head][row])} "
-                "is not among the legal classes of that state"
-            )
-            problems.append((int(row), head, reason))
+    for row, k in zip(*np.nonzero(illegal), strict=True):
+        head = heads[k]
+        reason = (
+            f"decision not legal in its state: {head} class {int(labels[head][row])} "
+            "is not among the legal classes of that state"
+        )
+        problems.append((int(row), head, reason))
     return problems
 
 

@@ -198,13 +198,16 @@ def masks_contain_labels(
 ) -> dict[str, np.ndarray]:
     """Per head, bool ``(n,)``: the row's label is -1 (not applicable) or set in its mask.
 
-    A label outside the head's classes (other than -1) counts as not contained.
+    A label outside the head's classes (other than -1) counts as not contained. The heads
+    are those of ``labels``, in its order; all of them are looked up in one gather (the
+    masks side by side), and the arrays returned are the columns of one ``(n, heads)`` block.
     """
-    out = {}
-    for head, label in labels.items():
-        mask = masks[head]
-        label = np.asarray(label, dtype=np.int64)
-        classes = mask.shape[1]
-        hit = mask[np.arange(len(label)), np.clip(label, 0, classes - 1)]
-        out[head] = (label == -1) | ((label >= 0) & (label < classes) & hit)
-    return out
+    heads = list(labels)
+    classes = np.array([masks[head].shape[1] for head in heads])
+    offsets = np.cumsum(classes) - classes  # where each head's classes start in the block
+    block = np.concatenate([np.asarray(masks[head], dtype=bool) for head in heads], axis=1)
+    label = np.stack([np.asarray(labels[head], dtype=np.int64) for head in heads], axis=1)
+    valid = (label >= 0) & (label < classes)
+    hit = np.take_along_axis(block, np.where(valid, label + offsets, 0), axis=1)
+    ok = (label == -1) | (valid & hit)
+    return dict(zip(heads, ok.T, strict=True))
