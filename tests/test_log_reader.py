@@ -492,3 +492,17 @@ def test_fast_path_never_hides_a_problem(small):
             failed += 1
         assert validate_rows(values) == detailed
     assert passed > 50 and failed > 500  # both outcomes were exercised
+
+
+def test_nul_byte_in_a_data_row_costs_that_row_only(tmp_path):
+    lines = _lines()
+    path = _write(tmp_path, _set_cell(lines, 5, "deck_level1_remaining", "1\x002"))
+    log = read_game_log(path, blind_reserve_base=11)
+    (rejection,) = log.rejections
+    assert rejection.line == 5 and log.rows_read == 70 and len(log) == 69
+
+
+def test_blank_first_line_is_the_header_and_every_later_line_counts(tmp_path):
+    path = _write(tmp_path, ["", *_lines()])  # the real header became a data line
+    err = _file_error(path)
+    assert err.rejection.rows == 71 and "header has 0 columns" in err.rejection.reason

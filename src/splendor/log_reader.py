@@ -577,17 +577,17 @@ def read_game_log(
 
     if not data.strip():
         raise _error(name, "empty file: no header")
-    if b"\x00" in data:
-        raise _error(
-            name, "binary content (NUL bytes), not a CSV text file", rows=_count_rows(data)
-        )
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end
-    # Bytes that are not UTF-8 in the header make the file unreadable; in a data row they
-    # only cost that row (the slow path names it).
+    # Bytes that are not UTF-8 (or NUL bytes) in the header make the file unreadable; in a
+    # data row they only cost that row (the slow path names it).
     utf8 = data.isascii() or _is_utf8(data)
     columns = _HEADER_LAYOUTS.get(data[:header_end].rstrip(b"\r"))
     if columns is None:  # not byte for byte an exporter's header: parse it as a CSV row
+        if b"\x00" in data:  # and not a game log's header: a binary file
+            raise _error(
+                name, "binary content (NUL bytes), not a CSV text file", rows=_count_rows(data)
+            )
         columns = _parse_header(data, header_end, name)
 
     body_offset = min(header_end + 1, len(data))
@@ -655,9 +655,10 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _count_rows(data: bytes) -> int:
-    """Data rows of a file that is rejected as a whole (non-blank lines after the first)."""
+    """Data rows of a file that is rejected as a whole (non-blank lines after the first,
+    which is the header even when blank)."""
     starts, ends = _line_spans(data)
-    return max(int(np.count_nonzero(ends > starts)) - 1, 0)
+    return int(np.count_nonzero(ends[1:] > starts[1:]))
 
 
 def _slow_path(
