@@ -21,6 +21,8 @@ TOKEN_LIMIT = 10
 MAX_GAIN = 3  # the most tokens one move can bring
 
 _TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1)  # (26,)
+_COLOUR_BITS = 1 << np.arange(5)  # bit i = colour i
+_TAKE3_BITS = C.TAKE3_MATRIX.astype(np.int64) @ _COLOUR_BITS  # (26,) the colours of a class
 _REMOVED_TOTAL = C.REMOVED_MATRIX.sum(axis=1)  # (84,)
 
 # Token gains (6 colours, gold last) of the token-gaining moves, in the order the
@@ -44,25 +46,61 @@ def _present(level: np.ndarray) -> np.ndarray:
     return ~np.isnan(level)
 
 
-def _affordable(cards: np.ndarray, bonus: np.ndarray, gems: np.ndarray) -> np.ndarray:
-    """``cards`` (n, k, 12) -> bool (n, k): the player can pay it (gold covers the shortfall).
+def _affordable(
+    cost: np.ndarray, bonus: np.ndarray, tokens: np.ndarray, gold: np.ndarray
+) -> np.ndarray:
+    """Colour-major ``cost`` (5, k, n) -> bool (k, n): the player can pay each card.
 
-    price per colour = max(0, cost - bonus); shortfall = sum max(0, price - tokens) <= gold.
+    ``bonus``, ``tokens``: (5, 1, n) per colour; ``gold``: (1, n). price per colour =
+    max(0, cost - bonus); shortfall = sum max(0, price - tokens) <= gold (gold covers it).
     """
-    cost = _counts(cards[..., C.F_COST])
-    price = np.maximum(0.0, cost - bonus[:, None, :])
-    shortfall = np.maximum(0.0, price - gems[:, None, :5]).sum(axis=-1)
-    return shortfall <= gems[:, 5:6]
+    price = np.maximum(0.0, cost - bonus)
+    shortfall = np.maximum(0.0, price - tokens).sum(axis=0)
+    return shortfall <= gold
 
 
-def _scatter_visible(out: np.ndarray, present: np.ndarray, chosen: np.ndarray) -> None:
+def _scatter_visible(
+    out: np.ndarray, present: np.ndarray, chosen: np.ndarray, prefix: np.ndarray
+) -> None:
     """Set ``out[row, running index]`` for the face-up slots in ``chosen`` (subset of present).
 
     The running index of a present slot is the number of present slots before it.
+    ``prefix`` (n, 12): the running indices in use (``j < number present``). When every
+    row's present slots come first (no gap: the usual display), running index = slot.
     """
+    if (present == prefix).all():
+        out[:, : C.NUM_VISIBLE] = chosen & present
+        return
     running = np.cumsum(present, axis=1) - 1
     rows, slots = np.nonzero(chosen & present)
     out[rows, running[rows, slots]] = True
+
+
+def _consecutive(block: np.ndarray) -> tuple[slice, tuple[int, ...]]:
+    """A block of consecutive columns (an index array of ``columns``) as a slice and shape."""
+    first = int(block.flat[0])
+    assert (block.ravel() == np.arange(first, first + block.size)).all()
+    return slice(first, first + block.size), block.shape
+
+
+_BANK, _GEMS, _BONUS, _CARDS, _RESERVED, _DECKS, _NOBLES = map(
+    _consecutive,
+    (
+        C.BANK,
+        C.PLAYER_GEMS[0],
+        C.PLAYER_REDUCTION[0],
+        C.CARDS,
+        C.PLAYER_RESERVED[0],
+        C.DECKS,
+        C.NOBLES,
+    ),
+)
+
+
+def _columns(values: np.ndarray, block: tuple[slice, tuple[int, ...]]) -> np.ndarray:
+    """``values[:, block]`` for a block of :func:`_consecutive` columns: a view, no copy."""
+    columns, shape = block
+    return values[:, columns].reshape((len(values), *shape))
 
 
 def _build_returns_table() -> np.ndarray:
@@ -75,7 +113,8 @@ def _build_returns_table() -> np.ndarray:
     return fits[None, :, :] & (_REMOVED_TOTAL[None, None, :] == sizes)
 
 
-_RETURNS_TABLE = _build_returns_table()
+# Packed 8 classes a byte (84 -> 11 bytes): a move's required returns are or-ed bytewise.
+_RETURNS_BITS = np.packbits(_build_returns_table(), axis=-1)  # uint8 (5, 4**6, 11)
 _BASE4 = 4 ** np.arange(5, -1, -1)
 
 
@@ -92,7 +131,8 @@ def _returns_mask(gems: np.ndarray, legal: np.ndarray) -> np.ndarray:
     # Moves that are illegal or need no return look up e = 0 (class 0, always set anyway).
     size = np.where(legal & (excess > 0), np.clip(excess, 0, 4), 0)
     code = np.clip(after, 0, 3) @ _BASE4  # (m, 31)
-    return _RETURNS_TABLE[size, code].any(axis=1)
+    bits = np.bitwise_or.reduce(_RETURNS_BITS[size, code], axis=1)  # (m, 11)
+    return np.unpackbits(bits, axis=1, count=len(_REMOVED_TOTAL)).view(bool)
 
 
 def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,32 +153,43 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
-    bank = _counts(values[:, C.BANK])  # (n, 6)
-    gems = _counts(values[:, C.PLAYER_GEMS[0]])  # (n, 6)
-    bonus = _counts(values[:, C.PLAYER_REDUCTION[0]])  # (n, 5)
-    visible = values[:, C.CARDS]  # (n, 12, 12)
-    reserved = values[:, C.PLAYER_RESERVED[0]]  # (n, 3, 12)
-    visible_present = _present(visible[..., C.F_LEVEL])  # (n, 12)
-    reserved_present = _present(reserved[..., C.F_LEVEL])  # (n, 3)
-    decks = _counts(values[:, C.DECKS]) > 0  # (n, 3)
+    bank = _counts(_columns(values, _BANK))  # (n, 6)
+    gems = _counts(_columns(values, _GEMS))  # (n, 6)
+    bonus = _counts(_columns(values, _BONUS))  # (n, 5)
+    # Cards and nobles are computed with the rows on the last axis, (field, card, n): every
+    # broadcast then runs over long contiguous rows, and a sum or test over the colours
+    # combines contiguous slabs (short last axes make numpy loop slowly).
+    tokens_t = np.ascontiguousarray(gems.T)[:, None, :]  # (6, 1, n)
+    bonus_t = np.ascontiguousarray(bonus.T)[:, None, :]  # (5, 1, n)
+    # The 15 cards the player may build: face-up slots 0-11, own reserved 12-14.
+    cards = np.empty((len(C.CARD_FIELDS), 15, n))  # (12 fields, 15 cards, n)
+    cards[:, : C.NUM_VISIBLE] = _columns(values, _CARDS).transpose(2, 1, 0)
+    cards[:, C.NUM_VISIBLE :] = _columns(values, _RESERVED).transpose(2, 1, 0)
+    present_t = _present(cards[C.F_LEVEL])  # (15, n)
+    present = present_t.T
+    visible_present, reserved_present = present[:, : C.NUM_VISIBLE], present[:, C.NUM_VISIBLE :]
+    decks = _counts(_columns(values, _DECKS)) > 0  # (n, 3)
+    running = np.arange(C.NUM_VISIBLE) < visible_present.sum(axis=1)[:, None]  # indices used
 
     # card_selection: build
-    buildable_visible = visible_present & _affordable(visible, bonus, gems)
-    buildable_reserved = reserved_present & _affordable(reserved, bonus, gems)
+    buildable_t = present_t & _affordable(
+        _counts(cards[C.F_COST]), bonus_t, tokens_t[:5], tokens_t[5]
+    )  # (15, n)
+    buildable = buildable_t.T
     card_selection = np.zeros((n, 15), dtype=bool)
-    _scatter_visible(card_selection, visible_present, buildable_visible)
-    card_selection[:, 12:] = buildable_reserved
+    _scatter_visible(card_selection, visible_present, buildable[:, : C.NUM_VISIBLE], running)
+    card_selection[:, 12:] = buildable[:, C.NUM_VISIBLE :]
 
-    # card_reservation: reserve
-    can_reserve = reserved_present.sum(axis=1) < C.NUM_RESERVED
-    card_reservation = np.zeros((n, 15), dtype=bool)
-    _scatter_visible(card_reservation, visible_present, visible_present & can_reserve[:, None])
-    card_reservation[:, 12:] = decks & can_reserve[:, None]
+    # card_reservation: reserve (every face-up card, whatever its slot: the running indices)
+    can_reserve = (reserved_present.sum(axis=1) < C.NUM_RESERVED)[:, None]
+    card_reservation = np.concatenate([running & can_reserve, decks & can_reserve], axis=1)
 
-    # gem_take3: the sets of min(3, #colours available) available colours
+    # gem_take3: the sets of min(3, #colours available) available colours; colour sets as
+    # bit masks (bit i = colour i), a set is within the available colours when it has no
+    # bit outside them.
     available = bank[:, :5] > 0  # (n, 5)
     n_available = available.sum(axis=1)
-    within = ~(C.TAKE3_MATRIX[None, :, :].astype(bool) & ~available[:, None, :]).any(axis=-1)
+    within = (_TAKE3_BITS[None, :] & ~(available @ _COLOUR_BITS)[:, None]) == 0  # (n, 26)
     gem_take3 = (
         within
         & (_TAKE3_SIZE[None, :] == np.minimum(n_available, 3)[:, None])
@@ -155,18 +206,14 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     any_move = action_type.any(axis=1)
 
     # noble: qualified now (any legal move ends the turn that way), or after a legal build
-    nobles = values[:, C.NOBLES]  # (n, 5, 6)
-    noble_present = _present(nobles[..., 0])
-    requirement = _counts(nobles[..., 1:])  # (n, 5, 5)
-    qualified_now = (bonus[:, None, :] >= requirement).all(axis=-1) & any_move[:, None]
-    buildable = np.concatenate([buildable_visible, buildable_reserved], axis=1)  # (n, 15)
-    card_bonus = _counts(
-        np.concatenate([visible[..., C.F_BONUS], reserved[..., C.F_BONUS]], axis=1)
-    )  # (n, 15, 5)
-    bonus_after = bonus[:, None, :] + card_bonus  # (n, 15, 5)
-    qualified_after = (bonus_after[:, :, None, :] >= requirement[:, None, :, :]).all(axis=-1)
-    qualified_by_build = (qualified_after & buildable[:, :, None]).any(axis=1)  # (n, 5)
-    noble = noble_present & (qualified_now | qualified_by_build)
+    nobles = _columns(values, _NOBLES)  # (n, 5, 6)
+    noble_present = _present(nobles[..., 0])  # (n, 5)
+    requirement = _counts(np.ascontiguousarray(nobles[..., 1:].transpose(2, 1, 0)))  # (5, 5, n)
+    qualified_now = (bonus_t >= requirement).all(axis=0).T & any_move[:, None]  # (n, 5)
+    bonus_after = bonus_t + _counts(cards[C.F_BONUS])  # (5 colours, 15 cards, n)
+    qualified_after = (bonus_after[:, :, None, :] >= requirement[:, None, :, :]).all(axis=0)
+    qualified_by_build = (qualified_after & buildable_t[:, None, :]).any(axis=0).T  # (n, 5)
+    noble = np.ascontiguousarray(noble_present & (qualified_now | qualified_by_build))
 
     # gems_removed: only rows that can end a move above 10 tokens
     gems_removed = np.zeros((n, 84), dtype=bool)
