@@ -258,9 +258,10 @@ _CARD_KEY_FIELDS = np.r_[F_LEVEL, np.arange(12)[F_BONUS]]
 
 
 def _fast_bounds(num_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(lo, hi, required)``, each ``(403,)``, for a block whose rows all have this player
-    count: every non-missing cell must lie in ``lo..hi``, and ``required`` cells must not be
-    missing. Together they state the range checks of :func:`_checks` for that count."""
+    """``(lo, hi, required)`` for a block whose rows all have this player count: every
+    non-missing cell must lie in ``lo..hi`` (``(403,)`` each), and the ``required`` columns
+    (indices) must not be missing. Together they state the range checks of :func:`_checks`
+    for that count."""
     lo = np.zeros(NUM_COLUMNS)
     hi = np.full(NUM_COLUMNS, float(MAX_VALUE))
     lo[GAME_ID_COL], hi[GAME_ID_COL] = -MAX_GAME_ID, MAX_GAME_ID
@@ -280,7 +281,7 @@ def _fast_bounds(num_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         required[np.r_[PLAYER_POSITION[k], PLAYER_VP[k], PLAYER_GEMS[k], PLAYER_REDUCTION[k]]] = (
             True
         )
-    return lo, hi, required
+    return lo, hi, np.flatnonzero(required)
 
 
 _FAST_BOUNDS = {count: _fast_bounds(count) for count in BANK_START}
@@ -309,24 +310,28 @@ def _all_rows_valid(values: np.ndarray, num_players_ok: Collection[int]) -> bool
         return False
     lo, hi, required = _FAST_BOUNDS[int(num_players)]
     missing = np.isnan(values)
-    bad = values != np.rint(values)  # True for NaN: XOR-ed out below
-    bad ^= missing
-    bad |= values < lo
-    bad |= values > hi
-    bad |= missing & required
-    if bad.any():
+    # A present cell is fine when it equals its rounding clipped to its bounds (non-finite
+    # values are out of bounds); NaN equals nothing, so missing cells are or-ed in.
+    fine = np.rint(values)
+    np.maximum(fine, lo, out=fine)
+    np.minimum(fine, hi, out=fine)
+    fine = fine == values
+    fine |= missing
+    if not fine.all() or missing[:, required].any():
         return False
-    card_missing = missing[:, _CARD_BLOCKS]  # (n, 24, 12)
-    absent = card_missing.all(axis=2)
-    if (card_missing[:, :, _CARD_KEY_FIELDS].any(axis=2) != absent).any():
+    # The cards with the rows on the last axis, (field, card, n): the tests over a card's
+    # fields then combine contiguous slabs (numpy loops slowly over short last axes).
+    card_missing = missing.T[_CARD_BLOCKS.T]  # (12, 24, n)
+    absent = card_missing.all(axis=0)  # (24, n)
+    if (card_missing[_CARD_KEY_FIELDS].any(axis=0) != absent).any():
         return False  # a present card without its level or a bonus flag
-    one_bonus = values[:, _CARD_BLOCKS[:, F_BONUS]].sum(axis=2) == 1  # False when absent
+    one_bonus = values.T[_CARD_BLOCKS[:, F_BONUS].T].sum(axis=0) == 1  # False when absent
     if (one_bonus == absent).any():
         return False
-    reserved = ~absent[:, len(CARDS) :].reshape(-1, NUM_PLAYER_SLOTS, NUM_RESERVED)
-    if (reserved[:, :, 1:] > reserved[:, :, :-1]).any():
+    reserved = ~absent[len(CARDS) :].reshape(NUM_PLAYER_SLOTS, NUM_RESERVED, -1)
+    if (reserved[:, 1:] > reserved[:, :-1]).any():
         return False  # a reserved slot used after an empty one
-    if (values[:, PLAYER_GEMS].sum(axis=2) > MAX_TOKENS_HELD).any():
+    if (values.T[PLAYER_GEMS.T].sum(axis=0) > MAX_TOKENS_HELD).any():  # (6, 4, n) summed
         return False
     return not (
         (values[:, CURRENT_PLAYER_COL] != values[:, PLAYER_POSITION[0]]).any()
