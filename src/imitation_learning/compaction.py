@@ -125,8 +125,8 @@ def compact(values: np.ndarray) -> Compacted:
         flat = (order + (gaps * C.NUM_VISIBLE)[:, None]).reshape(-1)
         moved = cards.reshape(n * C.NUM_VISIBLE, -1)[flat]
         out[gaps, _CARD_BLOCK] = moved.reshape(gaps.size, -1)
-    state = out[:, _STATE]
-    out[:, _STATE] = np.where(np.isnan(state), 0.0, state)
+    state = out[:, _STATE]  # a view: filled in place
+    np.copyto(state, 0.0, where=np.isnan(state))
 
     reserved_present = ~np.isnan(values[:, _RESERVED_LEVEL])  # (n, 4, 3)
     noble_present = ~np.isnan(values[:, C.NOBLES[:, 0]])  # (n, 5)
