@@ -35,14 +35,13 @@ _REMOVED_SIZE = C.REMOVED_MATRIX.sum(axis=1).astype(np.int64)
 
 
 def _is_int_in(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """True where ``x`` is a finite integer value in ``lo..hi`` (NaN -> False)."""
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(x) & (x == np.round(x)) & (x >= lo) & (x <= hi)
+    """True where ``x`` is an integer value in ``lo..hi`` (NaN and infinities -> False)."""
+    return (x == np.rint(x)) & (x >= lo) & (x <= hi)
 
 
 def _as_index(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``x`` as int16 where ``ok``, -1 elsewhere."""
-    return np.where(ok, np.nan_to_num(x), -1).astype(np.int16)
+    """``x`` as int16 where ``ok`` (an integer in range there), -1 elsewhere."""
+    return np.where(ok, x, -1).astype(np.int16)
 
 
 def _action_codes(values: np.ndarray) -> np.ndarray:
@@ -53,9 +52,9 @@ def _action_codes(values: np.ndarray) -> np.ndarray:
 def _take3_class(values: np.ndarray) -> np.ndarray:
     """Class of the gem_take3 columns, -1 unless they are 0/1 with 1 to 3 ones."""
     t = values[:, C.TAKE3_COLS]
-    ok = _is_int_in(t, 0, 1).all(axis=1)
-    code = np.where(ok[:, None], np.nan_to_num(t), 0).astype(np.int64) @ _TAKE3_WEIGHTS
-    return np.where(ok, _TAKE3_LOOKUP[code], -1).astype(np.int16)
+    ones = t == 1
+    ok = (ones | (t == 0)).all(axis=1)
+    return np.where(ok, _TAKE3_LOOKUP[ones @ _TAKE3_WEIGHTS], -1).astype(np.int16)
 
 
 def _take2_colour(values: np.ndarray) -> np.ndarray:
@@ -77,9 +76,8 @@ def _removed_class(values: np.ndarray) -> np.ndarray:
     """Class of the gems_removed tuple, -1 when not integers 0..3 with a total <= 3."""
     r = _removed_tuple(values)
     ok = _is_int_in(r, 0, 3).all(axis=1)
-    r = np.where(ok[:, None], r, 0).astype(np.int64)
-    ok &= r.sum(axis=1) <= 3
-    code = np.where(ok[:, None], r, 0) @ _REMOVED_WEIGHTS
+    code = np.where(ok[:, None], r, 0).astype(np.int64) @ _REMOVED_WEIGHTS
+    # The lookup holds -1 for the tuples of a total above 3.
     return np.where(ok, _REMOVED_LOOKUP[code], -1).astype(np.int16)
 
 
