@@ -30,8 +30,18 @@ _REMOVED_LOOKUP[C.REMOVED_MATRIX.astype(np.int64) @ _REMOVED_WEIGHTS] = np.arang
 
 # Tokens moved by each class: colours taken by a gem_take3 class, tokens returned by a
 # gems_removed class.
-_TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1).astype(np.int64)
+_TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1).astype(np.int64)  # class 0 (no colour): 0
 _REMOVED_SIZE = C.REMOVED_MATRIX.sum(axis=1).astype(np.int64)
+
+# The fast consistency test (_all_consistent): the heads owned by one action, that action,
+# their decision cells (which head each gem cell belongs to), the cells a decision points to.
+_ACTION_HEADS = ("card_selection", "card_reservation", "gem_take3", "gem_take2")
+_HEAD_ACTIONS = np.array([C.BUILD, C.RESERVE, C.TAKE3, C.TAKE2])
+_ACTION_CELLS = np.r_[C.CARD_SELECTION_COL, C.CARD_RESERVATION_COL, C.TAKE3_COLS, C.TAKE2_COLS]
+_GEM_CELL_HEAD = np.repeat([2, 3], 5)  # columns of _ACTION_HEADS
+_TARGET_COLS = np.r_[
+    C.CARDS[:, C.F_LEVEL], C.PLAYER_RESERVED[0, :, C.F_LEVEL], C.NOBLES[:, 0]
+]  # (20,) present when not missing: 12 face-up slots, 3 own reserved, 5 nobles
 
 
 def _is_int_in(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -168,50 +178,41 @@ def _all_consistent(
     10 tokens otherwise; with ``masks``, every label is legal.
     """
     n = len(values)
-    action = labels["action_type"]
     if n == 0:
         return True
+    action = labels["action_type"]
     if (action < 0).any():
         return False
-    is_build, is_reserve = action == C.BUILD, action == C.RESERVE
-    is_take2, is_take3 = action == C.TAKE2, action == C.TAKE3
     rows = np.arange(n)
 
-    # card_selection / card_reservation: a valid index exactly on build / reserve rows
-    # (missing elsewhere), pointing to a face-up card or (selection) an own reserved card.
-    selection, reservation = labels["card_selection"], labels["card_reservation"]
-    card_cells = values[:, [C.CARD_SELECTION_COL, C.CARD_RESERVATION_COL]]
-    if (
-        ((selection >= 0) != is_build).any()
-        or ((reservation >= 0) != is_reserve).any()
-        or (np.isnan(card_cells[:, 0]) == is_build).any()
-        or (np.isnan(card_cells[:, 1]) == is_reserve).any()
-    ):
+    # The 4 heads whose decision belongs to one action: a label exactly on that action's
+    # rows (a label exists only for a well-formed decision); the card cells present exactly
+    # there, the gem cells missing or 0 elsewhere.
+    mine = action[:, None] == _HEAD_ACTIONS  # (n, 4)
+    heads = np.stack([labels[head] for head in _ACTION_HEADS], axis=1)  # (n, 4)
+    if ((heads >= 0) != mine).any():
         return False
-    card = np.maximum(selection, reservation)  # the row's card index, -1 when none
-    n_visible = (~np.isnan(values[:, C.CARDS[:, C.F_LEVEL]])).sum(axis=1)
-    if ((card >= n_visible) & (card < C.NUM_VISIBLE)).any():
+    cells = values[:, _ACTION_CELLS]  # (n, 12)
+    if (np.isnan(cells[:, :2]) == mine[:, :2]).any():
         return False
-    reserved_present = ~np.isnan(values[:, C.PLAYER_RESERVED[0, :, C.F_LEVEL]])  # (n, 3)
-    slot = np.clip(selection - C.NUM_VISIBLE, 0, C.NUM_RESERVED - 1)
-    if ((selection >= C.NUM_VISIBLE) & ~reserved_present[rows, slot]).any():
+    if ((np.abs(cells[:, 2:]) > 0) & ~mine[:, _GEM_CELL_HEAD]).any():  # NaN: not taken
         return False
 
-    # gem_take3 / gem_take2: a class exactly on their rows, nothing taken elsewhere.
-    take3, take2 = labels["gem_take3"], labels["gem_take2"]
-    if ((take3 >= 0) != is_take3).any() or ((take2 >= 0) != is_take2).any():
+    # The chosen card is there: a face-up one (running index below the number present) or,
+    # for a build, an own reserved one; the chosen noble is there.
+    present = ~np.isnan(values[:, _TARGET_COLS])  # (n, 20): face-up, reserved, nobles
+    selection = heads[:, 0]
+    card = np.maximum(selection, heads[:, 1])  # the row's card index, -1 when none
+    if ((card >= present[:, : C.NUM_VISIBLE].sum(axis=1)) & (card < C.NUM_VISIBLE)).any():
         return False
-    taken = np.abs(values[:, np.r_[C.TAKE3_COLS, C.TAKE2_COLS]]) > 0  # NaN: False
-    if (taken[:, :5].any(axis=1) & ~is_take3).any() or (taken[:, 5:].any(axis=1) & ~is_take2).any():
+    reserved_slot = np.clip(selection, C.NUM_VISIBLE, 14)
+    if ((selection >= C.NUM_VISIBLE) & ~present[rows, reserved_slot]).any():
         return False
-
-    # noble_selection: missing, -1, or the index of a noble that is there.
     noble = labels["noble"]
-    chosen = values[:, C.NOBLE_SELECTION_COL]
+    chosen = values[:, C.NOBLE_SELECTION_COL]  # missing, -1, or the noble's index
     if not (np.isnan(chosen) | (chosen == -1) | (chosen == noble)).all():
         return False
-    noble_present = ~np.isnan(values[:, C.NOBLES[:, 0]])  # (n, 5)
-    if ((noble >= 0) & ~noble_present[rows, np.clip(noble, 0, C.NUM_NOBLE_SLOTS - 1)]).any():
+    if ((noble >= 0) & ~present[rows, 15 + np.maximum(noble, 0)]).any():
         return False
 
     # gems_removed: well formed everywhere (a class), exactly the excess over 10 tokens after
@@ -219,13 +220,10 @@ def _all_consistent(
     removed = labels["gems_removed"]
     if (removed < 0).any():
         return False
-    gain = np.select(
-        [is_take3, is_take2, is_reserve],
-        [_TAKE3_SIZE[np.maximum(take3, 0)], 2, values[:, C.BANK[5]] > 0],  # NaN gold: none
-        0,
-    )
+    gold_left = values[:, C.BANK[5]] > 0  # NaN: none
+    gain = _TAKE3_SIZE[np.maximum(heads[:, 2], 0)] + 2 * mine[:, 3] + (mine[:, 1] & gold_left)
     excess = np.maximum(0, _player_tokens(values) + gain - 10)
-    if (_REMOVED_SIZE[removed] != np.where(is_build, 0, excess)).any():
+    if (_REMOVED_SIZE[removed] != np.where(mine[:, 0], 0, excess)).any():
         return False
 
     if masks is not None:
