@@ -241,7 +241,7 @@ def markdown(results: dict) -> str:
                 rel = f"{r['rows_per_s'] / base:.2f}x" if base else "-"
                 lines.append(
                     f"| {label} | {w} | {start:.2f} | {r['processing_s']:.2f} | "
-                    f"{_n(r['rows_per_s'])} | {rel} | {r['driver_cpu_s']:.2f} | "
+                    f"{_n(r['rows_per_s'])} | {rel} | {r.get('driver_cpu_s', float('nan')):.2f} | "
                     f"{_pct(r.get('cpu_use'))} |"
                 )
         lines.append("")
