@@ -24,6 +24,7 @@ import dask
 import numpy as np
 
 from imitation_learning import parallel_processor as pp
+from imitation_learning.cluster import WORKER_ENV
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult
 
@@ -140,7 +141,7 @@ def main() -> None:
         pool_start = time.perf_counter() - t0
         chunks = pool_chunks(paths, config, n)
         with (
-            dask.config.set(pp._WORKER_ENV),
+            dask.config.set(WORKER_ENV),
             LocalCluster(n_workers=1, **CLUSTER) as c1,
             LocalCluster(n_workers=n, **CLUSTER) as cn,
         ):

@@ -322,7 +322,7 @@ def test_config_errors_exit_2_with_one_clear_message(
     shutil.copy(good_files()[0], tmp_path / "data" / "games" / "2_games")
     (tmp_path / "c.yaml").write_text(config_text)
     started = []
-    monkeypatch.setattr(pp, "_pool_client", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(pp, "pool_client", lambda *a, **k: started.append(1))
     monkeypatch.setattr(pp, "process_partition", lambda *a, **k: started.append(1))
     assert main(["preprocess", "--config", "c.yaml", *flags]) == 2
     err = capsys.readouterr().err

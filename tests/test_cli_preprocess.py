@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from imitation_learning import cli as il_cli
+from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
 from imitation_learning.config import DEFAULT_CONFIG
 from splendor.cli import build_parser, main
@@ -130,7 +131,7 @@ def test_empty_data_root_exits_2(tmp_path, capsys):
 
 
 def test_unreachable_scheduler_exits_2(small_games, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(pp, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1)
     argv = ["preprocess", "--data-root", str(small_games), "--output", str(tmp_path / "out")]
     argv += ["--scheduler-address", "tcp://127.0.0.1:9", "--no-progress"]
     assert main(argv) == 2

@@ -26,6 +26,7 @@ import psutil
 import pytest
 from pandas.testing import assert_frame_equal
 
+from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
 from imitation_learning.features import get_all_feature_names
 from imitation_learning.results import FileResult
@@ -378,7 +379,7 @@ def test_unreachable_scheduler_is_a_clear_bounded_error(fake_step, tmp_path, mon
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(pp, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
     config = {"preprocessing": {"scheduler_address": f"tcp://127.0.0.1:{port}"}}
     t0 = time.perf_counter()
     with pytest.raises(ConnectionError, match=f"scheduler at 'tcp://127.0.0.1:{port}'"):

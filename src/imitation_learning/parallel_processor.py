@@ -19,9 +19,8 @@ import math
 import os
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import fsspec
@@ -29,6 +28,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
+from imitation_learning.cluster import pool_client
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult
 from splendor.errors import Rejection
@@ -40,15 +40,6 @@ GAME_FOLDERS = ("2_games", "3_games", "4_games")
 TARGET_FILES_PER_PARTITION = 100
 #: ... but at least this many partitions per worker, so that the workers stay balanced.
 MIN_PARTITIONS_PER_WORKER = 4
-#: Seconds allowed to reach an existing scheduler.
-CONNECT_TIMEOUT_S = 10
-
-#: Environment of the local cluster's worker processes. Dask sets MALLOC_TRIM_THRESHOLD_
-#: to 64 KiB by default, which fixes glibc's malloc thresholds and makes this job (many
-#: short-lived arrays of a few hundred KiB) about 25% slower on the workers; unset here,
-#: malloc keeps its adaptive defaults.
-_WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-
 FileProcessor = Callable[[str, dict], FileResult]
 
 
@@ -281,55 +272,6 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-@contextmanager
-def _pool_client(num_workers: int, config: dict, address: str | None) -> Iterator:
-    """A Dask client on the pool of worker processes, closed (and the pool stopped) on exit.
-
-    With ``address``, connect to that running scheduler (bounded time) and leave it running.
-    Otherwise start a ``LocalCluster`` of ``num_workers`` processes, one thread each; the
-    ``with`` blocks stop it whatever happens (error, Ctrl-C).
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    with ExitStack() as stack:
-        if address is not None:
-            try:
-                client = stack.enter_context(
-                    Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
-                )
-            except (OSError, TimeoutError) as exc:
-                raise ConnectionError(
-                    f"cannot reach the Dask scheduler at {address!r} within "
-                    f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}); check the address "
-                    "(preprocessing.scheduler_address / DASK_SCHEDULER_ADDRESS / "
-                    "--scheduler-address) or leave it unset to start a local cluster"
-                ) from exc
-        else:
-            with warnings.catch_warnings(record=True) as caught, dask.config.set(_WORKER_ENV):
-                warnings.simplefilter("always")
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=num_workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        host="127.0.0.1",
-                        dashboard_address=config["preprocessing"]["dashboard_address"],
-                    )
-                )
-            for w in caught:
-                if "already in use" in str(w.message):
-                    _say(
-                        f"dashboard port taken ({str(w.message).splitlines()[0]}); using a free port"
-                    )
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            client = stack.enter_context(Client(cluster, set_as_default=True))
-        # Import the per-file step on every worker now, as part of the start-up.
-        client.run(_import_file_step)
-        yield client
-
-
 def _dashboard_link(client) -> str | None:
     """The dashboard's URL, or None when the scheduler runs without one."""
     try:
@@ -456,7 +398,12 @@ def run_job(
         timings["processing_s"] = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
-        with _pool_client(workers, cfg, address) as client:
+        with pool_client(
+            workers,
+            scheduler_address=address,
+            dashboard_address=cfg["preprocessing"]["dashboard_address"],
+            worker_setup=_import_file_step,
+        ) as client:
             timings["cluster_start_s"] = time.perf_counter() - t0
             run.num_workers = len(client.scheduler_info(n_workers=-1)["workers"]) or workers
             run.scheduler_address = client.scheduler.address
