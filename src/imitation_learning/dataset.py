@@ -543,52 +543,29 @@ def save_dataset(
     out_dir: str | os.PathLike,
     *,
     X: np.ndarray,
-    feature_names: Sequence[str],
-    column_kinds: Sequence[str],
-    split_masks: Mapping[str, np.ndarray],
-    labels: Mapping[str, np.ndarray],
-    masks: Mapping[str, np.ndarray],
     scaler: Scaler,
-    game_ids: np.ndarray,
-    num_players: np.ndarray,
-    input_files: Sequence[str] = (),
-    rejections: Sequence[Mapping] = (),
-    rows_read: int | None = None,
-    config: Mapping | None = None,
-    timings: Mapping[str, float] | None = None,
+    **fields,
 ) -> Path:
     """Write the dataset atomically to ``out_dir`` (see the module docstring for the files).
 
     ``X`` is the UNSCALED feature matrix of all rows; ``scaler`` is applied while each
-    split is written. ``split_masks``: split -> bool mask over the rows of X; ``labels`` /
-    ``masks``: head -> arrays over the same rows; ``rejections``: ``Rejection.to_dict()``
-    records. Writing the same inputs twice gives the same bytes. Returns ``out_dir``.
+    split is written. ``fields`` are the keyword arguments of :func:`write_dataset` other
+    than ``write_features`` (``feature_names``, ``column_kinds``, ``split_masks``: split ->
+    bool mask over the rows of X, ``labels`` / ``masks``: head -> arrays over the same rows,
+    ``game_ids``, ``num_players``, and optionally ``input_files``, ``rejections``
+    (``Rejection.to_dict()`` records), ``rows_read``, ``config``, ``timings``). Writing
+    the same inputs twice gives the same bytes. Returns ``out_dir``.
     """
-    if X.shape[1] != len(feature_names):
-        raise ValueError(f"X has {X.shape[1]} columns, {len(feature_names)} names")
+    if X.shape[1] != len(fields["feature_names"]):
+        raise ValueError(f"X has {X.shape[1]} columns, {len(fields['feature_names'])} names")
 
     def write_features(tmp: Path) -> Scaler:
         for split in SPLITS:
-            sel = np.asarray(split_masks[split], dtype=bool)
+            sel = np.asarray(fields["split_masks"][split], dtype=bool)
             _write_npy_rows(tmp / f"X_{split}.npy", X, sel, scaler)
         return scaler
 
-    return write_dataset(
-        out_dir,
-        write_features=write_features,
-        feature_names=feature_names,
-        column_kinds=column_kinds,
-        split_masks=split_masks,
-        labels=labels,
-        masks=masks,
-        game_ids=game_ids,
-        num_players=num_players,
-        input_files=input_files,
-        rejections=rejections,
-        rows_read=rows_read,
-        config=config,
-        timings=timings,
-    )
+    return write_dataset(out_dir, write_features=write_features, **fields)
 
 
 def write_dataset(
