@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from splendor.columns import (
+    ACTION_CODE,
     ACTION_COL,
     ACTION_TYPES,
     BANK,
@@ -53,6 +54,7 @@ from splendor.columns import (
     PLAYER_VP,
 )
 from splendor.errors import GameLogError, Rejection
+from splendor.log_tokenizer import parse_plain_rows
 
 __all__ = ["GameLog", "read_game_log", "validate_rows", "NULL_VALUES"]
 
@@ -409,6 +411,8 @@ _CONVERT = {
     NUM_COLUMNS - 1: _convert_options(LEGACY_COLUMNS),
 }
 _ACTION_SET = pa.array(ACTION_TYPES)
+_ACTION_WORDS = {name.encode(): code for name, code in ACTION_CODE.items()}
+_NULL_WORDS = frozenset(text.encode() for text in NULL_VALUES)
 
 # What pyarrow's float conversion accepts (after csv unquoting): decimal numbers with an
 # optional exponent, inf/infinity/nan, surrounding spaces. The slow path uses it to name the
@@ -596,14 +600,46 @@ def read_game_log(
         columns = _parse_header(data, header_end, name)
 
     body_offset = min(header_end + 1, len(data))
+    plain = None
+    if utf8 and columns is COLUMNS:  # our exporter's output: the numpy tokenizer, no pyarrow
+        plain = parse_plain_rows(
+            data[body_offset:], NUM_COLUMNS, ACTION_COL, _ACTION_WORDS, _NULL_WORDS
+        )
+    if plain is not None:
+        values, unknown = plain
+        rows_read = len(values)
+        line_numbers = np.arange(2, rows_read + 2, dtype=np.int64)  # no blank lines
+        rejections: list[Rejection] = []
+    else:
+        values, unknown, line_numbers, rows_read, rejections = _parse_rows(
+            data, body_offset, columns, utf8, name
+        )
+    if rows_read == 0:  # header only (pyarrow would call a body without rows an empty file)
+        return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
+    return _finish(
+        name,
+        values,
+        unknown,
+        line_numbers,
+        rows_read,
+        rejections,
+        columns,
+        blind_reserve_base,
+        on_bad_row,
+    )
+
+
+def _parse_rows(data: bytes, body_offset: int, columns: list[str], utf8: bool, name: str):
+    """The data rows by pyarrow (the slow path names the lines it refuses): the block, the
+    unknown actions, line numbers, rows read and row rejections."""
     starts, ends = _line_spans(data)
     nonblank = np.flatnonzero(ends > starts)
     nonblank = nonblank[nonblank > 0]  # line index 0 is the header
     line_numbers = (nonblank + 1).astype(np.int64)
     rows_read = len(nonblank)
 
-    if rows_read == 0:  # header only (pyarrow would call a body without rows an empty file)
-        return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
+    if rows_read == 0:
+        return np.empty((0, NUM_COLUMNS)), {}, line_numbers, 0, []
 
     rejections: list[Rejection] = []
     try:
@@ -616,7 +652,21 @@ def read_game_log(
         values, unknown, line_numbers, rejections = _slow_path(
             data, starts[nonblank], ends[nonblank], line_numbers, columns, name
         )
+    return values, unknown, line_numbers, rows_read, rejections
 
+
+def _finish(
+    name: str,
+    values: np.ndarray,
+    unknown: dict[int, str],
+    line_numbers: np.ndarray,
+    rows_read: int,
+    rejections: list[Rejection],
+    columns: list[str],
+    blind_reserve_base: int,
+    on_bad_row: str,
+) -> GameLog:
+    """Decode the parsed block, check every row, and build the :class:`GameLog`."""
     # Decode: blind reserves to base 12.
     res = values[:, CARD_RESERVATION_COL]
     shift = res >= blind_reserve_base
