@@ -139,6 +139,22 @@ def _typed_convert_options():
     )
 
 
+def _tokenize_plain(path: str) -> None:
+    """The reader's fast path alone: read the bytes, tokenize the body with numpy."""
+    from splendor import log_reader
+    from splendor.columns import ACTION_COL
+    from splendor.log_tokenizer import parse_plain_rows
+
+    with open(path, "rb") as f:
+        data = f.read()
+    body = data[data.index(b"\n") + 1 :]
+    parsed = parse_plain_rows(
+        body, log_reader.NUM_COLUMNS, ACTION_COL, log_reader._ACTION_WORDS, log_reader._NULL_WORDS
+    )
+    if parsed is None:
+        raise AssertionError(f"{path}: not plain exporter output")
+
+
 def measure_parse_and_per_file(
     paths: Sequence[str], rows: int, config: dict, repeat: int = 3, with_per_file: bool = True
 ) -> dict:
@@ -146,7 +162,10 @@ def measure_parse_and_per_file(
 
     ``bare_inferred``: ``pyarrow.csv.read_csv`` with one thread and type inference;
     ``bare_typed``: the same with the column types given (what the reader asks for). The
-    faster of the two is the practical limit (``bare_best``). ``per_file``:
+    faster of the two is the practical limit (``bare_best``). ``plain_tokenizer``: reading the
+    bytes and running the project's own numpy tokenizer of plain exporter rows (the reader's
+    fast path; not a general CSV reader, so shown for comparison, not as the baseline).
+    ``per_file``:
     ``process_single_file`` on each file in turn (read, checks, masks, labels, compaction,
     features); left out when ``with_per_file`` is false. Each figure is the fastest of
     ``repeat`` passes, interleaved.
@@ -160,6 +179,7 @@ def measure_parse_and_per_file(
     fns = {
         "bare_inferred": lambda p: pacsv.read_csv(p, read_options=read_options),
         "bare_typed": lambda p: pacsv.read_csv(p, read_options=read_options, convert_options=typed),
+        "plain_tokenizer": _tokenize_plain,
     }
     with one_core() as cpu:
         # Warm-up (imports, page cache) and the check that the step reads every row.

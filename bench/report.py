@@ -205,6 +205,7 @@ def markdown(results: dict) -> str:
         names = {
             "bare_inferred": "bare pyarrow parse, types inferred",
             "bare_typed": "bare pyarrow parse, column types given",
+            "plain_tokenizer": "the reader's numpy tokenizer alone (not a general CSV reader)",
             "per_file": "`process_single_file` (whole per-file step)",
         }
         for key, label in names.items():

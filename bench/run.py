@@ -72,7 +72,7 @@ def run_parse(plan: Plan, cache_dir: Path, with_per_file: bool) -> dict:
     out = measure.measure_parse_and_per_file(
         ds.paths, ds.rows, measure.job_config(), plan.repeat, with_per_file=with_per_file
     )
-    for key in ("bare_inferred", "bare_typed", "per_file"):
+    for key in ("bare_inferred", "bare_typed", "plain_tokenizer", "per_file"):
         if key in out:
             _say(f"  {key:>14}: {out[key]['rows_per_s']:>10,.0f} rows/s")
     if with_per_file:
