@@ -256,7 +256,7 @@ def _run_partition(task: tuple[int, list[str], dict]):
     from imitation_learning.parallel_processor import process_partition
 
     index, paths, config = task
-    return index, process_partition(paths, config)
+    return index, process_partition(paths, config, pack=True)  # as the job runs it
 
 
 def _warm_worker(_: int) -> int:

@@ -76,7 +76,7 @@ def ctx_pool(workers):
 
 def _pool_task(args):
     paths, config = args
-    return pp.process_partition(paths, config)
+    return pp.process_partition(paths, config, pack=True)  # as the job runs it
 
 
 def _warm_up(_):

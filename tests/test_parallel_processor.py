@@ -647,23 +647,63 @@ def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
 
 
 def test_features_travel_as_uint8_only_when_exact():
-    """The worker-side shrink keeps float32 when a value is not a whole number in 0..255,
-    and the driver's concatenation gives float32 back either way."""
-    from imitation_learning.parallel_processor import _run_for_transfer
-    from imitation_learning.results import FileResult, _concat_popping
-
-    def fake(features):
-        return lambda *args: FileResult(
-            df=pd.DataFrame({"x": range(len(features))}), features=features, labels={}, masks={}
-        )
+    """Partitions hold a file's features as uint8 only when exact (whole numbers in
+    0..255), and the driver's concatenation gives float32 back either way."""
+    from imitation_learning.results import _concat_popping, pack_features
 
     whole = np.array([[0, 3, 255]], dtype=np.float32)
     fractional = np.array([[0.5, 3, 1]], dtype=np.float32)
     too_big = np.array([[256, 0, 1]], dtype=np.float32)
-    assert _run_for_transfer(fake(whole)).features.dtype == np.uint8
-    assert _run_for_transfer(fake(fractional)).features.dtype == np.float32
-    assert _run_for_transfer(fake(too_big)).features.dtype == np.float32
+    assert pack_features(whole).dtype == np.uint8
+    assert pack_features(fractional).dtype == np.float32
+    assert pack_features(too_big).dtype == np.float32
     parts = [whole.astype(np.uint8), fractional, too_big]
     out = _concat_popping(parts, np.float32)
     assert out.dtype == np.float32
     assert np.array_equal(out, np.concatenate([whole, fractional, too_big]))
+
+    def fake(path, config):
+        features = {"a": whole, "b": fractional}[path]
+        return FileResult(
+            df=pd.DataFrame({"game_id": [len(path)]}), features=features, labels={}, masks={}
+        )
+
+    assert pp.process_partition(["a", "a"], {}, fake, pack=True).features.dtype == np.uint8
+    mixed = pp.process_partition(["a", "b"], {}, fake, pack=True)
+    assert mixed.features.dtype == np.float32
+    assert np.array_equal(mixed.features, np.concatenate([whole, fractional]))
+    assert pp.process_partition(["a"], {}, fake).features.dtype == np.float32
+
+
+def test_results_come_straight_from_workers_only_on_this_machine():
+    from imitation_learning.cluster import on_this_machine
+
+    for local in (
+        "tcp://127.0.0.1:8786",
+        "tcp://localhost:8786",
+        "tcp://[::1]:8786",
+        "127.0.0.2:1",
+    ):
+        assert on_this_machine(local), local
+    for remote in (
+        "tcp://10.0.0.2:8786",
+        "tls://scheduler.example.org:8786",
+        "tcp://[2001:db8::1]:1",
+    ):
+        assert not on_this_machine(remote), remote
+
+
+def test_final_concatenation_leaves_numpy_huge_page_setting_as_it_was():
+    from imitation_learning.results import _normal_pages
+
+    switch = np._core.multiarray._set_madvise_hugepage
+    before = switch(True)
+    try:
+        with _normal_pages():
+            assert switch(False) is False  # off inside
+        assert switch(True) is True  # back on after
+        with pytest.raises(RuntimeError), _normal_pages():
+            raise RuntimeError("boom")
+        assert switch(True) is True  # restored on error too
+    finally:
+        switch(before)

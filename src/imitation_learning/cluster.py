@@ -3,7 +3,10 @@
 ``pool_client(num_workers)`` yields a Dask client on a local cluster of ``num_workers``
 single-threaded worker processes bound to 127.0.0.1 (started, and always stopped, here:
 errors and Ctrl-C included), or on the running cluster at ``scheduler_address`` (reached
-within :data:`CONNECT_TIMEOUT_S`, and left running).
+within :data:`CONNECT_TIMEOUT_S`, and left running). Results are fetched straight from the
+workers when the scheduler is on this machine's loopback (its workers are then local too);
+from a remote cluster they come through its scheduler, as its workers may not be reachable
+from here.
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:8787"
 WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
+def on_this_machine(address: str) -> bool:
+    """Whether a scheduler address (``tcp://host:port``) is on the loopback interface."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
 @contextmanager
 def pool_client(
     num_workers: int,
@@ -45,7 +62,12 @@ def pool_client(
         if scheduler_address is not None:
             try:
                 client = stack.enter_context(
-                    Client(scheduler_address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
+                    Client(
+                        scheduler_address,
+                        timeout=CONNECT_TIMEOUT_S,
+                        set_as_default=True,
+                        direct_to_workers=on_this_machine(scheduler_address),
+                    )
                 )
             except (OSError, TimeoutError) as exc:
                 raise ConnectionError(
@@ -76,7 +98,12 @@ def pool_client(
                     )
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            client = stack.enter_context(Client(cluster, set_as_default=True))
+            # The workers are on this machine: fetch results from them directly rather than
+            # through the scheduler, which runs in this process too (one copy through this
+            # process's sockets instead of three).
+            client = stack.enter_context(
+                Client(cluster, set_as_default=True, direct_to_workers=True)
+            )
         if worker_setup is not None:
             client.run(worker_setup)
         yield client

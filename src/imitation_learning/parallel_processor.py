@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from imitation_learning.cluster import pool_client
 from imitation_learning.config import validate_config
-from imitation_learning.results import FileResult
+from imitation_learning.results import FileResult, pack_features
 from splendor.errors import Rejection
 
 GAME_FOLDERS = ("2_games", "3_games", "4_games")
@@ -128,20 +128,30 @@ def process_partition(
     config: dict,
     file_processor: FileProcessor | None = None,
     on_file_done: Callable[[], None] | None = None,
+    *,
+    pack: bool = False,
 ) -> FileResult:
     """Run the per-file step on each path, in order, and concatenate (runs on a worker).
 
+    ``pack``: hold the features as uint8 when exact (:func:`pack_features`, file by file,
+    before concatenating), as the job does: the partition is then a quarter of the size
+    to keep and to send, and the driver's final concatenation makes them float32 again.
     The result's ``df.attrs[FILE_INDEX_ATTR]`` lists the files' row counts and game ids.
     """
     process = file_processor or _file_processor()
     parts, index = [], []
     for path in paths:
         part = process(path, config)
+        if pack:
+            part.features = pack_features(part.features)
         parts.append(part)
         index.append(_file_index_entry(path, part))
         if on_file_done is not None:
             on_file_done()
-    result = FileResult.concat(parts, release=True) if parts else _empty_result(config)
+    if not parts:
+        result = _empty_result(config)
+    else:
+        result = FileResult.concat(parts, release=True, features_dtype=None if pack else np.float32)
     result.df.attrs[FILE_INDEX_ATTR] = index
     return result
 
@@ -285,31 +295,14 @@ def _import_file_step() -> None:
 
 
 def _partition_task(shard_dir: str | None) -> Callable[..., FileResult]:
-    """What a partition runs: :func:`process_partition`, or in out-of-core mode (a shard
-    folder given) ``out_of_core.process_partition_to_shard`` writing into that folder."""
+    """What a partition runs: :func:`process_partition` holding the features as uint8, or
+    in out-of-core mode (a shard folder given) ``out_of_core.process_partition_to_shard``
+    writing into that folder."""
     if shard_dir is None:
-        return process_partition
+        return functools.partial(process_partition, pack=True)
     from imitation_learning.out_of_core import process_partition_to_shard
 
     return functools.partial(process_partition_to_shard, shard_dir=shard_dir)
-
-
-def _run_for_transfer(task: Callable[..., FileResult], *args) -> FileResult:
-    """Run a partition on a worker and shrink its result for the trip to the driver.
-
-    The strategic features are whole numbers from 0 to a few dozens (counts, distances,
-    points, ranks), so they travel as uint8 whenever that is exact: a quarter of the bytes
-    of float32, and the features are three quarters of a row's outputs. The driver turns
-    them back into float32 while concatenating (:meth:`FileResult.concat`), so the outputs
-    are bit for bit those of an in-process run. Anything not exact travels as it is.
-    """
-    result = task(*args)
-    features = result.features
-    if features.size and features.dtype == np.float32:
-        packed = features.astype(np.uint8)
-        if np.array_equal(packed, features):
-            result.features = packed
-    return result
 
 
 def _collect(
@@ -324,7 +317,7 @@ def _collect(
     if bag.npartitions != len(sizes):
         raise AssertionError(f"{bag.npartitions} partitions, expected {len(sizes)}")
     # The per-file function goes in the graph by reference (workers import it).
-    task = functools.partial(_run_for_transfer, _partition_task(shard_dir))
+    task = _partition_task(shard_dir)
     delayed_parts = bag.map_partitions(task, config, _file_processor()).to_delayed()
     futures = client.compute(delayed_parts)
     position = {future.key: i for i, future in enumerate(futures)}

@@ -21,9 +21,7 @@ NUM_PLAYER_SLOTS = 4
 NUM_RESERVED = 3
 
 CARD_FIELDS = (
-    ("vp", "level")
-    + tuple(f"cost_{c}" for c in COLOURS)
-    + tuple(f"bonus_{c}" for c in COLOURS)
+    ("vp", "level") + tuple(f"cost_{c}" for c in COLOURS) + tuple(f"bonus_{c}" for c in COLOURS)
 )  # 12 fields per card
 NOBLE_FIELDS = ("vp",) + tuple(f"req_{c}" for c in COLOURS)  # 6 per noble
 
@@ -115,9 +113,7 @@ for _i, _combo in enumerate(TAKE3_CLASSES):
 
 # gems_removed: every 6-tuple with total 0..3, ascending lexicographic order.
 REMOVED_CLASSES: list[tuple[int, ...]] = sorted(
-    t
-    for t in np.ndindex(4, 4, 4, 4, 4, 4)
-    if sum(t) <= 3
+    t for t in np.ndindex(4, 4, 4, 4, 4, 4) if sum(t) <= 3
 )
 assert len(REMOVED_CLASSES) == 84
 REMOVED_CLASS_OF = {t: i for i, t in enumerate(REMOVED_CLASSES)}
@@ -139,8 +135,7 @@ def class_tables() -> dict[str, list[str]]:
     """Human-readable name of every class of every head (saved next to the dataset)."""
     return {
         "action_type": list(ACTION_TYPES),
-        "card_selection": [f"visible{i}" for i in range(12)]
-        + [f"reserved{r}" for r in range(3)],
+        "card_selection": [f"visible{i}" for i in range(12)] + [f"reserved{r}" for r in range(3)],
         "card_reservation": [f"visible{i}" for i in range(12)]
         + [f"blind_level{lv}" for lv in (1, 2, 3)],
         "gem_take3": ["-" if not c else "".join(SHORT[i] for i in c) for c in TAKE3_CLASSES],
