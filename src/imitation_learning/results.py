@@ -6,7 +6,9 @@ the four outputs of ``outputs.md`` plus the accounting (rows read, rejections, f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -120,19 +122,38 @@ def _normal_pages() -> Iterator[None]:
         switch(previous)
 
 
+#: Outputs from this size on are filled by several threads (numpy copies without the GIL).
+_THREADED_COPY_BYTES = 16 * 2**20
+_COPY_THREADS = min(4, os.cpu_count() or 1)
+
+
 def _concat_popping(arrays: list[np.ndarray], dtype=None) -> np.ndarray:
-    """``np.concatenate(arrays)`` (cast to ``dtype`` if given), emptying the list and
-    dropping each input as soon as it is copied."""
+    """``np.concatenate(arrays)`` (cast to ``dtype`` if given), emptying the list.
+
+    Each input is dropped as soon as it is copied; a large output is filled by a few
+    threads at once, one block each (the job's final concatenation runs when the workers
+    are done, so the cores are free; the inputs are then released together at the end).
+    """
     dtype = np.dtype(dtype) if dtype is not None else np.result_type(*arrays)
     if len(arrays) == 1:
         return arrays.pop().astype(dtype, copy=False)
-    rows = sum(len(a) for a in arrays)
-    out = np.empty((rows, *arrays[0].shape[1:]), dtype=dtype)
-    start = 0
+    bounds = np.cumsum([0, *(len(a) for a in arrays)]).tolist()
+    out = np.empty((bounds[-1], *arrays[0].shape[1:]), dtype=dtype)
+    if out.nbytes >= _THREADED_COPY_BYTES and _COPY_THREADS > 1:
+
+        def copy(i: int) -> None:
+            out[bounds[i] : bounds[i + 1]] = arrays[i]
+
+        with ThreadPoolExecutor(_COPY_THREADS) as pool:
+            for _ in pool.map(copy, range(len(arrays))):
+                pass
+        arrays.clear()
+        return out
+    i = 0
     while arrays:
         block = arrays.pop(0)
-        out[start : start + len(block)] = block
-        start += len(block)
+        out[bounds[i] : bounds[i + 1]] = block
+        i += 1
     return out
 
 
