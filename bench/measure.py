@@ -290,12 +290,18 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
     ``driver_cpu_s``: CPU time of this process during the processing; ``cpu_use``:
     :func:`cpu_use` of the whole run (start-up included), driver and workers together.
     """
-    from imitation_learning.parallel_processor import check_accounting, partition_sizes
+    from imitation_learning.parallel_processor import (
+        check_accounting,
+        file_weights,
+        partition_sizes,
+    )
     from imitation_learning.results import FileResult
 
     config = job_config()
     paths = list(paths)
-    sizes = partition_sizes(len(paths), num_workers, config["preprocessing"]["files_per_partition"])
+    sizes = partition_sizes(
+        len(paths), num_workers, config["preprocessing"]["files_per_partition"], file_weights(paths)
+    )
     bounds = pairwise([0, *accumulate(sizes)])
     tasks = [(i, paths[a:b], config) for i, (a, b) in enumerate(bounds)]
     parts: list = [None] * len(tasks)

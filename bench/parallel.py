@@ -24,7 +24,7 @@ import dask
 import numpy as np
 
 from imitation_learning import parallel_processor as pp
-from imitation_learning.cluster import WORKER_ENV
+from imitation_learning.cluster import LOCAL_CLUSTER_CONFIG
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult
 
@@ -87,7 +87,9 @@ def _warm_up(_):
 
 def pool_chunks(paths, config, workers):
     """The job's partitions, as ``(paths, config)`` tasks for the pool."""
-    sizes = pp.partition_sizes(len(paths), workers, config["preprocessing"]["files_per_partition"])
+    sizes = pp.partition_sizes(
+        len(paths), workers, config["preprocessing"]["files_per_partition"], pp.file_weights(paths)
+    )
     chunks, start = [], 0
     for size in sizes:
         chunks.append((paths[start : start + size], config))
@@ -126,10 +128,10 @@ def main() -> None:
     paths = pp.discover_csv_files(games_root(args.games))
     config = validate_config({"preprocessing": {"dashboard_address": "127.0.0.1:0"}})
     n = args.workers
-    config["preprocessing"]["files_per_partition"] = pp.partition_sizes(len(paths), n)[0]
+    sizes = pp.partition_sizes(len(paths), n, None, pp.file_weights(paths))
     print(
-        f"{len(paths)} games; partitions of "
-        f"{config['preprocessing']['files_per_partition']} files; {os.cpu_count()} cores; "
+        f"{len(paths)} games; {len(sizes)} partitions of {min(sizes)}-{max(sizes)} files "
+        f"(the job's split for {n} workers, by file size); {os.cpu_count()} cores; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
 
@@ -141,7 +143,7 @@ def main() -> None:
         pool_start = time.perf_counter() - t0
         chunks = pool_chunks(paths, config, n)
         with (
-            dask.config.set(WORKER_ENV),
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
             LocalCluster(n_workers=1, **CLUSTER) as c1,
             LocalCluster(n_workers=n, **CLUSTER) as cn,
         ):

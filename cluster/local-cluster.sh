@@ -127,10 +127,13 @@ cmd_start() {
     rm -f "$scheduler_file"
     local deadline=$((SECONDS + timeout))
 
-    launch scheduler "${DASK[@]}" scheduler \
-        --host 127.0.0.1 --port "$port" \
-        --dashboard-address "127.0.0.1:$dashboard_port" \
-        --scheduler-file "$scheduler_file"
+    # One partition at a time per worker (as the job's own local cluster does: see
+    # LOCAL_CLUSTER_CONFIG in src/imitation_learning/cluster.py).
+    DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 \
+        launch scheduler "${DASK[@]}" scheduler \
+            --host 127.0.0.1 --port "$port" \
+            --dashboard-address "127.0.0.1:$dashboard_port" \
+            --scheduler-file "$scheduler_file"
 
     local i
     for ((i = 1; i <= n; i++)); do

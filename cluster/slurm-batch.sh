@@ -44,6 +44,8 @@ if [[ -n "${DASK_INTERFACE:-}" ]]; then
     net_args=(--interface "$DASK_INTERFACE")
 fi
 
+# One partition at a time per worker, as the job's own local cluster does.
+export DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0
 dask scheduler --scheduler-file "$SCHEDULER_FILE" ${net_args[@]+"${net_args[@]}"} \
     --dashboard-address 127.0.0.1:8787 >"$RUN_DIR/scheduler.log" 2>&1 &
 scheduler_pid=$!

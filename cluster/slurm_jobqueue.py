@@ -45,27 +45,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_cluster(args: argparse.Namespace):
     """A ``SLURMCluster`` whose jobs each run ``workers_per_job`` one-thread workers."""
+    import dask
     from dask.utils import format_bytes, parse_bytes
     from dask_jobqueue import SLURMCluster
 
     n = args.workers_per_job
     job_memory = format_bytes(parse_bytes(args.memory_per_worker) * n)
-    return SLURMCluster(
-        queue=args.queue,
-        account=args.account,
-        cores=n,  # threads per job ...
-        processes=n,  # ... split over n processes: one thread each
-        memory=job_memory,
-        walltime=args.walltime,
-        job_name="splendor-dask",
-        interface=args.interface,
-        log_directory=args.log_dir,
-        local_directory="$TMPDIR",  # spill to node-local disk, not the shared filesystem
-        python=sys.executable,  # the workers run this very environment (same versions)
-        job_script_prologue=["export OMP_NUM_THREADS=1"],
-        worker_extra_args=["--death-timeout", "120"],
-        scheduler_options={"dashboard_address": "127.0.0.1:8787"},
-    )
+    # The scheduler runs in this process: one partition at a time per worker, as the job's
+    # own local cluster does (LOCAL_CLUSTER_CONFIG in imitation_learning.cluster).
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = SLURMCluster(
+            queue=args.queue,
+            account=args.account,
+            cores=n,  # threads per job ...
+            processes=n,  # ... split over n processes: one thread each
+            memory=job_memory,
+            walltime=args.walltime,
+            job_name="splendor-dask",
+            interface=args.interface,
+            log_directory=args.log_dir,
+            local_directory="$TMPDIR",  # spill to node-local disk, not the shared filesystem
+            python=sys.executable,  # the workers run this very environment (same versions)
+            job_script_prologue=["export OMP_NUM_THREADS=1"],
+            worker_extra_args=["--death-timeout", "120"],
+            scheduler_options={"dashboard_address": "127.0.0.1:8787"},
+        )
+    return cluster
 
 
 def main(argv: list[str] | None = None) -> int:

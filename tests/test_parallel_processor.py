@@ -9,6 +9,7 @@ per-file step on simulated games; the issue's acceptance commands run at the end
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -210,24 +211,49 @@ def test_discover_errors_name_the_root(tmp_path):
 def test_partition_sizes(n_files, n_workers):
     sizes = pp.partition_sizes(n_files, n_workers)
     assert sum(sizes) == n_files and min(sizes) >= 1
-    assert len(set(sizes[:-1])) <= 1  # all equal but the last
+    assert max(sizes) - min(sizes) <= 1  # balanced by count
     # enough partitions to balance the workers, when there are enough files
     assert len(sizes) >= min(n_files, pp.MIN_PARTITIONS_PER_WORKER * n_workers)
     # no tiny tasks once there is plenty of work, no huge ones ever
     assert max(sizes) <= pp.TARGET_FILES_PER_PARTITION
     if n_files >= 4 * n_workers * pp.TARGET_FILES_PER_PARTITION:
-        assert min(sizes[:-1]) >= pp.TARGET_FILES_PER_PARTITION // 2
-    # the same split as dask.bag.from_sequence with that partition size
-    import dask.bag as db
+        assert min(sizes) >= pp.TARGET_FILES_PER_PARTITION // 2
 
-    bag = db.from_sequence(range(n_files), partition_size=sizes[0])
-    assert bag.npartitions == len(sizes)
+
+@pytest.mark.parametrize("n_files", [1, 3, 8, 9, 300, 5000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_partition_sizes_balance_weights(n_files, seed):
+    """With a weight per file, the partitions carry about equal weight: each within one
+    file's weight of the mean, whatever the order of light and heavy files."""
+    rng = np.random.default_rng(seed)
+    weights = np.sort(rng.uniform(30_000, 120_000, size=n_files))  # 2- to 4-player logs
+    sizes = pp.partition_sizes(n_files, 2, weights=weights)
+    assert sum(sizes) == n_files and min(sizes) >= 1
+    assert len(sizes) == min(n_files, max(math.ceil(n_files / 100), 8))
+    totals = np.add.reduceat(weights, np.cumsum([0, *sizes[:-1]]))
+    assert np.abs(totals - weights.sum() / len(sizes)).max() <= weights.max()
+    # one very heavy file: a partition of its own, the others still non-empty
+    lopsided = [1.0] * (n_files - 1) + [1e9]
+    sizes = pp.partition_sizes(n_files, 2, weights=lopsided)
+    assert sum(sizes) == n_files and min(sizes) >= 1 and (n_files == 1 or sizes[-1] == 1)
+
+
+def test_file_weights(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_bytes(b"x" * 10)
+    b.write_bytes(b"x" * 3)
+    assert pp.file_weights([str(a), str(b)]) == [10.0, 3.0]
+    assert pp.file_weights([str(a), str(tmp_path / "gone.csv")]) is None
+    assert pp.file_weights(["memory://x/a.csv"]) is None
 
 
 def test_partition_sizes_override_and_empty():
     assert pp.partition_sizes(10, 2, files_per_partition=4) == [4, 4, 2]
+    assert pp.partition_sizes(10, 2, files_per_partition=4, weights=[1] * 9 + [99]) == [4, 4, 2]
     assert pp.partition_sizes(3, 2, files_per_partition=50) == [3]
     assert pp.partition_sizes(0, 4) == []
+    with pytest.raises(ValueError, match="weights"):
+        pp.partition_sizes(3, 2, weights=[1.0])
 
 
 def test_resolve_num_workers(monkeypatch):
@@ -707,3 +733,16 @@ def test_final_concatenation_leaves_numpy_huge_page_setting_as_it_was():
         assert switch(True) is True  # restored on error too
     finally:
         switch(before)
+
+
+def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly():
+    from imitation_learning.cluster import pool_client
+
+    with pool_client(1, dashboard_address="127.0.0.1:0") as client:
+        saturation = client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
+        )
+        assert saturation == 1.0
+        assert client.direct_to_workers is True
+        env = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert list(env.values()) == [None]

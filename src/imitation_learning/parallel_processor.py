@@ -15,6 +15,7 @@ One worker, or a single file, runs in the current process without a cluster.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import sys
@@ -226,24 +227,58 @@ def _pop_file_index(part: FileResult) -> list:
 
 
 def partition_sizes(
-    n_files: int, n_workers: int, files_per_partition: int | None = None
+    n_files: int,
+    n_workers: int,
+    files_per_partition: int | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[int]:
-    """How many files each partition gets, in order (the split of ``dask.bag.from_sequence``
-    with ``partition_size=sizes[0]``).
+    """How many files each partition gets, in order; never an empty partition.
 
+    ``files_per_partition`` given: that many files each, the last partition takes the rest.
     Automatic: about :data:`TARGET_FILES_PER_PARTITION` files per partition, but at least
-    :data:`MIN_PARTITIONS_PER_WORKER` partitions per worker; never an empty partition.
+    :data:`MIN_PARTITIONS_PER_WORKER` partitions per worker. With ``weights`` (one per
+    file, e.g. its size in bytes), the cuts make the partitions' total weights about
+    equal instead of their file counts: a 4-player game log is twice the work of a
+    2-player one, and sorted paths put all the long games at the end, where a partition
+    twice as long as the others would leave one worker idle.
     """
     if n_files <= 0:
         return []
-    if files_per_partition is None:
-        npartitions = max(
+    if files_per_partition is not None:
+        full, rest = divmod(n_files, files_per_partition)
+        return [files_per_partition] * full + ([rest] if rest else [])
+    npartitions = min(
+        n_files,
+        max(
             math.ceil(n_files / TARGET_FILES_PER_PARTITION),
             MIN_PARTITIONS_PER_WORKER * max(n_workers, 1),
-        )
-        files_per_partition = max(1, n_files // npartitions)  # >= npartitions parts
-    full, rest = divmod(n_files, files_per_partition)
-    return [files_per_partition] * full + ([rest] if rest else [])
+        ),
+    )
+    if weights is None:
+        cum = np.arange(1, n_files + 1, dtype=np.float64)
+    else:
+        if len(weights) != n_files:
+            raise ValueError(f"{len(weights)} weights for {n_files} files")
+        cum = np.cumsum(np.maximum(np.asarray(weights, dtype=np.float64), 1.0))
+    # Cut k after the first file whose running weight reaches k / npartitions of the total;
+    # at least one file per partition on either side of each cut.
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, npartitions) / npartitions) + 1
+    cuts = np.clip(cuts, np.arange(1, npartitions), n_files - np.arange(npartitions - 1, 0, -1))
+    cuts = np.maximum.accumulate(np.maximum(cuts, np.arange(1, npartitions)))
+    bounds = [0, *cuts.tolist(), n_files]
+    return [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def file_weights(paths: Sequence[str]) -> list[float] | None:
+    """The size in bytes of each file, for :func:`partition_sizes`; ``None`` when a path is
+    a URL (asking a remote store for every size would cost more than it saves) or a file
+    cannot be looked at (the per-file step reports it; the split then goes by count)."""
+    if any("://" in p for p in paths):
+        return None
+    try:
+        return [float(os.path.getsize(p)) for p in paths]
+    except OSError:
+        return None
 
 
 # --------------------------------------------------------------------------- the job
@@ -312,8 +347,11 @@ def _collect(
     import dask.bag as db
     from distributed import as_completed
 
-    # Given the partition size, from_sequence makes the same split as partition_sizes.
-    bag = db.from_sequence(paths, partition_size=sizes[0])
+    # A bag of the paths whose partitions are the chunks of ``sizes``, in order.
+    bounds = np.cumsum([0, *sizes]).tolist()
+    bag = db.concat(
+        [db.from_sequence(paths[a:b], npartitions=1) for a, b in itertools.pairwise(bounds)]
+    )
     if bag.npartitions != len(sizes):
         raise AssertionError(f"{bag.npartitions} partitions, expected {len(sizes)}")
     # The per-file function goes in the graph by reference (workers import it).
@@ -379,7 +417,9 @@ def run_job(
         t0 = time.perf_counter()
         task = _partition_task(shard_dir)
         # The same partitions as on a cluster: bounded blocks (out of core: one shard each).
-        sizes = partition_sizes(len(paths), 1, cfg["preprocessing"]["files_per_partition"])
+        sizes = partition_sizes(
+            len(paths), 1, cfg["preprocessing"]["files_per_partition"], file_weights(paths)
+        )
         bounds = np.cumsum([0, *sizes])
         with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
             parts = [
@@ -406,10 +446,13 @@ def run_job(
                 f"{len(paths)} files on a pool of {run.num_workers} worker processes "
                 f"({where}); Dask dashboard: {run.dashboard_link or 'none (disabled)'}"
             )
-            sizes = partition_sizes(
-                len(paths), run.num_workers, cfg["preprocessing"]["files_per_partition"]
-            )
             t1 = time.perf_counter()
+            sizes = partition_sizes(
+                len(paths),
+                run.num_workers,
+                cfg["preprocessing"]["files_per_partition"],
+                file_weights(paths),
+            )
             report = _performance_report(report_path) if report_path is not None else nullcontext()
             with report, tqdm(total=len(paths), unit="file", disable=not progress) as bar:
                 run.result = _collect(client, paths, cfg, sizes, bar, shard_dir)
