@@ -735,9 +735,12 @@ def test_final_concatenation_leaves_numpy_huge_page_setting_as_it_was():
         switch(before)
 
 
-def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly():
+def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly(monkeypatch):
     from imitation_learning.cluster import pool_client
 
+    # What a Dask cluster started earlier in this process with the default config leaves
+    # behind; the job's workers must not inherit it.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     with pool_client(1, dashboard_address="127.0.0.1:0") as client:
         saturation = client.run_on_scheduler(
             lambda dask_scheduler: dask_scheduler.WORKER_SATURATION
@@ -746,3 +749,4 @@ def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly():
         assert client.direct_to_workers is True
         env = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"))
         assert list(env.values()) == [None]
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # restored for the caller

@@ -11,6 +11,7 @@ from here.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,7 +28,9 @@ DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:8787"
 #: - the workers' environment: Dask sets MALLOC_TRIM_THRESHOLD_ to 64 KiB by default, which
 #:   fixes glibc's malloc thresholds and makes the preprocessing job (many short-lived arrays
 #:   of a few hundred KiB) about 25% slower on the workers; unset here, malloc keeps its
-#:   adaptive defaults;
+#:   adaptive defaults (a Dask cluster started earlier in this process with the default
+#:   setting leaves it in ``os.environ``, where workers would inherit it:
+#:   :func:`_without_dask_malloc_setting` hides it while the job's workers start);
 #: - the scheduler's ``worker-saturation``: 1.0 hands a worker its next partition only when
 #:   it is free. The default (1.1) lets a worker hold one more in reserve, and at the end of
 #:   a run one worker could be left idle while the other still had two partitions to go
@@ -40,6 +43,26 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.scheduler.worker-saturation": 1.0,
 }
+
+
+#: The value Dask's default configuration gives MALLOC_TRIM_THRESHOLD_.
+_DASK_MALLOC_TRIM = "65536"
+
+
+@contextmanager
+def _without_dask_malloc_setting() -> Iterator[None]:
+    """Leave MALLOC_TRIM_THRESHOLD_ out of ``os.environ`` while the block runs, when it holds
+    the value Dask's nannies put there (they set it in their own process before spawning a
+    worker); any other value is the user's and stays."""
+    saved = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if saved != _DASK_MALLOC_TRIM:
+        yield
+        return
+    del os.environ["MALLOC_TRIM_THRESHOLD_"]
+    try:
+        yield
+    finally:
+        os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", saved)
 
 
 def on_this_machine(address: str) -> bool:
@@ -93,6 +116,7 @@ def pool_client(
             with (
                 warnings.catch_warnings(record=True) as caught,
                 dask.config.set(LOCAL_CLUSTER_CONFIG),
+                _without_dask_malloc_setting(),
             ):
                 warnings.simplefilter("always")
                 cluster = stack.enter_context(
