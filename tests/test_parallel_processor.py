@@ -750,3 +750,17 @@ def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly(monke
         env = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"))
         assert list(env.values()) == [None]
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # restored for the caller
+
+
+def test_large_concatenation_filled_by_threads_equals_numpy(monkeypatch):
+    import imitation_learning.results as results
+
+    monkeypatch.setattr(results, "_THREADED_COPY_BYTES", 1)
+    monkeypatch.setattr(results, "_COPY_THREADS", 3)
+    rng = np.random.default_rng(7)
+    blocks = [rng.integers(0, 60, size=(n, 5)).astype(np.uint8) for n in (3, 0, 7, 1, 4)]
+    expected = np.concatenate(blocks).astype(np.float32)
+    arrays = list(blocks)
+    out = results._concat_popping(arrays, np.float32)
+    assert arrays == [] and out.dtype == np.float32
+    assert np.array_equal(out, expected)

@@ -130,9 +130,9 @@ _COPY_THREADS = min(4, os.cpu_count() or 1)
 def _concat_popping(arrays: list[np.ndarray], dtype=None) -> np.ndarray:
     """``np.concatenate(arrays)`` (cast to ``dtype`` if given), emptying the list.
 
-    Each input is dropped as soon as it is copied; a large output is filled by a few
+    Each input is dropped as soon as it is copied. A large output is filled by a few
     threads at once, one block each (the job's final concatenation runs when the workers
-    are done, so the cores are free; the inputs are then released together at the end).
+    are done, so the cores are free).
     """
     dtype = np.dtype(dtype) if dtype is not None else np.result_type(*arrays)
     if len(arrays) == 1:
@@ -143,6 +143,7 @@ def _concat_popping(arrays: list[np.ndarray], dtype=None) -> np.ndarray:
 
         def copy(i: int) -> None:
             out[bounds[i] : bounds[i + 1]] = arrays[i]
+            arrays[i] = None  # dropped once copied, as in the serial loop
 
         with ThreadPoolExecutor(_COPY_THREADS) as pool:
             for _ in pool.map(copy, range(len(arrays))):
