@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "local-cluster.sh"
-
-
-def run_script(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from cluster_script import run_script
 
 
 def live_processes() -> dict[int, int]:

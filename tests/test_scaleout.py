@@ -28,30 +28,22 @@ import yaml
 from distributed import Client
 from pandas.testing import assert_frame_equal
 
+from cluster_script import run_script
 from imitation_learning import out_of_core as ooc
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
 
-SCRIPT = Path(__file__).resolve().parents[1] / "cluster" / "local-cluster.sh"
 CLI = [sys.executable, "-c", "import sys; from splendor.cli import main; sys.exit(main())"]
-
-
-def run_script(*args, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
 def cluster_address(tmp_path_factory):
     """Scheduler + 2 single-threaded workers (real processes), stopped after the module."""
     folder = tmp_path_factory.mktemp("cluster")
-    started = run_script("start", 2, "--port", 0, "--dashboard-port", 0, "--dir", folder)
+    started = run_script(
+        "start", 2, "--port", 0, "--dashboard-port", 0, "--dir", folder, timeout=90
+    )
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         address = json.loads((folder / "scheduler.json").read_text())["address"]
@@ -59,7 +51,7 @@ def cluster_address(tmp_path_factory):
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        run_script("stop", "--dir", folder, "--timeout", 10)
+        run_script("stop", "--dir", folder, "--timeout", 10, timeout=90)
 
 
 @pytest.fixture(scope="module")
