@@ -103,13 +103,14 @@ class FileResult:
 def _normal_pages() -> Iterator[None]:
     """Allocate numpy arrays of 4 MiB and more with the kernel's normal pages.
 
-    numpy asks Linux for transparent huge pages for such arrays (``madvise``). Where the
-    kernel compacts memory to find them on demand (``defrag`` set to ``madvise``, as on
-    the machines here), the first writes into a fresh array of a few hundred MB stall:
-    the final concatenation of a 300-game run measured 0.17-0.23 s instead of 0.03 s,
-    varying with the state of the machine's memory. The concatenation writes each page
-    once, so huge pages bring it nothing. numpy's switch for this is private; without it,
-    nothing changes.
+    numpy asks Linux for transparent huge pages for such arrays (``madvise``). On the
+    machines here the first writes into a fresh huge-page array were often far slower:
+    the final concatenation of a 300-game run took 0.17-0.23 s in a fresh process, 0.03 s
+    on normal pages every time (0.01 s only once huge pages freed by an earlier run could
+    be reused). The kernel counted no compaction stalls, so the likely cause is the VM
+    backing memory the guest has never used on its first touch. The concatenation writes
+    each page once, so huge pages bring it nothing. numpy's switch for this is private;
+    without it, nothing changes.
     """
     switch = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
     if switch is None:
