@@ -719,16 +719,19 @@ def test_results_come_straight_from_workers_only_on_this_machine():
         assert not on_this_machine(remote), remote
 
 
-def test_final_concatenation_leaves_numpy_huge_page_setting_as_it_was():
-    from imitation_learning.results import _normal_pages
+def test_normal_pages_leaves_numpy_huge_page_setting_as_it_was():
+    from imitation_learning.memory_pages import normal_pages
 
     switch = np._core.multiarray._set_madvise_hugepage
     before = switch(True)
     try:
-        with _normal_pages():
+        with normal_pages():
             assert switch(False) is False  # off inside
+            with normal_pages():  # nested (the pipeline around the job's concatenation)
+                pass
+            assert switch(False) is False  # still off after the inner block
         assert switch(True) is True  # back on after
-        with pytest.raises(RuntimeError), _normal_pages():
+        with pytest.raises(RuntimeError), normal_pages():
             raise RuntimeError("boom")
         assert switch(True) is True  # restored on error too
     finally:

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imitation_learning.memory_pages import normal_pages
 from splendor import columns as C
 
 SPLITS = ("train", "val", "test")
@@ -161,7 +162,8 @@ def build_feature_matrix(
     names, kinds = feature_columns(strategic_features.shape[1], strategic_names)
     s_names = names[len(LOG_FEATURE_COLUMNS) + len(POSITION_COLUMNS) : len(names) - NUM_ONEHOT]
 
-    X = np.zeros((n, len(names)), dtype=np.float32)
+    with normal_pages():  # written once, kept: see imitation_learning.memory_pages
+        X = np.zeros((n, len(names)), dtype=np.float32)
     start = 0
     for block in (LOG_FEATURE_COLUMNS, POSITION_COLUMNS):
         stop = start + len(block)

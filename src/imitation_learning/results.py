@@ -7,14 +7,13 @@ the four outputs of ``outputs.md`` plus the accounting (rows read, rejections, f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from imitation_learning.memory_pages import normal_pages
 from splendor.errors import Rejection
 
 
@@ -87,40 +86,16 @@ class FileResult:
             parts.clear()
         del nonempty
 
-        with _normal_pages():
+        with normal_pages():  # the outputs are written once: see memory_pages
             df = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
-            dfs.clear()
-            return FileResult(
-                df=df,
-                features=_concat_popping(features, features_dtype),
-                labels={h: _concat_popping(labels[h]) for h in heads},
-                masks={h: _concat_popping(masks[h]) for h in heads},
-                **accounting,
-            )
-
-
-@contextmanager
-def _normal_pages() -> Iterator[None]:
-    """Allocate numpy arrays of 4 MiB and more with the kernel's normal pages.
-
-    numpy asks Linux for transparent huge pages for such arrays (``madvise``). On the
-    machines here the first writes into a fresh huge-page array were often far slower:
-    the final concatenation of a 300-game run took 0.17-0.23 s in a fresh process, 0.03 s
-    on normal pages every time (0.01 s only once huge pages freed by an earlier run could
-    be reused). The kernel counted no compaction stalls, so the likely cause is the VM
-    backing memory the guest has never used on its first touch. The concatenation writes
-    each page once, so huge pages bring it nothing. numpy's switch for this is private;
-    without it, nothing changes.
-    """
-    switch = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
-    if switch is None:
-        yield
-        return
-    previous = switch(False)
-    try:
-        yield
-    finally:
-        switch(previous)
+        dfs.clear()
+        return FileResult(
+            df=df,
+            features=_concat_popping(features, features_dtype),
+            labels={h: _concat_popping(labels[h]) for h in heads},
+            masks={h: _concat_popping(masks[h]) for h in heads},
+            **accounting,
+        )
 
 
 #: Outputs from this size on are filled by several threads (numpy copies without the GIL).
@@ -139,7 +114,8 @@ def _concat_popping(arrays: list[np.ndarray], dtype=None) -> np.ndarray:
     if len(arrays) == 1:
         return arrays.pop().astype(dtype, copy=False)
     bounds = np.cumsum([0, *(len(a) for a in arrays)]).tolist()
-    out = np.empty((bounds[-1], *arrays[0].shape[1:]), dtype=dtype)
+    with normal_pages():  # written once: see memory_pages
+        out = np.empty((bounds[-1], *arrays[0].shape[1:]), dtype=dtype)
     if out.nbytes >= _THREADED_COPY_BYTES and _COPY_THREADS > 1:
 
         def copy(i: int) -> None:
