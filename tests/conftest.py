@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from game_data import simulated_root
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_GAMES = REPO_ROOT / "data" / "games"
 
@@ -47,8 +49,4 @@ def no_scheduler_env(monkeypatch):
 @pytest.fixture(scope="session")
 def simulated_games(tmp_path_factory) -> Path:
     """A data root of 18 self-play games (6 per player count) with the real engine."""
-    from splendor.simulate import simulate
-
-    root = tmp_path_factory.mktemp("simulated") / "games"
-    simulate(18, players=(2, 3, 4), agent="greedy", seed=11, out=root, progress=False)
-    return root
+    return simulated_root(tmp_path_factory, "simulated", 18, seed=11)

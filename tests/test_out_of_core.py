@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from game_data import pipeline_config, simulated_root
 from imitation_learning import out_of_core as ooc
 from imitation_learning import parallel_processor as pp
 from imitation_learning.config import ConfigError, validate_config
@@ -28,16 +29,7 @@ from splendor import columns as C
 @pytest.fixture(scope="module")
 def games(tmp_path_factory) -> Path:
     """24 self-play games (8 per player count)."""
-    from splendor.simulate import simulate
-
-    root = tmp_path_factory.mktemp("ooc") / "games"
-    simulate(24, players=(2, 3, 4), agent="greedy", seed=23, out=root, progress=False)
-    return root
-
-
-def _config(root, out, **prep) -> dict:
-    prep.setdefault("num_workers", 1)
-    return {"data": {"data_root": str(root), "processed_dir": str(out)}, "preprocessing": prep}
+    return simulated_root(tmp_path_factory, "ooc", 24, seed=23)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -58,7 +50,7 @@ def _comparable_stats(folder: Path) -> dict:
 def in_memory(games, tmp_path_factory) -> Path:
     """The reference: the in-memory mode, in this process."""
     out = tmp_path_factory.mktemp("reference") / "processed"
-    run_preprocessing(_config(games, out), progress=False)
+    run_preprocessing(pipeline_config(games, out), progress=False)
     return out
 
 
@@ -97,7 +89,7 @@ def test_config_key_and_flag():
 @pytest.mark.parametrize("files_per_partition", [1, 5, 100])
 def test_same_bytes_as_in_memory(games, in_memory, tmp_path, files_per_partition):
     out = tmp_path / "processed"
-    cfg = _config(games, out, out_of_core=True, files_per_partition=files_per_partition)
+    cfg = pipeline_config(games, out, out_of_core=True, files_per_partition=files_per_partition)
     summary = run_preprocessing(cfg, progress=False)
     assert summary["out_of_core"] is True
     assert summary["rows_read"] == load_dataset(in_memory)["stats"]["rows_read"] > 0
@@ -111,7 +103,7 @@ def test_same_bytes_without_features_or_masks(games, tmp_path):
     outs = {}
     for mode in (False, True):
         out = tmp_path / f"ooc-{mode}" / "processed"
-        cfg = _config(games, out, out_of_core=mode, files_per_partition=4)
+        cfg = pipeline_config(games, out, out_of_core=mode, files_per_partition=4)
         cfg["preprocessing"].update(enable_feature_engineering=False, enable_masking=False)
         run_preprocessing(cfg, progress=False)
         outs[mode] = out
@@ -181,7 +173,7 @@ def test_failed_save_leaves_no_partial_output(games, tmp_path, monkeypatch):
 
     monkeypatch.setattr(ooc, "_fit_and_scale", broken)
     with pytest.raises(OSError, match="disk full"):
-        run_preprocessing(_config(games, out, out_of_core=True), progress=False)
+        run_preprocessing(pipeline_config(games, out, out_of_core=True), progress=False)
     assert not out.exists()
     assert leftovers(out) == []
 
@@ -196,7 +188,7 @@ def test_killed_run_then_rerun_gives_the_same_files(games, in_memory, tmp_path):
     out = tmp_path / "processed"
     code = (
         "from imitation_learning.data_preprocessing import run_preprocessing\n"
-        f"run_preprocessing({_config(many, out, out_of_core=True, files_per_partition=1)!r},"
+        f"run_preprocessing({pipeline_config(many, out, out_of_core=True, files_per_partition=1)!r},"
         " progress=False)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
@@ -217,8 +209,10 @@ def test_killed_run_then_rerun_gives_the_same_files(games, in_memory, tmp_path):
     assert len(list(folder.glob("shard-*.npz"))) >= 3  # what the killed run left
 
     reference = tmp_path / "reference"
-    run_preprocessing(_config(many, reference), progress=False)
-    run_preprocessing(_config(many, out, out_of_core=True, files_per_partition=7), progress=False)
+    run_preprocessing(pipeline_config(many, reference), progress=False)
+    run_preprocessing(
+        pipeline_config(many, out, out_of_core=True, files_per_partition=7), progress=False
+    )
     assert_same_dataset(out, reference)
     assert leftovers(out) == ["many", "reference"]  # no shard or temporary folder
     assert not folder.exists()
@@ -237,7 +231,7 @@ def test_duplicate_games_left_out_the_same_way(games, tmp_path, files_per_partit
     outs = {}
     for mode in (False, True):
         out = tmp_path / f"mode-{mode}" / "processed"
-        cfg = _config(root, out, out_of_core=mode, files_per_partition=files_per_partition)
+        cfg = pipeline_config(root, out, out_of_core=mode, files_per_partition=files_per_partition)
         summary = run_preprocessing(cfg, progress=False)
         assert summary["files_rejected"] == 1
         assert "zz_copy.csv" in summary["rejections"][-1]["file"]

@@ -29,6 +29,7 @@ from distributed import Client
 from pandas.testing import assert_frame_equal
 
 from cluster_script import run_script
+from game_data import pipeline_config, simulated_root
 from imitation_learning import out_of_core as ooc
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
@@ -57,23 +58,14 @@ def cluster_address(tmp_path_factory):
 @pytest.fixture(scope="module")
 def games(tmp_path_factory) -> Path:
     """60 self-play games (20 per player count)."""
-    from splendor.simulate import simulate
-
-    root = tmp_path_factory.mktemp("scaleout") / "games"
-    simulate(60, players=(2, 3, 4), agent="greedy", seed=31, out=root, progress=False)
-    return root
-
-
-def _config(root, out, **prep) -> dict:
-    prep.setdefault("num_workers", 1)
-    return {"data": {"data_root": str(root), "processed_dir": str(out)}, "preprocessing": prep}
+    return simulated_root(tmp_path_factory, "scaleout", 60, seed=31)
 
 
 @pytest.fixture(scope="module")
 def reference(games, tmp_path_factory) -> Path:
     """One worker, in this process, local paths, in memory: what every run must give."""
     out = tmp_path_factory.mktemp("reference") / "processed"
-    run_preprocessing(_config(games, out), progress=False)
+    run_preprocessing(pipeline_config(games, out), progress=False)
     return out
 
 
@@ -104,7 +96,7 @@ def no_leftovers(out: Path) -> bool:
 def test_cluster_run_equals_one_worker(games, reference, cluster_address, tmp_path, out_of_core):
     """Through the scheduler address, with the data root as a file:// URL."""
     out = tmp_path / "processed"
-    cfg = _config(
+    cfg = pipeline_config(
         f"file://{games}",
         out,
         scheduler_address=cluster_address,
@@ -148,7 +140,7 @@ def test_worker_killed_mid_job(
 
     monkeypatch.setattr(pp, "tqdm", KillingBar)
     out = tmp_path / "processed"
-    cfg = _config(games, out, scheduler_address=cluster_address, files_per_partition=1)
+    cfg = pipeline_config(games, out, scheduler_address=cluster_address, files_per_partition=1)
     cfg["preprocessing"]["out_of_core"] = out_of_core
     summary = run_preprocessing(cfg, progress=True)
 
@@ -186,7 +178,9 @@ def test_memory_url_equals_local_path(games, reference, tmp_path):
 
         for out_of_core in (False, True):
             out = tmp_path / f"memory-{out_of_core}" / "processed"
-            cfg = _config(f"memory://{root}", out, out_of_core=out_of_core, files_per_partition=7)
+            cfg = pipeline_config(
+                f"memory://{root}", out, out_of_core=out_of_core, files_per_partition=7
+            )
             run_preprocessing(cfg, progress=False)
             assert_same_dataset(out, reference)
             inputs = load_dataset(out)["stats"]["input_files"]

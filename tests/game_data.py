@@ -1,0 +1,21 @@
+"""Self-play data roots and pipeline configs for the tests (shared by several test files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def simulated_root(tmp_path_factory, name: str, games: int, seed: int) -> Path:
+    """A data root of ``games`` greedy self-play games, a third per player count (2, 3, 4)."""
+    from splendor.simulate import simulate
+
+    root = tmp_path_factory.mktemp(name) / "games"
+    simulate(games, players=(2, 3, 4), agent="greedy", seed=seed, out=root, progress=False)
+    return root
+
+
+def pipeline_config(root, out, **prep) -> dict:
+    """A ``run_preprocessing`` config: data root, output folder, preprocessing keys (one
+    worker unless given)."""
+    prep.setdefault("num_workers", 1)
+    return {"data": {"data_root": str(root), "processed_dir": str(out)}, "preprocessing": prep}
