@@ -112,10 +112,6 @@ def run_dask(paths, config, workers=None, address=None):
     return run.result, run.timings
 
 
-def best(runs, key="processing_s"):
-    return min(runs, key=lambda r: r[1][key])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", type=int, default=300)
@@ -138,10 +134,23 @@ def main() -> None:
     # The in-process run first, with no cluster in this process: an idle local cluster's
     # scheduler threads would share the interpreter with it (as they never do in a real
     # one-worker run). The n-worker job starts (and stops) its own cluster every run, as
-    # the command line does; its start-up is timed apart (run.timings).
-    runs: dict[str, list] = {"run_job, 1 worker, in process": []}
+    # the command line does; its start-up is timed apart (run.timings). Each run's outputs
+    # are compared with the first in-process run's, then dropped: keeping every run's
+    # outputs alive would make each later run write into fresh memory.
+    timings: dict[str, list[dict]] = {}
+    reference = None
+
+    def measure(name: str, variant) -> None:
+        nonlocal reference
+        result, run_timings = variant()
+        if reference is None:
+            reference = result
+        elif not same(reference, result):
+            raise AssertionError(f"{name}: outputs differ from the in-process run's")
+        timings.setdefault(name, []).append(run_timings)
+
     for _ in range(args.repeat):
-        runs["run_job, 1 worker, in process"].append(run_dask(paths, config, 1))
+        measure("run_job, 1 worker, in process", lambda: run_dask(paths, config, 1))
     t0 = time.perf_counter()
     with ctx_pool(n) as pool:
         pool.map(_warm_up, range(n), chunksize=1)
@@ -155,29 +164,26 @@ def main() -> None:
                 ),
                 f"multiprocessing.Pool({n})": lambda: run_pool(pool, chunks),
             }
-            runs.update({name: [] for name in variants})
             for _ in range(args.repeat):  # interleaved: a busy moment hits every variant
                 for name, variant in variants.items():
-                    runs[name].append(variant())
-    results = {name: best(r) for name, r in runs.items()}
-    reference = results["run_job, 1 worker, in process"][0]
-    assert all(same(reference, r) for r, _ in results.values()), "outputs differ"
+                    measure(name, variant)
+    results = {name: min(t, key=lambda r: r["processing_s"]) for name, t in timings.items()}
     rows = len(reference)
 
     print(f"{rows} rows; processing time, best of {args.repeat} (start-up apart):")
-    for name, (_, timings) in results.items():
-        s = timings["processing_s"]
+    for name, best_timings in results.items():
+        s = best_timings["processing_s"]
         print(f"  {name:<34} {s:6.2f} s  {rows / s:9,.0f} rows/s  {len(paths) / s:6,.0f} files/s")
-    own = results[f"run_job, {n} workers (own cluster)"][1]
-    starts = [t["cluster_start_s"] for _, t in runs[f"run_job, {n} workers (own cluster)"]]
+    own = results[f"run_job, {n} workers (own cluster)"]
+    starts = [t["cluster_start_s"] for t in timings[f"run_job, {n} workers (own cluster)"]]
     print(
         f"  start-up: run_job's {n}-worker cluster {min(starts):.2f}-{max(starts):.2f} s "
         f"(not in the processing times); pool {pool_start:.2f} s"
     )
-    one = results["run_job, 1 worker, in process"][1]["processing_s"]
-    one_cluster = results["run_job on a 1-worker LocalCluster"][1]["processing_s"]
+    one = results["run_job, 1 worker, in process"]["processing_s"]
+    one_cluster = results["run_job on a 1-worker LocalCluster"]["processing_s"]
     many = own["processing_s"]
-    pool_s = results[f"multiprocessing.Pool({n})"][1]["processing_s"]
+    pool_s = results[f"multiprocessing.Pool({n})"]["processing_s"]
     print(
         f"  speed-up {n} workers vs 1: {one / many:.2f}x vs in process, "
         f"{one_cluster / many:.2f}x vs a 1-worker cluster (target >= 1.6x)"
