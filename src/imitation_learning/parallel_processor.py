@@ -260,13 +260,13 @@ def partition_sizes(
         if len(weights) != n_files:
             raise ValueError(f"{len(weights)} weights for {n_files} files")
         cum = np.cumsum(np.maximum(np.asarray(weights, dtype=np.float64), 1.0))
-    # Cut k after the first file whose running weight reaches k / npartitions of the total;
-    # at least one file per partition on either side of each cut.
+    # Cut k after the first file whose running weight reaches k / npartitions of the total,
+    # leaving room for at least one file per partition on either side; cuts that coincide
+    # (one very heavy file) merge their partitions.
     cuts = np.searchsorted(cum, cum[-1] * np.arange(1, npartitions) / npartitions) + 1
     cuts = np.clip(cuts, np.arange(1, npartitions), n_files - np.arange(npartitions - 1, 0, -1))
-    cuts = np.maximum.accumulate(np.maximum(cuts, np.arange(1, npartitions)))
-    bounds = [0, *cuts.tolist(), n_files]
-    return [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    bounds = [0, *np.maximum.accumulate(cuts).tolist(), n_files]
+    return [b - a for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def file_weights(paths: Sequence[str]) -> list[float] | None:
