@@ -616,57 +616,7 @@ def read_game_log(
         )
     if rows_read == 0:  # header only (pyarrow would call a body without rows an empty file)
         return GameLog(name, np.empty((0, NUM_COLUMNS)), line_numbers, 0, [], len(columns))
-    return _finish(
-        name,
-        values,
-        unknown,
-        line_numbers,
-        rows_read,
-        rejections,
-        columns,
-        blind_reserve_base,
-        on_bad_row,
-    )
 
-
-def _parse_rows(data: bytes, body_offset: int, columns: list[str], utf8: bool, name: str):
-    """The data rows by pyarrow (the slow path names the lines it refuses): the block, the
-    unknown actions, line numbers, rows read and row rejections."""
-    starts, ends = _line_spans(data)
-    nonblank = np.flatnonzero(ends > starts)
-    nonblank = nonblank[nonblank > 0]  # line index 0 is the header
-    line_numbers = (nonblank + 1).astype(np.int64)
-    rows_read = len(nonblank)
-
-    if rows_read == 0:
-        return np.empty((0, NUM_COLUMNS)), {}, line_numbers, 0, []
-
-    rejections: list[Rejection] = []
-    try:
-        if not utf8:
-            raise _ParseError("not UTF-8")
-        values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
-        if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
-            raise _ParseError("row count mismatch")
-    except _ParseError:
-        values, unknown, line_numbers, rejections = _slow_path(
-            data, starts[nonblank], ends[nonblank], line_numbers, columns, name
-        )
-    return values, unknown, line_numbers, rows_read, rejections
-
-
-def _finish(
-    name: str,
-    values: np.ndarray,
-    unknown: dict[int, str],
-    line_numbers: np.ndarray,
-    rows_read: int,
-    rejections: list[Rejection],
-    columns: list[str],
-    blind_reserve_base: int,
-    on_bad_row: str,
-) -> GameLog:
-    """Decode the parsed block, check every row, and build the :class:`GameLog`."""
     # Decode: blind reserves to base 12.
     res = values[:, CARD_RESERVATION_COL]
     shift = res >= blind_reserve_base
@@ -699,6 +649,32 @@ def _finish(
         rejections=rejections,
         num_columns=len(columns),
     )
+
+
+def _parse_rows(data: bytes, body_offset: int, columns: list[str], utf8: bool, name: str):
+    """The data rows by pyarrow (the slow path names the lines it refuses): the block, the
+    unknown actions, line numbers, rows read and row rejections."""
+    starts, ends = _line_spans(data)
+    nonblank = np.flatnonzero(ends > starts)
+    nonblank = nonblank[nonblank > 0]  # line index 0 is the header
+    line_numbers = (nonblank + 1).astype(np.int64)
+    rows_read = len(nonblank)
+
+    if rows_read == 0:
+        return np.empty((0, NUM_COLUMNS)), {}, line_numbers, 0, []
+
+    rejections: list[Rejection] = []
+    try:
+        if not utf8:
+            raise _ParseError("not UTF-8")
+        values, unknown = _arrow_block(pa.py_buffer(data)[body_offset:], columns)
+        if len(values) != rows_read:  # pyarrow and the line count disagree: be precise
+            raise _ParseError("row count mismatch")
+    except _ParseError:
+        values, unknown, line_numbers, rejections = _slow_path(
+            data, starts[nonblank], ends[nonblank], line_numbers, columns, name
+        )
+    return values, unknown, line_numbers, rows_read, rejections
 
 
 def _is_utf8(data: bytes) -> bool:
