@@ -697,7 +697,11 @@ def test_features_travel_as_uint8_only_when_exact():
 
 
 def test_results_come_straight_from_workers_only_on_this_machine():
-    from imitation_learning.cluster import on_this_machine
+    from imitation_learning.cluster import all_on_this_machine, on_this_machine
+
+    assert all_on_this_machine(["tcp://127.0.0.1:8786", "tcp://127.0.0.1:40001"])
+    # Docker: scheduler published on loopback, workers on container addresses
+    assert not all_on_this_machine(["tcp://127.0.0.1:8786", "tcp://172.18.0.3:40001"])
 
     for local in (
         "tcp://127.0.0.1:8786",
@@ -762,3 +766,10 @@ def test_large_concatenation_filled_by_threads_equals_numpy(monkeypatch):
     out = results._concat_popping(arrays, np.float32)
     assert arrays == [] and out.dtype == np.float32
     assert np.array_equal(out, expected)
+
+
+def test_existing_local_cluster_results_come_straight_from_its_workers(dask_scheduler_address):
+    from imitation_learning.cluster import pool_client
+
+    with pool_client(1, scheduler_address=dask_scheduler_address) as client:
+        assert client.direct_to_workers is True

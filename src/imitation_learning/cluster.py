@@ -4,9 +4,8 @@
 single-threaded worker processes bound to 127.0.0.1 (started, and always stopped, here:
 errors and Ctrl-C included), or on the running cluster at ``scheduler_address`` (reached
 within :data:`CONNECT_TIMEOUT_S`, and left running). Results are fetched straight from the
-workers when the scheduler is on this machine's loopback (its workers are then local too);
-from a remote cluster they come through its scheduler, as its workers may not be reachable
-from here.
+workers when the scheduler and all its workers are on loopback addresses; from any other
+cluster they come through its scheduler, as its workers may not be reachable from here.
 """
 
 from __future__ import annotations
@@ -65,6 +64,14 @@ def _without_dask_malloc_setting() -> Iterator[None]:
         os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", saved)
 
 
+def all_on_this_machine(addresses: list[str]) -> bool:
+    """Whether the job may fetch results straight from the workers: the scheduler and every
+    worker are on loopback addresses. (A scheduler published on 127.0.0.1 by Docker has its
+    workers on container addresses, which this machine may not reach: results then come
+    through the scheduler.)"""
+    return all(on_this_machine(address) for address in addresses)
+
+
 def on_this_machine(address: str) -> bool:
     """Whether a scheduler address (``tcp://host:port``) is on the loopback interface."""
     import ipaddress
@@ -98,12 +105,7 @@ def pool_client(
         if scheduler_address is not None:
             try:
                 client = stack.enter_context(
-                    Client(
-                        scheduler_address,
-                        timeout=CONNECT_TIMEOUT_S,
-                        set_as_default=True,
-                        direct_to_workers=on_this_machine(scheduler_address),
-                    )
+                    Client(scheduler_address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
                 )
             except (OSError, TimeoutError) as exc:
                 raise ConnectionError(
@@ -112,6 +114,9 @@ def pool_client(
                     "(preprocessing.scheduler_address / DASK_SCHEDULER_ADDRESS / "
                     "--scheduler-address) or leave it unset to start a local cluster"
                 ) from exc
+            client.direct_to_workers = all_on_this_machine(
+                [scheduler_address, *client.scheduler_info(n_workers=-1)["workers"]]
+            )
         else:
             with (
                 warnings.catch_warnings(record=True) as caught,
