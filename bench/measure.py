@@ -141,17 +141,11 @@ def _typed_convert_options():
 
 def _tokenize_plain(path: str) -> None:
     """The reader's fast path alone: read the bytes, tokenize the body with numpy."""
-    from splendor import log_reader
-    from splendor.columns import ACTION_COL
-    from splendor.log_tokenizer import parse_plain_rows
+    from splendor.log_reader import tokenize_plain_body
 
     with open(path, "rb") as f:
         data = f.read()
-    body = data[data.index(b"\n") + 1 :]
-    parsed = parse_plain_rows(
-        body, log_reader.NUM_COLUMNS, ACTION_COL, log_reader._ACTION_WORDS, log_reader._NULL_WORDS
-    )
-    if parsed is None:
+    if tokenize_plain_body(data[data.index(b"\n") + 1 :]) is None:
         raise AssertionError(f"{path}: not plain exporter output")
 
 

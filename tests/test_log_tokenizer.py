@@ -13,17 +13,12 @@ from hypothesis import strategies as st
 
 from splendor import log_reader
 from splendor.columns import ACTION_COL, ACTION_TYPES, COLUMNS
-from splendor.log_tokenizer import MAX_DIGITS, parse_plain_rows
+from splendor.log_reader import tokenize_plain_body
+from splendor.log_tokenizer import MAX_DIGITS
 
 NUM_COLUMNS = len(COLUMNS)
 GAMES = Path(__file__).resolve().parents[1] / "data" / "games"
 SAMPLE = sorted(GAMES.glob("*_games/*.csv"))
-
-
-def _plain(body: bytes):
-    return parse_plain_rows(
-        body, NUM_COLUMNS, ACTION_COL, log_reader._ACTION_WORDS, log_reader._NULL_WORDS
-    )
 
 
 def _arrow(body: bytes):
@@ -52,14 +47,14 @@ def _body(path: Path) -> bytes:
 @pytest.mark.parametrize("path", SAMPLE[::3], ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_takes_exporter_files_and_agrees_with_pyarrow(path: Path) -> None:
     body = _body(path)
-    plain = _plain(body)
+    plain = tokenize_plain_body(body)
     assert plain is not None, "an exporter-written file must take the fast path"
     _assert_same(plain, _arrow(body))
 
 
 def test_read_game_log_gives_the_same_log_either_way(monkeypatch) -> None:
     fast = [log_reader.read_game_log(p) for p in SAMPLE[:6]]
-    monkeypatch.setattr(log_reader, "parse_plain_rows", lambda *args: None)
+    monkeypatch.setattr(log_reader, "tokenize_plain_body", lambda body: None)
     slow = [log_reader.read_game_log(p) for p in SAMPLE[:6]]
     for a, b in zip(fast, slow, strict=True):
         assert np.array_equal(a.values, b.values, equal_nan=True)
@@ -97,7 +92,7 @@ def test_read_game_log_gives_the_same_log_either_way(monkeypatch) -> None:
     ],
 )
 def test_declines_anything_outside_the_plain_subset(body: bytes) -> None:
-    assert _plain(body) is None
+    assert tokenize_plain_body(body) is None
 
 
 # --- property: on mutated real rows, the tokenizer either declines or agrees with pyarrow ---
@@ -157,7 +152,7 @@ def _bodies(draw) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_bodies())
 def test_agrees_with_pyarrow_whenever_it_takes_a_body(body: bytes) -> None:
-    plain = _plain(body)
+    plain = tokenize_plain_body(body)
     if plain is None:
         return
     arrow = _arrow(body)
@@ -182,6 +177,6 @@ def test_takes_plain_numbers_anywhere(edits) -> None:
         if column != ACTION_COL:
             rows[row][column] = str(number).encode()
     body = b"\n".join(b",".join(cells) for cells in rows) + b"\n"
-    plain = _plain(body)
+    plain = tokenize_plain_body(body)
     assert plain is not None
     _assert_same(plain, _arrow(body))

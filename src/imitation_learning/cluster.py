@@ -73,7 +73,7 @@ def all_on_this_machine(addresses: list[str]) -> bool:
 
 
 def on_this_machine(address: str) -> bool:
-    """Whether a scheduler address (``tcp://host:port``) is on the loopback interface."""
+    """Whether a Dask address (``tcp://host:port``) is on the loopback interface."""
     import ipaddress
     from urllib.parse import urlsplit
 

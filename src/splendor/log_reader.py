@@ -414,6 +414,14 @@ _ACTION_SET = pa.array(ACTION_TYPES)
 _ACTION_WORDS = {name.encode(): code for name, code in ACTION_CODE.items()}
 _NULL_WORDS = frozenset(text.encode() for text in NULL_VALUES)
 
+
+def tokenize_plain_body(body: bytes) -> tuple[np.ndarray, dict[int, str]] | None:
+    """The data rows (header excluded) of a ``COLUMNS``-layout file by the numpy tokenizer
+    (:func:`splendor.log_tokenizer.parse_plain_rows`): the same block and unknown actions
+    as the pyarrow path, or ``None`` when the body is not plain exporter output."""
+    return parse_plain_rows(body, NUM_COLUMNS, ACTION_COL, _ACTION_WORDS, _NULL_WORDS)
+
+
 # What pyarrow's float conversion accepts (after csv unquoting): decimal numbers with an
 # optional exponent, inf/infinity/nan, surrounding spaces. The slow path uses it to name the
 # cells pyarrow refused.
@@ -602,9 +610,7 @@ def read_game_log(
     body_offset = min(header_end + 1, len(data))
     plain = None
     if utf8 and columns is COLUMNS:  # our exporter's output: the numpy tokenizer, no pyarrow
-        plain = parse_plain_rows(
-            data[body_offset:], NUM_COLUMNS, ACTION_COL, _ACTION_WORDS, _NULL_WORDS
-        )
+        plain = tokenize_plain_body(data[body_offset:])
     if plain is not None:
         values, unknown = plain
         rows_read = len(values)

@@ -1,8 +1,9 @@
 """A numpy tokenizer for the data rows our exporter writes: a fast path in front of pyarrow.
 
 Game logs written by :mod:`splendor.log_writer` use a tiny subset of CSV: every line ends with
-``\\n``, cells are separated by ``,``, a number is written as plain decimal digits (``-`` in front when negative), a missing
-value as an empty cell, and the one text column (``action_type``) holds short unquoted words.
+``\\n``, cells are separated by ``,``, a number is written as plain decimal digits (``-`` in
+front when negative), a missing value as an empty cell, and the one text column
+(``action_type``) holds short unquoted words.
 For that subset, tokenizing the whole body at once with numpy (find the separators, then
 convert all one-digit cells in one step and the few longer ones by length) is several times
 faster than a general CSV parser, which pays per column and per cell for options it does not
@@ -11,7 +12,7 @@ need here (a game log has 403 columns and only ~80 rows).
 :func:`parse_plain_rows` either returns exactly what the pyarrow path of
 :mod:`splendor.log_reader` gives for the same bytes, or ``None`` when the body uses anything
 outside the subset (quotes, carriage returns, blank lines, ``+``, decimals, ``nan``, ragged
-rows, numbers of more than 18 digits...). ``None`` is not an error: the caller then parses
+rows, cells longer than 18 characters...). ``None`` is not an error: the caller then parses
 with pyarrow, which accepts everything else and names what is wrong. A test checks both paths
 agree on generated and mutated files.
 """
