@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dask
+import dask.bag as db
 import fsspec
 import numpy as np
 import pandas as pd
@@ -242,9 +244,32 @@ def test_file_weights(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     a.write_bytes(b"x" * 10)
     b.write_bytes(b"x" * 3)
-    assert pp.file_weights([str(a), str(b)]) == [10.0, 3.0]
+    extra = pp.FILE_OVERHEAD_BYTES
+    assert pp.file_weights([str(a), str(b)]) == [10.0 + extra, 3.0 + extra]
     assert pp.file_weights([str(a), str(tmp_path / "gone.csv")]) is None
     assert pp.file_weights(["memory://x/a.csv"]) is None
+
+
+def test_processed_bag_is_one_task_per_partition():
+    """The bag is built fused: one task per partition, which is what the futures point at
+    (no alias task after each, which would cost a scheduler round trip per partition)."""
+    chunks = [["a", "b"], ["c"], ["d", "e", "f"]]
+    bag = pp._processed_bag(chunks, _count_and_tag, "tag")
+    graph = dict(bag.__dask_graph__())
+    assert bag.npartitions == 3 and len(graph) == 3
+    delayed = bag.to_delayed(optimize_graph=False)
+    assert [d.key for d in delayed] == [(bag.name, i) for i in range(3)]
+    assert set(graph) == {d.key for d in delayed}
+    expected = (("tag", 2), ("tag", 1), ("tag", 3))
+    assert dask.compute(*delayed, scheduler="sync") == expected
+    # the same partitions as map_partitions over a bag of the paths, fused by Dask
+    plain = db.concat([db.from_sequence(c, npartitions=1) for c in chunks])
+    fused = plain.map_partitions(_count_and_tag, "tag").to_delayed()
+    assert dask.compute(*fused, scheduler="sync") == expected
+
+
+def _count_and_tag(paths, tag):
+    return (tag, len(paths))
 
 
 def test_partition_sizes_override_and_empty():
