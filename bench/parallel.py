@@ -1,12 +1,13 @@
 """Benchmark of the Dask job: 1 vs 2 workers, Dask vs a plain multiprocessing pool, and
 the driver's peak memory against the size of the outputs.
 
-    uv run python bench/parallel.py [--games 300] [--workers 2] [--repeat 3]
+    uv run python bench/parallel.py [--games 300] [--workers 2] [--repeat 5] [--fresh 5]
 
 The games are simulated once into ``bench/cache/games-<n>/`` (git-ignored). Every variant
 processes the same files with the same config and the same partitions; the figures printed
 are the best of ``--repeat`` runs (the machine may be shared). Cluster and pool start-up
-are timed apart from the processing. Targets: 2 workers >= 1.6x 1 worker; Dask within 10%
+are timed apart from the processing. ``--fresh``: also 1 vs 2 workers with each run in a
+fresh interpreter, as the command line runs (``bench/fresh_run.py``). Targets: 2 workers >= 1.6x 1 worker; Dask within 10%
 of the pool; driver peak <= 2x the outputs.
 """
 
@@ -14,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import multiprocessing
 import os
+import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -112,11 +117,31 @@ def run_dask(paths, config, workers=None, address=None):
     return run.result, run.timings
 
 
+def fresh_runs(root: Path, workers: int, rounds: int) -> dict[int, list[float]]:
+    """Processing times of runs each in a fresh interpreter (:mod:`bench.fresh_run`), for
+    1 and ``workers`` workers, alternating."""
+    times: dict[int, list[float]] = {1: [], workers: []}
+    for _ in range(rounds):
+        for w in times:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.fresh_run", str(root), str(w)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            times[w].append(json.loads(done.stdout.splitlines()[-1])["processing_s"])
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--games", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--fresh", type=int, default=5, help="rounds of runs in fresh interpreters (0: none)"
+    )
     args = parser.parse_args()
     os.environ.pop("DASK_SCHEDULER_ADDRESS", None)
     from distributed import LocalCluster
@@ -189,6 +214,19 @@ def main() -> None:
         f"{one_cluster / many:.2f}x vs a 1-worker cluster (target >= 1.6x)"
     )
     print(f"  Dask / Pool processing time: {many / pool_s:.2f} (target <= 1.10)")
+
+    # As the command line runs: each run in a fresh interpreter. The in-process runs above
+    # reuse the memory the previous run freed, which a 2-worker job's new workers never can.
+    if args.fresh:
+        fresh = fresh_runs(games_root(args.games), n, args.fresh)
+        best = {w: min(t) for w, t in fresh.items()}
+        median = {w: statistics.median(t) for w, t in fresh.items()}
+        print(
+            f"  fresh interpreter per run ({args.fresh} each): 1 worker {best[1]:.2f} s best, "
+            f"{median[1]:.2f} s median; {n} workers {best[n]:.2f} s best, {median[n]:.2f} s "
+            f"median; speed-up {best[1] / best[n]:.2f}x (best), "
+            f"{median[1] / median[n]:.2f}x (median)"
+        )
 
     # Driver memory: a separate run under tracemalloc (it slows allocations down). The
     # modules the job imports (distributed, bokeh for the dashboard: tens of MiB of code

@@ -118,3 +118,13 @@ def test_unknown_suite_is_refused():
         run.run("everything", quick=True)
     with pytest.raises(SystemExit):
         run.main(["everything"])
+
+
+def test_fresh_interpreter_runs(cache):
+    """``bench/parallel.py --fresh``: each run of the job in its own interpreter."""
+    from bench import parallel
+
+    ds = datasets.get_dataset(6, cache_dir=cache)
+    times = parallel.fresh_runs(ds.root, 2, rounds=1)
+    assert times.keys() == {1, 2}
+    assert all(len(t) == 1 and t[0] > 0 for t in times.values())
