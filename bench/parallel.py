@@ -7,8 +7,8 @@ The games are simulated once into ``bench/cache/games-<n>/`` (git-ignored). Ever
 processes the same files with the same config and the same partitions; the figures printed
 are the best of ``--repeat`` runs (the machine may be shared). Cluster and pool start-up
 are timed apart from the processing. ``--fresh``: also 1 vs 2 workers with each run in a
-fresh interpreter, as the command line runs (``bench/fresh_run.py``). Targets: 2 workers >= 1.6x 1 worker; Dask within 10%
-of the pool; driver peak <= 2x the outputs.
+fresh interpreter, as the command line runs (``bench/fresh_run.py``). Targets: 2 workers
+>= 1.6x 1 worker; Dask within 10% of the pool; driver peak <= 2x the outputs.
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ GAME_FOLDERS = ("2_games", "3_games", "4_games")
 TARGET_FILES_PER_PARTITION = 100
 #: ... but at least this many partitions per worker, so that the results stream back while
 #: the workers run and no worker waits long for the last one. More cost a scheduler round
-#: trip and a fetch each: 300 games on 2 workers took 0.45-0.47 s with 2 a worker (best,
-#: median of 7), 0.46-0.48 s with 4, 0.48-0.53 s with 6.
+#: trip and a fetch each: 300 games on a warm 2-worker cluster, best and median of 7 runs,
+#: twice: 0.45 s and 0.47 s with 2 a worker, 0.46-0.49 s and 0.48-0.51 s with 4,
+#: 0.48-0.51 s and 0.50-0.53 s with 6.
 MIN_PARTITIONS_PER_WORKER = 2
 #: The fixed cost of a file, as the bytes of log that take as long to process: the per-file
 #: step takes about 0.9 ms plus 19 ns a byte (least squares over 300 games of 2-4 players,
@@ -356,9 +357,10 @@ def _processed_bag(chunks: list[list[str]], task: Callable[..., FileResult], *ar
     .map_partitions(task, *args)`` as Dask runs it once it has fused each partition's
     two steps into one task, but built fused: Dask's fusion keeps the bag's key names by
     adding a second, empty task after every partition, and on single-threaded workers that
-    cost a round trip to the scheduler before the worker got its next partition (5-10 ms
-    a partition here, ~10% of a 300-game run on 2 workers). The task (and the per-file
-    function in ``args``) goes in the graph by reference: the workers import it.
+    cost a second round trip to the scheduler before the worker got its next partition
+    (8-14 ms between a worker's partitions with it, 2-9 ms without, in the task stream of a
+    300-game run). The task (and the per-file function in ``args``) goes in the graph by
+    reference: the workers import it.
     """
     import dask.bag as db
     from dask.base import tokenize
