@@ -231,7 +231,10 @@ def test_partition_sizes_balance_weights(n_files, seed):
     weights = np.sort(rng.uniform(30_000, 120_000, size=n_files))  # 2- to 4-player logs
     sizes = pp.partition_sizes(n_files, 2, weights=weights)
     assert sum(sizes) == n_files and min(sizes) >= 1
-    assert len(sizes) == min(n_files, max(math.ceil(n_files / 100), 8))
+    expected = max(
+        math.ceil(n_files / pp.TARGET_FILES_PER_PARTITION), pp.MIN_PARTITIONS_PER_WORKER * 2
+    )
+    assert len(sizes) == min(n_files, expected)
     totals = np.add.reduceat(weights, np.cumsum([0, *sizes[:-1]]))
     assert np.abs(totals - weights.sum() / len(sizes)).max() <= weights.max()
     # one very heavy file: a partition of its own, the others still non-empty
