@@ -1,4 +1,5 @@
-"""Peak memory of the job's driver, in a fresh interpreter (run by :mod:`bench.measure`).
+"""One run of the job in a fresh interpreter, as the command line runs it: the driver's peak
+memory and the job's timings (run by :mod:`bench.measure` and ``bench/parallel.py``).
 
     python -m bench.memprobe DATA_ROOT NUM_WORKERS
 
@@ -6,7 +7,9 @@ Imports everything the job needs and takes the resident size after the imports a
 baseline; runs the job in memory (``run_job``: a local cluster for several workers, this
 process for one); prints one JSON line: the peak resident size, its increase over the
 baseline, the size in bytes of the four outputs (``df`` deep, features, labels, masks:
-``bench.parallel.output_nbytes``) and the ratio of the two.
+``bench.parallel.output_nbytes``) and the ratio of the two, and the job's own timings. A
+fresh process has none of the memory a previous run freed: the run pays for fresh pages,
+as a run of the command line does (and a new cluster's workers always do).
 
 The peak is the kernel's high-water mark of this process's memory (``VmHWM`` in
 ``/proc/self/status``), reset at the baseline (``/proc/self/clear_refs``). Not
@@ -84,7 +87,7 @@ def probe(data_root: str, num_workers: int) -> dict:
         "peak_increase_bytes": increase,
         "outputs_bytes": outputs,
         "peak_increase_over_outputs": increase / outputs if outputs else None,
-        "total_s": round(run.timings["total_s"], 3),
+        **{k: round(v, 3) for k, v in run.timings.items()},
     }
 
 

@@ -7,7 +7,7 @@ The games are simulated once into ``bench/cache/games-<n>/`` (git-ignored). Ever
 processes the same files with the same config and the same partitions; the figures printed
 are the best of ``--repeat`` runs (the machine may be shared). Cluster and pool start-up
 are timed apart from the processing. ``--fresh``: also 1 vs 2 workers with each run in a
-fresh interpreter, as the command line runs (``bench/fresh_run.py``). Targets: 2 workers
+fresh interpreter, as the command line runs (``bench/memprobe.py``). Targets: 2 workers
 >= 1.6x 1 worker; Dask within 10% of the pool; driver peak <= 2x the outputs.
 """
 
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -32,6 +30,9 @@ from imitation_learning import parallel_processor as pp
 from imitation_learning.cluster import LOCAL_CLUSTER_CONFIG
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult
+
+if __package__ in (None, ""):  # run as a script: the ``bench`` package from the repository
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CACHE = Path(__file__).resolve().parent / "cache"
 
@@ -118,19 +119,14 @@ def run_dask(paths, config, workers=None, address=None):
 
 
 def fresh_runs(root: Path, workers: int, rounds: int) -> dict[int, list[float]]:
-    """Processing times of runs each in a fresh interpreter (:mod:`bench.fresh_run`), for
+    """Processing times of runs each in a fresh interpreter (:mod:`bench.memprobe`), for
     1 and ``workers`` workers, alternating."""
+    from bench.measure import measure_driver_memory
+
     times: dict[int, list[float]] = {1: [], workers: []}
     for _ in range(rounds):
         for w in times:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.fresh_run", str(root), str(w)],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=Path(__file__).resolve().parent.parent,
-            )
-            times[w].append(json.loads(done.stdout.splitlines()[-1])["processing_s"])
+            times[w].append(measure_driver_memory(root, w)["processing_s"])
     return times
 
 
