@@ -28,11 +28,6 @@ _REMOVED_WEIGHTS = 4 ** np.arange(5, -1, -1)
 _REMOVED_LOOKUP = np.full(4**6, -1, dtype=np.int16)
 _REMOVED_LOOKUP[C.REMOVED_MATRIX.astype(np.int64) @ _REMOVED_WEIGHTS] = np.arange(84)
 
-# Tokens moved by each class: colours taken by a gem_take3 class, tokens returned by a
-# gems_removed class.
-_TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1).astype(np.int64)  # class 0 (no colour): 0
-_REMOVED_SIZE = C.REMOVED_MATRIX.sum(axis=1).astype(np.int64)
-
 # The fast consistency test (_all_consistent): the heads owned by one action, that action,
 # their decision cells (which head each gem cell belongs to), the cells a decision points to.
 _ACTION_HEADS = ("card_selection", "card_reservation", "gem_take3", "gem_take2")
@@ -221,9 +216,9 @@ def _all_consistent(
     if (removed < 0).any():
         return False
     gold_left = values[:, C.BANK[5]] > 0  # NaN: none
-    gain = _TAKE3_SIZE[np.maximum(heads[:, 2], 0)] + 2 * mine[:, 3] + (mine[:, 1] & gold_left)
+    gain = C.TAKE3_SIZE[np.maximum(heads[:, 2], 0)] + 2 * mine[:, 3] + (mine[:, 1] & gold_left)
     excess = np.maximum(0, _player_tokens(values) + gain - 10)
-    if (_REMOVED_SIZE[removed] != np.where(mine[:, 0], 0, excess)).any():
+    if (C.REMOVED_TOTAL[removed] != np.where(mine[:, 0], 0, excess)).any():
         return False
 
     if masks is not None:

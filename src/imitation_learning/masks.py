@@ -20,10 +20,8 @@ from splendor import columns as C
 TOKEN_LIMIT = 10
 MAX_GAIN = 3  # the most tokens one move can bring
 
-_TAKE3_SIZE = C.TAKE3_MATRIX.sum(axis=1)  # (26,)
 _COLOUR_BITS = 1 << np.arange(5)  # bit i = colour i
 _TAKE3_BITS = C.TAKE3_MATRIX.astype(np.int64) @ _COLOUR_BITS  # (26,) the colours of a class
-_REMOVED_TOTAL = C.REMOVED_MATRIX.sum(axis=1)  # (84,)
 
 # Token gains (6 colours, gold last) of the token-gaining moves, in the order the
 # legality matrix of ``_returns_mask`` uses: the 25 take-3 classes, the 5 take-2, a reserve
@@ -110,7 +108,7 @@ def _build_returns_table() -> np.ndarray:
     holdings = np.array(list(np.ndindex(*(4,) * 6)), dtype=np.int8)  # row i has code i
     fits = (C.REMOVED_MATRIX[None, :, :] <= holdings[:, None, :]).all(axis=-1)  # (4096, 84)
     sizes = np.arange(5)[:, None, None]
-    return fits[None, :, :] & (_REMOVED_TOTAL[None, None, :] == sizes)
+    return fits[None, :, :] & (C.REMOVED_TOTAL[None, None, :] == sizes)
 
 
 # Packed 8 classes a byte (84 -> 11 bytes): a move's required returns are or-ed bytewise.
@@ -132,7 +130,7 @@ def _returns_mask(gems: np.ndarray, legal: np.ndarray) -> np.ndarray:
     size = np.where(legal & (excess > 0), np.clip(excess, 0, 4), 0)
     code = np.clip(after, 0, 3) @ _BASE4  # (m, 31)
     bits = np.bitwise_or.reduce(_RETURNS_BITS[size, code], axis=1)  # (m, 11)
-    return np.unpackbits(bits, axis=1, count=len(_REMOVED_TOTAL)).view(bool)
+    return np.unpackbits(bits, axis=1, count=len(C.REMOVED_TOTAL)).view(bool)
 
 
 def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -192,7 +190,7 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     within = (_TAKE3_BITS[None, :] & ~(available @ _COLOUR_BITS)[:, None]) == 0  # (n, 26)
     gem_take3 = (
         within
-        & (_TAKE3_SIZE[None, :] == np.minimum(n_available, 3)[:, None])
+        & (C.TAKE3_SIZE[None, :] == np.minimum(n_available, 3)[:, None])
         & (n_available > 0)[:, None]
     )
 

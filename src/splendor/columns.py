@@ -110,6 +110,7 @@ TAKE3_CLASS_OF = {combo: i for i, combo in enumerate(TAKE3_CLASSES)}
 TAKE3_MATRIX = np.zeros((26, 5), dtype=np.int8)
 for _i, _combo in enumerate(TAKE3_CLASSES):
     TAKE3_MATRIX[_i, list(_combo)] = 1
+TAKE3_SIZE = TAKE3_MATRIX.sum(axis=1, dtype=np.int64)  # (26,) colours taken; class 0: none
 
 # gems_removed: every 6-tuple with total 0..3, ascending lexicographic order.
 REMOVED_CLASSES: list[tuple[int, ...]] = sorted(
@@ -118,6 +119,7 @@ REMOVED_CLASSES: list[tuple[int, ...]] = sorted(
 assert len(REMOVED_CLASSES) == 84
 REMOVED_CLASS_OF = {t: i for i, t in enumerate(REMOVED_CLASSES)}
 REMOVED_MATRIX = np.array(REMOVED_CLASSES, dtype=np.int8)  # (84, 6)
+REMOVED_TOTAL = REMOVED_MATRIX.sum(axis=1, dtype=np.int64)  # (84,) tokens returned
 assert REMOVED_CLASSES[1] == (0, 0, 0, 0, 0, 1) and REMOVED_CLASSES[56] == (1, 0, 0, 0, 0, 0)
 
 HEADS: dict[str, int] = {
