@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Games written by an older exporter (a copy of the project's shared fixtures, kept in the
+# repository so that a fresh clone tests itself): `nan` text, float integers, base 11.
+LEGACY_LOGS = Path(__file__).resolve().parent / "data" / "legacy-logs"
+
 
 def simulated_root(tmp_path_factory, name: str, games: int, seed: int) -> Path:
     """A data root of ``games`` greedy self-play games, a third per player count (2, 3, 4)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from game_data import LEGACY_LOGS
 from imitation_learning import data_preprocessing as DP
 from imitation_learning import dataset as D
 from imitation_learning import parallel_processor as PP
@@ -22,7 +23,7 @@ from imitation_learning.results import FileResult
 from splendor import columns as C
 from splendor.errors import Rejection
 
-LEGACY = Path("/work/shared/fixtures/legacy-logs")
+LEGACY = LEGACY_LOGS
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from game_data import LEGACY_LOGS
 from imitation_learning.compaction import FRAME_COLUMNS, empty_frame
 from imitation_learning.features import NUM_FEATURES, get_all_feature_names
 from imitation_learning.file_processing import empty_result, process_game_log
 from splendor import columns as C
 
-LEGACY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "legacy-logs"
+LEGACY = LEGACY_LOGS
 LEGACY_FILES = sorted(LEGACY.glob("*_games/*.csv"))
 LEGACY_CONFIG = {"reader": {"blind_reserve_base": 11}}
 GAME = LEGACY / "2_games" / "900000.csv"  # line 4: a take-2 of black with 4 black in the bank

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from game_data import LEGACY_LOGS
 from imitation_learning.labels import compute_labels, find_inconsistent_rows
 from imitation_learning.masks import compute_masks
 from splendor import columns as C
@@ -233,7 +232,7 @@ def test_rows_are_reported_in_order_with_their_index():
 
 # --- the whole-block fast path of find_inconsistent_rows -----------------------------------
 
-LEGACY_LOG = Path(__file__).resolve().parents[2] / "shared/fixtures/legacy-logs/3_games/900001.csv"
+LEGACY_LOG = LEGACY_LOGS / "3_games" / "900001.csv"
 _DECISION_AND_NEARBY = [C.COL[name] for name in C.DECISION_COLUMNS] + [
     C.COL["gems_board_gold"],
     C.COL["player0_gems_white"],

@@ -9,6 +9,7 @@ import fsspec
 import numpy as np
 import pytest
 
+from game_data import LEGACY_LOGS
 from splendor.columns import (
     ACTION_COL,
     BANK,
@@ -23,7 +24,7 @@ from splendor.columns import (
 from splendor.errors import GameLogError
 from splendor.log_reader import GameLog, read_game_log, validate_rows
 
-LEGACY = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "legacy-logs"
+LEGACY = LEGACY_LOGS
 SHAPES = {
     "2_games/900000.csv": 70,
     "2_games/900003.csv": 68,

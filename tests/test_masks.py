@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from game_data import LEGACY_LOGS
 from imitation_learning.labels import compute_labels, find_inconsistent_rows
 from imitation_learning.masks import compute_masks, masks_contain_labels
 from splendor import columns as C
 
-LEGACY = Path("/work/shared/fixtures/legacy-logs")
+LEGACY = LEGACY_LOGS
 WBGRK = C.COLOURS
 
 
