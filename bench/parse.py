@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-DEFAULT_FOLDERS = ["../shared/fixtures/legacy-logs", "data/games"]
+DEFAULT_FOLDERS = ["tests/data/legacy-logs", "data/games"]
 
 
 def _files(folders: list[str]) -> list[Path]:
