@@ -747,9 +747,9 @@ def test_results_come_straight_from_workers_only_on_this_machine():
 
 
 def test_normal_pages_leaves_numpy_huge_page_setting_as_it_was():
-    from imitation_learning.memory_pages import normal_pages
+    from imitation_learning.memory_pages import huge_page_switch, normal_pages
 
-    switch = np._core.multiarray._set_madvise_hugepage
+    switch = huge_page_switch()
     before = switch(True)
     try:
         with normal_pages():

@@ -3,13 +3,16 @@
 The configuration is ``--config FILE`` (else ``./config.yaml`` if present, else the
 defaults), with the command-line flags applied over it; it is validated, and the data root
 checked, before any work starts. Exit codes: 0 done (rejected rows and files are counted in
-the summary), 2 configuration or usage error, 3 under ``--strict``: the first rejected file
-or row stopped the job (its message is printed; no dataset is written).
+the summary), 2 configuration or usage error (one line on stderr, before any file is
+processed), 3 under ``--strict``: the first rejected file or row stopped the job (its
+message is printed; no dataset is written), 4 the cluster was lost mid-run (its scheduler,
+or every worker for ``preprocessing.no_workers_timeout_s``; nothing is written).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +22,7 @@ from imitation_learning.config import ConfigError, deep_merge, load_config, vali
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_STRICT = 3
+EXIT_CLUSTER_LOST = 4
 
 DEFAULT_CONFIG_FILE = "config.yaml"
 
@@ -145,20 +149,34 @@ def _first_rejection(summary: dict) -> str | None:
     return f"{where}: {r.get('reason')}"
 
 
+def _usage_error(message: str) -> int:
+    """Print a user error on one line (the fix included in the message); exit code 2."""
+    print(f"splendor-il preprocess: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def run_preprocess_command(args: argparse.Namespace) -> int:
-    from imitation_learning.parallel_processor import discover_csv_files
+    from imitation_learning.parallel_processor import discover_csv_files, resolve_scheduler_address
+    from imitation_learning.preflight import check_output_dir, check_scheduler_address
 
     try:
         cfg = build_config(args)
-        # Usage errors (missing data root, no game file) before any work starts.
+        # Usage errors before any work starts: the data root (missing, no game file), the
+        # output folder, the form of the scheduler address (its reachability is checked
+        # when the job connects, before any file is processed).
         discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
+        check_output_dir(cfg["data"]["processed_dir"])
+        check_scheduler_address(resolve_scheduler_address(cfg))
     except ConfigError as exc:
-        print(f"splendor-il preprocess: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        print(f"splendor-il preprocess: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc.one_line)
+    except (OSError, ValueError) as exc:  # includes preflight.UsageError
+        return _usage_error(str(exc))
 
+    from imitation_learning.cluster import ClusterLostError
+
+    # The client's own log of a lost scheduler is a traceback per reconnection attempt; the
+    # job reports the loss itself, on one line (ClusterLostError below).
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     from imitation_learning.data_preprocessing import run_preprocessing
     from imitation_learning.file_processing import StrictModeError
 
@@ -168,8 +186,10 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         print(f"splendor-il preprocess: --strict: input rejected: {exc.rejection}", file=sys.stderr)
         return EXIT_STRICT
     except ConnectionError as exc:  # the scheduler address given cannot be reached
+        return _usage_error(str(exc))
+    except ClusterLostError as exc:  # scheduler gone, or no worker left, mid-run
         print(f"splendor-il preprocess: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CLUSTER_LOST
     except KeyboardInterrupt:
         print("splendor-il preprocess: interrupted", file=sys.stderr)
         return 130

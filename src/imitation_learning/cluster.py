@@ -150,5 +150,86 @@ def pool_client(
                 Client(cluster, set_as_default=True, direct_to_workers=True)
             )
         if worker_setup is not None:
-            client.run(worker_setup)
+            warm_up(client, worker_setup)
         yield client
+
+
+def warm_up(client, worker_setup: Callable[[], None]) -> None:
+    """Run ``worker_setup`` on every worker now (e.g. imports), as an optimisation only: a
+    worker lost meanwhile, or a setup that fails, is not an error (Dask replaces the worker,
+    and the first task on a worker does the same work anyway)."""
+    try:
+        client.run(worker_setup, on_error="ignore")
+    except (OSError, TimeoutError):  # the connection to a worker closed under the call
+        pass
+
+
+class ClusterLostError(RuntimeError):
+    """The run's cluster cannot go on: its scheduler is gone, or it has had no worker at all
+    for longer than the job's ``preprocessing.no_workers_timeout_s``."""
+
+
+#: Seconds between two looks at the cluster while no result arrives.
+_POLL_S = 1.0
+
+
+def results_as_completed(
+    client, futures: list, *, no_workers_timeout_s: float
+) -> Iterator[tuple[object, object]]:
+    """``(future, result)`` for every future, in the order they finish (results fetched in
+    batches, as ``as_completed(..., with_results=True)`` does).
+
+    Unlike ``as_completed`` it never waits forever: while no result arrives it looks at the
+    cluster every second and raises :class:`ClusterLostError` once the scheduler cannot be
+    reached, or once the cluster has had no worker for ``no_workers_timeout_s`` seconds
+    (workers that come back in time, e.g. restarted by their nannies, are waited for; Dask
+    re-runs what the lost ones held). An error raised by a task is raised here.
+    """
+    import time
+    from concurrent.futures import CancelledError
+
+    from distributed import wait
+
+    pending = set(futures)
+    without_workers_since: float | None = None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=_POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        except (OSError, CancelledError) as exc:  # the scheduler's connection closed
+            raise _scheduler_lost(client, exc) from None
+        if done:
+            without_workers_since = None
+            batch = list(done)
+            try:
+                results = client.gather(batch)
+            except (OSError, CancelledError) as exc:
+                raise _scheduler_lost(client, exc) from None
+            yield from zip(batch, results, strict=True)
+            continue
+        try:
+            workers = len(client.nthreads())
+        except (OSError, TimeoutError) as exc:
+            raise _scheduler_lost(client, exc) from None
+        if client.status not in ("running", "connecting"):
+            raise _scheduler_lost(client, None)
+        if workers:
+            without_workers_since = None
+        elif without_workers_since is None:
+            without_workers_since = time.monotonic()
+        elif time.monotonic() - without_workers_since > no_workers_timeout_s:
+            raise ClusterLostError(
+                f"the Dask cluster at {client.scheduler.address} has had no worker for "
+                f"{no_workers_timeout_s:g} s (all lost, none came back); nothing was written: "
+                "restart the workers and run again"
+            )
+
+
+def _scheduler_lost(client, exc: BaseException | None) -> ClusterLostError:
+    why = f" ({type(exc).__name__})" if exc is not None else ""
+    return ClusterLostError(
+        f"lost the connection to the Dask scheduler at {client.scheduler.address}{why}; "
+        "nothing was written: check the scheduler and run again"
+    )
+

@@ -40,6 +40,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "report": None,
         "strict": False,
         "out_of_core": False,  # True: partitions write shards, the driver assembles memmaps
+        "no_workers_timeout_s": 60.0,  # a cluster without any worker this long fails the run
     },
     "reader": {
         "blind_reserve_base": 12,
@@ -65,6 +66,7 @@ _SCHEMA: dict[str, tuple[type, bool]] = {
     "preprocessing.report": (str, True),
     "preprocessing.strict": (bool, False),
     "preprocessing.out_of_core": (bool, False),
+    "preprocessing.no_workers_timeout_s": (float, False),
     "reader.blind_reserve_base": (int, False),
 }
 
@@ -78,6 +80,7 @@ class ConfigError(ValueError):
         self.problems = list(problems)
         head = "invalid configuration" + (f" in {source}" if source else "")
         super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+        self.one_line = head + ": " + "; ".join(self.problems)
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -176,6 +179,11 @@ def validate_config(cfg: Mapping | None) -> dict:
     for name in ("data_root", "processed_dir"):
         if not data[name].strip():
             problems.append(f"'data.{name}' must not be empty")
+    if not pre["no_workers_timeout_s"] > 0:  # NaN fails too
+        problems.append(
+            "'preprocessing.no_workers_timeout_s' must be a positive number of seconds, "
+            f"got {pre['no_workers_timeout_s']!r}"
+        )
     for name in ("scheduler_address", "dashboard_address", "report"):
         if pre[name] is not None and not pre[name].strip():
             problems.append(f"'preprocessing.{name}' must not be empty (use null instead)")

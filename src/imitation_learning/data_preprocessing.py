@@ -55,12 +55,14 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     from imitation_learning.features import NUM_FEATURES
     from imitation_learning.out_of_core import save_dataset_from_shards, shard_folder
     from imitation_learning.parallel_processor import discover_csv_files, run_job
+    from imitation_learning.preflight import check_output_dir
 
     t_start = time.perf_counter()
     cfg = validate_config(config or {})
     data, prep = cfg["data"], cfg["preprocessing"]
 
     files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
+    check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
     t_discovered = time.perf_counter()
     out_of_core = prep["out_of_core"]
     # Out-of-core: the partitions write shards beside the output, removed at the end.

@@ -393,7 +393,7 @@ def _json_default(obj):
     return str(obj)
 
 
-def _is_dataset_dir(path: Path) -> bool:
+def is_dataset_dir(path: Path) -> bool:
     return (path / "stats.json").exists() and (path / "feature_names.json").exists()
 
 
@@ -419,7 +419,7 @@ class _AtomicDir:
         self.parent.mkdir(parents=True, exist_ok=True)
         if self.target.exists() and not (
             self.target.is_dir()
-            and (_is_dataset_dir(self.target) or not any(self.target.iterdir()))
+            and (is_dataset_dir(self.target) or not any(self.target.iterdir()))
         ):
             raise FileExistsError(
                 f"{self.target} exists and does not hold a dataset; refusing to replace it"
@@ -427,7 +427,7 @@ class _AtomicDir:
         if not self.target.exists():
             # a save killed between its two renames: restore the previous dataset
             for old in sorted(self.parent.glob(self.prefix + "old-*")):
-                if _is_dataset_dir(old):
+                if is_dataset_dir(old):
                     os.rename(old, self.target)
                     break
         for stale in self.parent.glob(self.prefix + "tmp-*"):
@@ -644,7 +644,7 @@ def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
     (:class:`Scaler`), ``stats``, ``rejections``. ``mmap=True`` memory-maps the X arrays.
     """
     path = Path(path)
-    if not _is_dataset_dir(path):
+    if not is_dataset_dir(path):
         raise FileNotFoundError(f"no dataset in {path}")
     out: dict = {}
     for split in SPLITS:

@@ -15,7 +15,7 @@ block (the split and scaler step of 1,000 games took 0.38 s with them, 0.69 s wi
 numpy decides when it allocates, so only the allocation needs to be in the block.
 
 :func:`normal_pages` turns numpy's request off for the duration of a block. numpy's
-switch for it is private (``numpy._core.multiarray._set_madvise_hugepage``); where it is
+switch for it is private (:func:`huge_page_switch`); where it is
 missing, nothing changes. The setting is process-wide: arrays that other threads allocate
 meanwhile get normal pages too, which is harmless.
 """
@@ -28,10 +28,17 @@ from contextlib import contextmanager
 import numpy as np
 
 
+def huge_page_switch():
+    """numpy's private switch ``_set_madvise_hugepage(on) -> previous`` (in ``numpy._core``
+    from numpy 2, ``numpy.core`` before), or None where it is missing."""
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    return getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+
+
 @contextmanager
 def normal_pages() -> Iterator[None]:
     """Allocate numpy arrays with the kernel's normal pages inside the block."""
-    switch = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+    switch = huge_page_switch()
     if switch is None:
         yield
         return

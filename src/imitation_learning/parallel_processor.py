@@ -29,7 +29,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
-from imitation_learning.cluster import pool_client
+from imitation_learning.cluster import pool_client, results_as_completed
 from imitation_learning.config import validate_config
 from imitation_learning.results import FileResult, pack_features
 from splendor.errors import Rejection
@@ -376,8 +376,6 @@ def _collect(
     client, paths: list[str], config: dict, sizes: list[int], bar, shard_dir: str | None = None
 ) -> FileResult:
     """Submit the partitions, gather them as they finish, reassemble them in path order."""
-    from distributed import as_completed
-
     bounds = np.cumsum([0, *sizes]).tolist()
     chunks = [paths[a:b] for a, b in itertools.pairwise(bounds)]
     bag = _processed_bag(chunks, _partition_task(shard_dir), config, _file_processor())
@@ -387,7 +385,8 @@ def _collect(
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
     try:
-        for future, part in as_completed(futures, with_results=True):
+        timeout = config["preprocessing"]["no_workers_timeout_s"]
+        for future, part in results_as_completed(client, futures, no_workers_timeout_s=timeout):
             i = position[future.key]
             parts[i] = part
             bar.update(sizes[i])

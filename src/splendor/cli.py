@@ -11,11 +11,19 @@ import argparse
 import sys
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors on one line (argparse prints the whole usage first); exit code 2.
+    The subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from imitation_learning.cli import register_cli as register_preprocess
     from splendor.simulate import register_cli as register_simulate
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="splendor-il",
         description="Splendor self-play logs and their preprocessing for imitation learning.",
     )

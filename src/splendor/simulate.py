@@ -66,7 +66,8 @@ class GameRecord:
 
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integers (stable across runs and platforms)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+    state = np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)
+    return int(state[0]) >> 1
 
 
 def play_game(
