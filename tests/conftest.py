@@ -18,6 +18,28 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_GAMES = REPO_ROOT / "data" / "games"
 
 
+# --------------------------------------------------------------------------- isolation
+@pytest.fixture(scope="session", autouse=True)
+def isolated_from_callers_dask():
+    """Every test runs without the caller's Dask environment.
+
+    ``DASK_SCHEDULER_ADDRESS`` would send the jobs to the caller's cluster, and any other
+    ``DASK_*`` variable (``DASK_DISTRIBUTED__...``, ``DASK_CONFIG``...) changes Dask's
+    configuration. They are removed from ``os.environ`` for the whole session (so every
+    subprocess a test starts inherits a clean environment too), Dask's configuration is
+    rebuilt without them, and both are restored at the end. A test that wants one sets it
+    with ``monkeypatch.setenv``.
+    """
+    import dask
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("DASK_")]:
+            mp.delenv(name)
+        dask.config.refresh()  # the configuration Dask read from them at import
+        yield
+    dask.config.refresh()
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
     """A LocalCluster of 2 worker processes shared by the session; closed at the end."""

@@ -147,8 +147,7 @@ def test_mutated_header_is_one_file_level_rejection(ops, header_junk, where, tmp
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(files=st.lists(st.lists(mutation, max_size=6), min_size=1, max_size=3))
-def test_job_over_mutated_logs_never_raises_and_accounts(files, tmp_path_factory, monkeypatch):
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+def test_job_over_mutated_logs_never_raises_and_accounts(files, tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     (root / "2_games").mkdir()
     bodies = {}

@@ -6,13 +6,13 @@ from itertools import combinations, combinations_with_replacement
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from game_data import LEGACY_LOGS
 from imitation_learning.labels import compute_labels, find_inconsistent_rows
 from imitation_learning.masks import compute_masks, masks_contain_labels
 from splendor import columns as C
+from splendor.log_reader import read_game_log
 
 LEGACY = LEGACY_LOGS
 WBGRK = C.COLOURS
@@ -343,16 +343,10 @@ def test_masks_contain_labels():
 
 
 def load_legacy(path: Path) -> np.ndarray:
-    """Raw values of a legacy fixture (blind-reserve base 11), like the reader returns."""
-    try:
-        from splendor.log_reader import read_game_log
-    except ImportError:
-        df = pd.read_csv(path, na_values=["nan"])
-        df["action_type"] = df["action_type"].map(C.ACTION_CODE)
-        blind = df["card_reservation"] >= 11
-        df.loc[blind, "card_reservation"] += 1
-        return df[C.COLUMNS].to_numpy(np.float64)
-    return read_game_log(path, blind_reserve_base=11).values
+    """Raw values of a legacy fixture (blind-reserve base 11), as the reader returns them."""
+    log = read_game_log(path, blind_reserve_base=11)
+    assert log.rejections == [], log.rejections
+    return log.values
 
 
 LEGACY_FILES = sorted(LEGACY.glob("*_games/*.csv"))

@@ -7,11 +7,11 @@ next run's files, and the shard folder never outlives a run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -178,35 +178,58 @@ def test_failed_save_leaves_no_partial_output(games, tmp_path, monkeypatch):
     assert leftovers(out) == []
 
 
+_KILLED_RUN = """
+import json, sys, time
+from imitation_learning import parallel_processor as pp
+from imitation_learning.data_preprocessing import run_preprocessing
+
+class StopAtTheFourthFile:  # the job's progress bar, told of each file processed here
+    files = 0
+    def __init__(self, *args, **kwargs):
+        pass
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def update(self, n=1):
+        StopAtTheFourthFile.files += n
+        if StopAtTheFourthFile.files == 4:  # one file a partition: 3 shards written
+            print("3 shards written", file=sys.stderr, flush=True)
+            time.sleep(600)  # the SIGKILL arrives here
+
+pp.tqdm = StopAtTheFourthFile
+run_preprocessing(json.loads(sys.argv[1]), progress=False)
+"""
+
+
 @pytest.mark.slow
 def test_killed_run_then_rerun_gives_the_same_files(games, in_memory, tmp_path):
     """SIGKILL an out-of-core run once shards exist; the next run gives the same files."""
     many = tmp_path / "many"
     from splendor.simulate import simulate
 
-    simulate(150, players=(2, 3, 4), agent="greedy", seed=23, out=many, progress=False)
+    simulate(15, players=(2, 3, 4), agent="greedy", seed=23, out=many, progress=False)
     out = tmp_path / "processed"
-    code = (
-        "from imitation_learning.data_preprocessing import run_preprocessing\n"
-        f"run_preprocessing({pipeline_config(many, out, out_of_core=True, files_per_partition=1)!r},"
-        " progress=False)\n"
+    config = pipeline_config(many, out, out_of_core=True, files_per_partition=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN, json.dumps(config)], stderr=subprocess.PIPE, text=True
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     folder = ooc.shard_dir_for(out)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if folder.is_dir() and len(list(folder.glob("shard-*.npz"))) >= 3:
+        said = []
+        for line in proc.stderr:  # blocks until the run is stopped there (or ends)
+            said.append(line)
+            if line == "3 shards written\n":
                 break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
+        assert said and said[-1] == "3 shards written\n", "".join(said)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
     assert not out.exists()
-    assert len(list(folder.glob("shard-*.npz"))) >= 3  # what the killed run left
+    assert len(list(folder.glob("shard-*.npz"))) == 3  # what the killed run left
 
     reference = tmp_path / "reference"
     run_preprocessing(pipeline_config(many, reference), progress=False)

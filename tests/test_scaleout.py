@@ -4,7 +4,8 @@ started by ``cluster/local-cluster.sh`` on loopback (free ports).
 - the job run through the scheduler address gives the files of the one-worker run;
 - a worker killed with SIGKILL mid-job: Dask re-runs its tasks, same files;
 - fsspec roots (``file://``, ``memory://``) give what the local path gives;
-- an unreachable scheduler: a clear one-line error in bounded time, non-zero exit;
+- an unreachable scheduler: a clear one-line error, non-zero exit (the connection bound
+  itself is checked in test_parallel_processor, without a clock);
 - Ctrl-C on the CLI: the job stops and leaves no partial output.
 """
 
@@ -194,29 +195,45 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
     out = tmp_path / "processed"
     argv = ["preprocess", "--data-root", str(games), "--output", str(out), "--no-progress"]
     argv += ["--scheduler-address", "tcp://127.0.0.1:9"]
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    t0 = time.monotonic()
-    proc = subprocess.run(
-        [*CLI, *argv], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
-    )
-    elapsed = time.monotonic() - t0
+    proc = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode != 0
     message = proc.stderr.strip()
     assert "Traceback" not in message
     assert len(message.splitlines()) == 1, message
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in message
-    assert elapsed < 20, f"took {elapsed:.1f} s"
     assert not out.exists()
+
+
+_CLI_STOPPED_MID_RUN = """
+import sys, time
+from imitation_learning import parallel_processor as pp
+from splendor.cli import main
+
+class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mid-run
+    def __init__(self, *args, **kwargs):
+        pass
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def update(self, n=1):
+        print("first shard back", file=sys.stderr, flush=True)
+        time.sleep(600)  # the SIGINT arrives here
+
+pp.tqdm = StopAtFirstPartition
+sys.exit(main())
+"""
 
 
 @pytest.mark.slow
 def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
-    """SIGINT while the partitions write their shards: exit 130, and beside the (absent)
-    output folder no shard folder, no temporary folder, nothing."""
+    """SIGINT while the partitions write their shards (the first one is back, the others
+    are not collected): exit 130, and beside the (absent) output folder no shard folder,
+    no temporary folder, nothing."""
     from splendor.simulate import simulate
 
     games = tmp_path / "games"
-    simulate(150, players=(2, 3, 4), agent="greedy", seed=5, out=games, progress=False)
+    simulate(15, players=(2, 3, 4), agent="greedy", seed=5, out=games, progress=False)
     work = tmp_path / "work"
     work.mkdir()
     config = work.parent / "config.yaml"
@@ -225,18 +242,21 @@ def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
     argv = ["preprocess", "--config", str(config), "--data-root", str(games)]
     argv += ["--output", str(out), "--out-of-core", "--num-workers", "2", "--no-progress"]
     argv += ["--dashboard-address", "127.0.0.1:0"]
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     proc = subprocess.Popen(
-        [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _CLI_STOPPED_MID_RUN, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     shards = ooc.shard_dir_for(out)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if shards.is_dir() and any(shards.glob("shard-*.npz")):
+        said = []
+        for line in proc.stderr:  # blocks until the driver is stopped mid-run (or it ends)
+            said.append(line)
+            if line == "first shard back\n":
                 break
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert said and said[-1] == "first shard back\n", "".join(said)
+        assert len(list(shards.glob("shard-*.npz"))) >= 1
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

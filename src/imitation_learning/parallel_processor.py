@@ -499,7 +499,7 @@ def _strict_error(rejection: Rejection) -> Exception:
 def _performance_report(report_path: str | os.PathLike):
     from distributed import performance_report
 
-    return performance_report(filename=os.fspath(report_path))
+    return performance_report(filename=os.fspath(report_path), mode="inline")
 
 
 def check_accounting(result: FileResult, paths: Sequence[str]) -> None:
