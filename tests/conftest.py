@@ -61,13 +61,6 @@ def dask_scheduler_address(dask_cluster) -> str:
     return dask_cluster.scheduler_address
 
 
-@pytest.fixture
-def no_scheduler_env(monkeypatch):
-    """Make sure ``DASK_SCHEDULER_ADDRESS`` from the environment does not leak into a test."""
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    return os.environ
-
-
 @pytest.fixture(scope="session")
 def simulated_games(tmp_path_factory) -> Path:
     """A data root of 18 self-play games (6 per player count) with the real engine."""

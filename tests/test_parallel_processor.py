@@ -352,8 +352,8 @@ def test_dashboard_answers_during_the_run(fake_step, tmp_path, monkeypatch, caps
     seen = {}
     real_as_completed = pp_as_completed()
 
-    def checking_as_completed(futures, **kwargs):
-        for i, item in enumerate(real_as_completed(futures, **kwargs)):
+    def checking_as_completed(client, futures, **kwargs):
+        for i, item in enumerate(real_as_completed(client, futures, **kwargs)):
             if i == 0:  # the job is running: partitions still pending
                 from distributed import get_client
 
@@ -365,7 +365,7 @@ def test_dashboard_answers_during_the_run(fake_step, tmp_path, monkeypatch, caps
                     seen["status"] = (r.status, r.read().decode())
             yield item
 
-    monkeypatch.setattr("distributed.as_completed", checking_as_completed)
+    monkeypatch.setattr(pp, "results_as_completed", checking_as_completed)
     report = tmp_path / "report.html"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -424,21 +424,22 @@ def assert_self_contained_report(report: Path) -> None:
 
 
 def pp_as_completed():
-    from distributed import as_completed
+    """The loop by which the job receives its partitions (wrapped by the tests below)."""
+    from imitation_learning.cluster import results_as_completed
 
-    return as_completed
+    return results_as_completed
 
 
 def test_keyboard_interrupt_leaves_no_worker(fake_step, tmp_path, monkeypatch):
     paths = write_fake_tree(tmp_path, counts=(10, 10, 10))
     real_as_completed = pp_as_completed()
 
-    def interrupted(futures, **kwargs):
-        for item in real_as_completed(futures, **kwargs):
+    def interrupted(client, futures, **kwargs):
+        for item in real_as_completed(client, futures, **kwargs):
             raise KeyboardInterrupt  # Ctrl-C while the partitions come back
             yield item
 
-    monkeypatch.setattr("distributed.as_completed", interrupted)
+    monkeypatch.setattr(pp, "results_as_completed", interrupted)
     before = children_pids()
     config = {"preprocessing": {"files_per_partition": 2, "dashboard_address": None}}
     with pytest.raises(KeyboardInterrupt):
