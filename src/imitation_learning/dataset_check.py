@@ -286,11 +286,10 @@ def _check_shapes(ds: dict) -> tuple[CheckResult, _Layout]:
             res.problem(f"{split}: heads {sorted(extra)} not in label_classes.json")
         res.per_split[split] = fig
     res.summary = (
-        f"{width} columns; rows "
+        f"{width} columns, {len(classes)} heads, rows "
         + ", ".join(f"{s} {layout.rows[s]}" for s in SPLITS)
-        + f"; {len(classes)} heads"
         if res.status == PASS
-        else f"{len(res.examples)}+ problems; first: {res.examples[0]}"
+        else "shapes disagree"
     )
     return res, layout
 
@@ -303,7 +302,7 @@ def _is_boolean(arr: np.ndarray) -> bool:
 
 def _check_labels_valid(ds: dict, layout: _Layout) -> CheckResult:
     res = CheckResult("labels_valid")
-    total = 0
+    total = checked = 0
     for split in SPLITS:
         per_head = {}
         for head, k in C.HEADS.items():
@@ -313,13 +312,14 @@ def _check_labels_valid(ds: dict, layout: _Layout) -> CheckResult:
             bad = np.flatnonzero((lab < -1) | (lab >= k))
             per_head[head] = int(len(bad))
             total += len(bad)
+            checked += len(lab)
             if len(bad):
-                res.problem(f"{split} row {bad[0]}, {head}: label {lab[bad[0]]} (classes 0..{k - 1})")
+                res.problem(
+                    f"{split} row {bad[0]}, {head}: label {lab[bad[0]]} (classes 0..{k - 1})"
+                )
         res.per_split[split] = {"invalid_labels": per_head}
     res.summary = (
-        "all labels are -1 or a class index"
-        if res.status == PASS
-        else f"{total} labels out of range; first: {res.examples[0]}"
+        f"{checked} labels" if res.status == PASS else f"{total} of {checked} labels out of range"
     )
     return _note_unchecked(res, layout)
 
@@ -345,9 +345,9 @@ def _check_labels_in_masks(ds: dict, layout: _Layout) -> CheckResult:
                 res.problem(f"{split} row {r}, {head}: label {lab[r]} not in legal {legal}")
         res.per_split[split] = {"labels_outside_mask": per_head}
     res.summary = (
-        f"{checked} labels, all legal in their row's mask"
+        f"{checked} labels other than -1"
         if res.status == PASS
-        else f"{total} of {checked} labels outside their mask; first: {res.examples[0]}"
+        else f"{total} of {checked} labels outside their mask"
     )
     return _note_unchecked(res, layout)
 
@@ -362,9 +362,7 @@ def _note_unchecked(res: CheckResult, layout: _Layout) -> CheckResult:
 # --- the scan of X -------------------------------------------------------------------------
 
 
-def _scan_x(
-    ds: dict, layout: _Layout, scans: list, *, progress: bool, block_rows: int
-) -> None:
+def _scan_x(ds: dict, layout: _Layout, scans: list, *, progress: bool, block_rows: int) -> None:
     """Read each split's X once, in blocks of rows, and hand every block to every scan
     (with its finite rows); release the pages read as the scan goes."""
     from tqdm.auto import tqdm
@@ -446,9 +444,7 @@ class _FiniteScan(_Scan):
         self.res.per_split = {s: {"non_finite_values": n} for s, n in self.counts.items()}
         total = sum(self.counts.values())
         self.res.summary = (
-            "no NaN or infinity"
-            if self.res.status == PASS
-            else f"{total} non-finite values; first: {self.res.examples[0]}"
+            "no NaN or infinity" if self.res.status == PASS else f"{total} non-finite values"
         )
         return self.res
 
@@ -509,11 +505,14 @@ class _InStepScan(_Scan):
         bad = sum(c["rows_out_of_step"] for c in self.counts.values())
         if res.status == PASS:
             res.summary = (
-                f"{checked} rows: card_selection and gem_take2 masks equal X's can-build and "
+                f"{checked} rows: card_selection and gem_take2 masks = X's can-build and "
                 "take-2 columns"
             )
         else:
-            res.summary = f"{bad} of {checked} rows out of step; first: {res.examples[0]}"
+            res.summary = (
+                f"{bad} of {checked} rows: card_selection / gem_take2 masks differ from X's "
+                "can-build / take-2 columns"
+            )
         unchecked = [s for s in SPLITS if s not in self.counts]
         if unchecked:
             res.summary += f" (not checked, see shapes: {', '.join(unchecked)})"
@@ -590,14 +589,12 @@ def _check_games(ds: dict, layout: _Layout, fingerprints: dict[str, np.ndarray])
         )
     if res.status == PASS:
         res.summary = (
-            "game ids of the splits disjoint ("
-            + ", ".join(f"{s} {len(ids[s])}" for s in SPLITS)
-            + " games); no row of X in two splits"
+            ", ".join(f"{s} {len(ids[s])}" for s in SPLITS)
+            + " games in stats.json, disjoint; no row of X in two splits"
         )
     else:
-        res.summary = (
-            f"{shared_games} games in two splits; " if shared_games else ""
-        ) + f"first: {res.examples[0]}"
+        dup = sum(len(p) for p in duplicates.values())
+        res.summary = f"{shared_games} game ids in two splits, {dup} rows of X in two splits"
     return res
 
 
@@ -739,13 +736,13 @@ class _ScalerScan(_Scan):
         res.per_split["train"] = {**res.per_split.get("train", {}), **deviation}
         if res.status == PASS:
             res.summary = (
-                f"{len(self.cont)} continuous columns; train mean and std of X un-standardised "
-                f"within {deviation.get('max_mean_deviation_over_scale', 0):.2g} / "
+                f"{len(self.cont)} continuous columns; train mean, std within "
+                f"{deviation.get('max_mean_deviation_over_scale', 0):.2g}, "
                 f"{deviation.get('max_std_deviation_over_scale', 0):.2g} x scale of the saved "
-                f"ones (tolerance {STATS_TOLERANCE:.2g}); every value a whole number"
+                f"(tolerance {STATS_TOLERANCE:.2g}); all values whole numbers"
             )
         else:
-            res.summary = f"{len(res.examples)}+ problems; first: {res.examples[0]}"
+            res.summary = "the scaler does not match the train rows of X"
         return res
 
 
@@ -880,12 +877,12 @@ class _GroupScan(_Scan):
         res.per_split = self.counts
         if res.status == PASS:
             res.summary = (
-                "num_players and seat one-hots, card and reserved positions, "
-                f"{len(self.binary)} binary columns valid; rows per player count as in stats.json"
+                f"num_players, seats, card and reserved positions, {len(self.binary)} binary "
+                "columns; rows per player count as in stats.json"
             )
         else:
             total = sum(sum(c["bad_rows"].values()) for c in self.counts.values())
-            res.summary = f"{total} bad row groups; first: {res.examples[0]}"
+            res.summary = f"{total} rows with an invalid group"
         return res
 
 
