@@ -226,8 +226,9 @@ def run_check_command(args: argparse.Namespace) -> int:
             learnability=not args.skip_learnability,
             progress=not args.no_progress,
         )
-    except ConfigError as exc:
-        print(f"splendor-il check: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # one line per problem
+        for problem in exc.problems:
+            print(f"splendor-il check: configuration: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except DatasetNotFoundError as exc:
         print(f"splendor-il check: no dataset: {exc}", file=sys.stderr)
