@@ -26,10 +26,11 @@ over every class and has no per-row class mask, and it would be a new dependency
 project for one model. Training: inputs standardised on the train sample and clipped to
 +-5 (a rare value of a sparse column would otherwise dominate), weights from zero, minibatch
 gradient descent with momentum, the step decayed linearly to zero, a small L2 penalty, a
-fixed number of epochs, every random choice from ``seed``. Rows with a single legal class
-teach nothing (their gradient is zero) and are left out of training; rows whose label is -1
-(head not applicable), out of range or outside its mask, and rows of X with a non-finite
-value, are left out of training and evaluation.
+fixed number of epochs, every random choice from ``seed``, on one BLAS thread
+(``threadpoolctl``). Rows with a single legal class teach nothing (their gradient is zero)
+and are left out of training; rows whose label is -1 (head not applicable), out of range or
+outside its mask, and rows of X with a non-finite value, are left out of training and
+evaluation.
 
 Memory: the train sample is held once (float32, ``max_rows`` x columns: 260 MB at 50,000
 rows of 1,304 columns), shared by the heads through row indices; the test sample is read in
@@ -42,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from imitation_learning.dataset_check import release_pages
 from splendor import columns as C
@@ -104,12 +106,24 @@ class MaskedSoftmax:
         return np.where(legal, logits, -np.inf).argmax(axis=1)
 
 
-def input_scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column mean and standard deviation of ``X`` (float32; sd 1 for a constant column)."""
-    mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-    sd = X.std(axis=0, dtype=np.float64).astype(np.float32)
-    sd[sd == 0] = 1.0
-    return mu, sd
+def input_scaling(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and standard deviation of ``X`` (of its ``rows``, a bool mask: default
+    all), float32, sd 1 for a constant column; by chunks of rows (float64 accumulators, no
+    full-size temporary)."""
+    total, sq, count = np.zeros(X.shape[1]), np.zeros(X.shape[1]), 0
+    for start in range(0, len(X), _CHUNK_ROWS):
+        chunk = X[start : start + _CHUNK_ROWS]
+        if rows is not None:
+            chunk = chunk[rows[start : start + _CHUNK_ROWS]]
+        chunk = chunk.astype(np.float64)
+        count += len(chunk)
+        total += chunk.sum(axis=0)
+        sq += np.einsum("ij,ij->j", chunk, chunk)
+    mean = total / max(count, 1)
+    var = np.maximum(sq / max(count, 1) - mean**2, 0.0)
+    sd = np.sqrt(var).astype(np.float32)
+    sd[sd <= 1e-6 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant (up to rounding)
+    return mean.astype(np.float32), sd
 
 
 def standardise(X: np.ndarray, mu: np.ndarray, sd: np.ndarray, *, out=None) -> np.ndarray:
@@ -237,10 +251,20 @@ def check_learnability(
 
     Returns ``{"settings": {...}, "heads": [HeadResult.to_dict(), ...]}``.
     """
-    from tqdm.auto import tqdm
-
     if max_rows < 1 or epochs < 1:
         raise ValueError("max_rows and epochs must be at least 1")
+    # One BLAS thread: the products are small (a minibatch by ~1,300 columns by <= 84
+    # classes); threads waiting on each other cost more than they bring, and several times
+    # the wall time on a busy machine (measured in docs/benchmarks.md).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _check_learnability(
+            ds, max_rows=max_rows, seed=seed, epochs=epochs, progress=progress
+        )
+
+
+def _check_learnability(ds: dict, *, max_rows: int, seed: int, epochs: int, progress: bool) -> dict:
+    from tqdm.auto import tqdm
+
     rng = np.random.default_rng(seed)
     X_train, X_test = ds["X_train"], ds["X_test"]
     shapes_ok = X_train.ndim == 2 and X_test.ndim == 2 and X_train.shape[1] == X_test.shape[1]
@@ -270,8 +294,10 @@ def check_learnability(
     # The train sample, standardised in place; the heads share it through row indices.
     Z = gather_rows(X_train, train_idx)
     finite = np.isfinite(Z).all(axis=1)
-    mu, sd = input_scaling(Z[finite])
-    standardise(Z, mu, sd, out=Z)
+    mu, sd = input_scaling(Z, finite)
+    for start in range(0, len(Z), _CHUNK_ROWS):  # in place, chunk by chunk: no temporary
+        block = Z[start : start + _CHUNK_ROWS]
+        standardise(block, mu, sd, out=block)
     models: dict[str, MaskedSoftmax] = {}
     mask_biases: dict[str, np.ndarray] = {}
     train_labels: dict[str, np.ndarray] = {}
