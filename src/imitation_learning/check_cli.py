@@ -161,10 +161,12 @@ def format_report(report: dict) -> str:
     width = max(len(c["name"]) for c in report["soundness"])
     for c in report["soundness"]:
         lines.append(
-            f"  {c['status'].upper():4}  {c['name']:<{width}}  {c['description']} ({c['summary']})"
+            f"  {c['status'].upper():4}  {c['name']:<{width}}  {c['description']}: {c['summary']}"
         )
         if c["status"] == "fail":
             lines.extend(f"        - {e}" for e in c["examples"])
+            for split, figures in c["per_split"].items():
+                lines.append(f"        {split}: {json.dumps(figures, separators=(', ', ': '))}")
     learn = report["learnability"]
     if learn is not None:
         s = learn["settings"]
