@@ -332,6 +332,7 @@ def test_saved_files_agree_with_names_and_class_tables(tmp_path):
         sp = stats["splits"][s]
         assert sp["rows"] == int(splits[s].sum())
         assert sp["games"] == len(set(df["game_id"][splits[s]]))
+        assert sp["game_ids"] == sorted(set(df["game_id"][splits[s]].tolist()))
         for n in (2, 3, 4):
             assert sp["by_num_players"][str(n)]["rows"] == int((splits[s] & (players == n)).sum())
         lc = stats["label_counts"][s]["gem_take3"]

@@ -18,8 +18,9 @@ Layout of the output folder::
     feature_names.json            the F column names of X, in order
     label_classes.json            splendor.columns.class_tables()
     scaler.npz                    mean, scale (float64, (F,)), columns (int64), continuous (bool, (F,))
-    stats.json                    counts, label and mask statistics, inputs, rejections, config,
-                                  package versions, timings, column kinds
+    stats.json                    counts and game ids per split, label and mask statistics,
+                                  inputs, rejections, config, package versions, timings,
+                                  column kinds
     rejections.json               the run's rejection report (Rejection.to_dict() list)
 """
 
@@ -497,7 +498,8 @@ def dataset_stats(
     labels: Mapping[str, np.ndarray],
     masks: Mapping[str, np.ndarray],
 ) -> dict:
-    """Counts per split and player count, label distributions and mask statistics."""
+    """Counts and game ids per split, counts per player count, label distributions and mask
+    statistics."""
     game_ids = np.asarray(game_ids)
     num_players = np.asarray(num_players).astype(np.int64)
     splits: dict[str, dict] = {}
@@ -512,10 +514,13 @@ def dataset_stats(
                 "rows": int(rows.sum()),
                 "games": int(len(np.unique(game_ids[rows]))),
             }
+        split_games = np.unique(game_ids[sel])
         splits[split] = {
             "rows": int(sel.sum()),
-            "games": int(len(np.unique(game_ids[sel]))),
+            "games": int(len(split_games)),
             "by_num_players": by_players,
+            # the split's games (sorted ids): `splendor-il check` proves no game is in two splits
+            "game_ids": split_games.tolist(),
         }
         label_counts[split] = {}
         mask_stats[split] = {}

@@ -1,8 +1,9 @@
 """`splendor-il`: the project's command line.
 
 Each subcommand lives with the code it drives and registers itself here:
-``simulate`` (self-play logs, :mod:`splendor.simulate`) and ``preprocess`` (the Dask job,
-:mod:`imitation_learning.cli`).
+``simulate`` (self-play logs, :mod:`splendor.simulate`), ``preprocess`` (the Dask job,
+:mod:`imitation_learning.cli`) and ``check`` (a saved dataset's soundness and learnability,
+:mod:`imitation_learning.check_cli`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class _OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from imitation_learning.check_cli import register_cli as register_check
     from imitation_learning.cli import register_cli as register_preprocess
     from splendor.simulate import register_cli as register_simulate
 
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_simulate(sub)
     register_preprocess(sub)
+    register_check(sub)
     return parser
 
 
