@@ -49,11 +49,11 @@ class _CellBytes:
 
     def __init__(self, buf: np.ndarray, starts: np.ndarray):
         self.buf, self.starts = buf, starts
-        self.gathered = [buf[starts]]
+        self.gathered = [buf.take(starts)]
 
     def __getitem__(self, i: int) -> np.ndarray:
         while len(self.gathered) <= i:  # the buffer shifted by i, indexed by the starts
-            self.gathered.append(self.buf[len(self.gathered) :][self.starts])
+            self.gathered.append(self.buf[len(self.gathered) :].take(self.starts))
         return self.gathered[i]
 
 
@@ -94,10 +94,13 @@ def _drop_zero_fractions(
     The usual forms, ``d.0`` and ``dd.0`` / ``-d.0``, are found by comparing bytes for all
     cells at once; only when the body holds other points are they located one by one."""
     short = (lengths == 3) & (chars[1] == _DOT) & (chars[2] == _ZERO)  # d.0
-    wide = np.flatnonzero((lengths == 4) & (chars[2] == _DOT))  # dd.0, -d.0
-    wide = wide[chars.buf[chars.starts[wide] + 3] == _ZERO]
     # Every point is one of those cells' when the counts agree (each has one at least).
-    if np.count_nonzero(buf == _DOT) != np.count_nonzero(short) + len(wide):
+    points = np.count_nonzero(buf == _DOT) - np.count_nonzero(short)
+    wide = np.empty(0, dtype=np.int64)
+    if points:
+        wide = np.flatnonzero((lengths == 4) & (chars[2] == _DOT))  # dd.0, -d.0
+        wide = wide[chars.buf[chars.starts[wide] + 3] == _ZERO]
+    if points != len(wide):
         starts = chars.starts
         dots = np.flatnonzero(buf == _DOT)
         cells = np.searchsorted(seps, dots)  # the separator after the point ends its cell
@@ -159,11 +162,11 @@ def parse_plain_rows(
     np.subtract(seps, starts, out=lengths, casting="unsafe")
     if lengths.sum(dtype=np.int64) != size - len(seps):
         return None
-    if b"\r" in body:  # CRLF line endings; any other carriage return is left to pyarrow
-        crlf = buf[row_ends - 1] == _RETURN
-        if np.count_nonzero(buf == _RETURN) != np.count_nonzero(crlf):
-            return None  # a carriage return elsewhere than before a newline
-        lengths[num_columns - 1 :: num_columns] -= crlf
+    returns = b"\r" in body
+    if returns:  # CRLF line endings: the carriage return is not part of the last cell
+        lengths[num_columns - 1 :: num_columns] -= buf[row_ends - 1] == _RETURN
+        # Any other carriage return is in a cell, where it is not a digit, a point or a null
+        # text, so the checks below decline the body (the action words are checked apart).
     text_starts = starts[text_column::num_columns].tolist()
     text_lengths = lengths[text_column::num_columns].tolist()
     lengths[text_column::num_columns] = 0  # numbers only below; the words are decoded apart
@@ -213,5 +216,7 @@ def parse_plain_rows(
         if code is not None:
             codes[row] = code
         elif word not in null_texts:
+            if returns and b"\r" in word:
+                return None  # a line break for pyarrow
             unknown[row] = word.decode("utf-8", errors="replace")
     return values, unknown
