@@ -608,7 +608,7 @@ def read_game_log(
     if data.startswith(BOM):
         data = data[len(BOM) :]
 
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole file)
         raise _error(name, "empty file: no header")
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end
