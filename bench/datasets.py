@@ -1,7 +1,9 @@
 """Benchmark datasets: self-play logs made by ``splendor-il simulate`` at fixed seeds, cached.
 
 A dataset is generated once into ``bench/cache/<key>/`` (git-ignored), where the key holds
-everything that determines its content: agent, player counts, seed and number of games.
+everything that determines its content: agent, player counts, seed, number of games and the
+dialect the logs are written in (``simulate --dialect``; the key of the default ``current``
+dialect has no suffix). The same key but the dialect gives the same games.
 Generation goes to a temporary folder renamed into place when ``simulate`` succeeded, so an
 interrupted run never leaves a half-made dataset behind the key.
 """
@@ -18,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imitation_learning.parallel_processor import discover_csv_files
+from splendor.log_writer import get_dialect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / "bench" / "cache"
 DEFAULT_SEED = 2027
 DEFAULT_PLAYERS = (2, 3, 4)
 DEFAULT_AGENT = "greedy"
+DEFAULT_DIALECT = "current"
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,30 @@ class Dataset:
     games: int
     rows: int  # data rows over all the logs (from the manifest)
     paths: tuple[str, ...]  # the logs, sorted (``discover_csv_files``)
+    dialect: str = DEFAULT_DIALECT
+
+    @property
+    def blind_reserve_base(self) -> int:
+        """The reader's ``blind_reserve_base`` for these logs (11 in the legacy dialects)."""
+        return get_dialect(self.dialect).blind_reserve_base
+
+    def config(self) -> dict:
+        """The ``reader`` section that reads these logs (merge it into a job config)."""
+        return {"reader": {"blind_reserve_base": self.blind_reserve_base}}
 
 
-def dataset_key(games: int, players=DEFAULT_PLAYERS, agent=DEFAULT_AGENT, seed=DEFAULT_SEED) -> str:
-    """The cache key, e.g. ``greedy-p234-s2027-g1000``."""
-    return f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}"
+def dataset_key(
+    games: int,
+    players=DEFAULT_PLAYERS,
+    agent=DEFAULT_AGENT,
+    seed=DEFAULT_SEED,
+    dialect: str = DEFAULT_DIALECT,
+) -> str:
+    """The cache key, e.g. ``greedy-p234-s2027-g1000`` (``...-g1000-legacy`` in the legacy
+    dialect)."""
+    get_dialect(dialect)
+    suffix = "" if dialect == DEFAULT_DIALECT else f"-{dialect}"
+    return f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}{suffix}"
 
 
 def _simulate_command() -> list[str]:
@@ -67,10 +90,11 @@ def get_dataset(
     seed: int = DEFAULT_SEED,
     cache_dir: str | os.PathLike = CACHE_DIR,
     log=print,
+    dialect: str = DEFAULT_DIALECT,
 ) -> Dataset:
-    """The dataset of ``games`` self-play games, generated with ``splendor-il simulate`` the
-    first time and read from the cache afterwards."""
-    key = dataset_key(games, players, agent, seed)
+    """The dataset of ``games`` self-play games written in ``dialect``, generated with
+    ``splendor-il simulate`` the first time and read from the cache afterwards."""
+    key = dataset_key(games, players, agent, seed, dialect)
     cache_dir = Path(cache_dir)
     root = cache_dir / key
     if not (root / "manifest.csv").is_file():
@@ -89,6 +113,8 @@ def get_dataset(
             str(seed),
             "--out",
             str(tmp),
+            "--dialect",
+            dialect,
             "--no-progress",
         ]
         log(f"generating {key}: {' '.join(command[1:])}")
@@ -106,4 +132,4 @@ def get_dataset(
             f"dataset {root} is inconsistent: {games} games expected, manifest lists "
             f"{n_games}, {len(paths)} log files found (delete the folder to regenerate it)"
         )
-    return Dataset(key=key, root=root, games=games, rows=rows, paths=paths)
+    return Dataset(key=key, root=root, games=games, rows=rows, paths=paths, dialect=dialect)

@@ -5,7 +5,8 @@ simulated logs have no bad rows). Every job run is checked: it must account for 
 of the dataset, so a broken run cannot pass for a fast one.
 
 - :func:`measure_parse_and_per_file`: bare pyarrow parse (one thread) and the per-file step
-  ``process_single_file``, sequentially, pinned to one core, fastest of interleaved passes.
+  ``process_single_file``, sequentially, pinned to one core, fastest of interleaved passes;
+  also the per-file step on the same games written in the older exporters' dialect.
 - :func:`measure_dask`: ``run_job`` as a user runs it (it starts its own cluster, has the
   workers import the per-file step, processes, stops the cluster); its own timings.
 - :func:`measure_pool`: the same partitions through ``multiprocessing.Pool`` or
@@ -106,18 +107,24 @@ def one_core():
 
 
 def best_of_interleaved(
-    fns: dict[str, Callable[[str], object]], paths: Sequence[str], repeat: int
+    fns: dict[str, Callable[[str], object]],
+    paths: Sequence[str],
+    repeat: int,
+    paths_of: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, float]:
-    """Fastest pass (seconds) of each per-file function over ``paths``; the passes alternate
-    between the functions so that a change in the machine's load hits them alike.
+    """Fastest pass (seconds) of each per-file function over ``paths`` (or over
+    ``paths_of[name]`` for the functions named there); the passes alternate between the
+    functions so that a change in the machine's load hits them alike.
 
     (``bench/per_file.py`` has its own loop, private and tied to its per-stage breakdown.)
     """
     best = dict.fromkeys(fns, float("inf"))
+    paths_of = paths_of or {}
     for _ in range(repeat):
         for name, fn in fns.items():
+            files = paths_of.get(name, paths)
             start = time.perf_counter()
-            for path in paths:
+            for path in files:
                 fn(path)
             best[name] = min(best[name], time.perf_counter() - start)
     return best
@@ -140,17 +147,27 @@ def _typed_convert_options():
 
 
 def _tokenize_plain(path: str) -> None:
-    """The reader's fast path alone: read the bytes, tokenize the body with numpy."""
+    """The reader's fast path alone: read the bytes, tokenize the body with numpy (in the
+    layout the header announces: 403 columns, or 402 without ``current_player``)."""
+    from splendor.columns import COLUMNS, LEGACY_COLUMNS
     from splendor.log_reader import tokenize_plain_body
 
     with open(path, "rb") as f:
         data = f.read()
-    if tokenize_plain_body(data[data.index(b"\n") + 1 :]) is None:
+    end = data.index(b"\n")
+    columns = COLUMNS if b",current_player," in data[:end] else LEGACY_COLUMNS
+    if tokenize_plain_body(data[end + 1 :], columns) is None:
         raise AssertionError(f"{path}: not plain exporter output")
 
 
 def measure_parse_and_per_file(
-    paths: Sequence[str], rows: int, config: dict, repeat: int = 3, with_per_file: bool = True
+    paths: Sequence[str],
+    rows: int,
+    config: dict,
+    repeat: int = 3,
+    with_per_file: bool = True,
+    legacy_paths: Sequence[str] | None = None,
+    legacy_config: dict | None = None,
 ) -> dict:
     """Bare parse against the per-file step, on one core, on the same files.
 
@@ -161,8 +178,11 @@ def measure_parse_and_per_file(
     fast path; not a general CSV reader, so shown for comparison, not as the baseline).
     ``per_file``:
     ``process_single_file`` on each file in turn (read, checks, masks, labels, compaction,
-    features); left out when ``with_per_file`` is false. Each figure is the fastest of
-    ``repeat`` passes, interleaved.
+    features); left out when ``with_per_file`` is false. ``per_file_legacy`` and
+    ``plain_tokenizer_legacy``: the same on ``legacy_paths``, the same games written in the
+    older exporters' dialect (read with ``legacy_config``), when given with the per-file
+    step; ``legacy_vs_current`` is the ratio of the per-file rates. Each figure is the
+    fastest of ``repeat`` passes, interleaved.
     """
     import pyarrow.csv as pacsv
 
@@ -180,10 +200,23 @@ def measure_parse_and_per_file(
         read = sum(process_single_file(p, config)[0].attrs["rows_read"] for p in paths)
         if read != rows:
             raise AssertionError(f"per-file step read {read} rows, expected {rows}")
+        paths_of = {}
         if with_per_file:
             fns["per_file"] = lambda p: process_single_file(p, config)
+            if legacy_paths is not None:
+                read = sum(
+                    process_single_file(p, legacy_config)[0].attrs["rows_read"]
+                    for p in legacy_paths
+                )
+                if read != rows:
+                    raise AssertionError(f"per-file step read {read} legacy rows, expected {rows}")
+                fns["plain_tokenizer_legacy"] = _tokenize_plain
+                fns["per_file_legacy"] = lambda p: process_single_file(p, legacy_config)
+                paths_of = dict.fromkeys(
+                    ("plain_tokenizer_legacy", "per_file_legacy"), legacy_paths
+                )
         t0, c0 = time.perf_counter(), time.process_time()
-        best = best_of_interleaved(fns, paths, repeat)
+        best = best_of_interleaved(fns, paths, repeat, paths_of)
         use = cpu_use(time.process_time() - c0, time.perf_counter() - t0, 1)
     out: dict = {"cpu": cpu, "files": len(paths), "rows": rows, "repeat": repeat, "cpu_use": use}
     for name, seconds in best.items():
@@ -192,6 +225,10 @@ def measure_parse_and_per_file(
     out["bare_best"] = bare_best
     if with_per_file:
         out["per_file_vs_bare"] = out["per_file"]["rows_per_s"] / out[bare_best]["rows_per_s"]
+    if "per_file_legacy" in out:
+        out["legacy_vs_current"] = (
+            out["per_file_legacy"]["rows_per_s"] / out["per_file"]["rows_per_s"]
+        )
     return out
 
 

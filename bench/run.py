@@ -6,7 +6,9 @@ Datasets are self-play logs made by ``splendor-il simulate`` at a fixed seed and
 ``bench/cache/`` (:mod:`bench.datasets`). What is measured (:mod:`bench.measure`):
 
 - ``parse``: bare pyarrow parse of the main dataset, one thread, pinned to one core;
-- ``per-file``: the same, and ``process_single_file`` over the same files (ratio to bare);
+- ``per-file``: the same, and ``process_single_file`` over the same files (ratio to bare),
+  and over the same games written in the older exporters' dialect (``legacy``: ratio of
+  the two per-file rates);
 - ``parallel``: the Dask job (``run_job``) at 1, 2, ... workers (up to the cores), and the
   same partitions through ``multiprocessing.Pool`` and ``ProcessPoolExecutor``; start-up
   apart from processing;
@@ -68,15 +70,24 @@ def _now() -> str:
 
 def run_parse(plan: Plan, cache_dir: Path, with_per_file: bool) -> dict:
     ds = get_dataset(plan.main_games, cache_dir=cache_dir, log=_say)
+    legacy = {}
+    if with_per_file:  # the same games in the older exporters' dialect
+        old = get_dataset(plan.main_games, cache_dir=cache_dir, log=_say, dialect="legacy")
+        config = measure.job_config()
+        reader = {**config.get("reader", {}), "blind_reserve_base": old.blind_reserve_base}
+        legacy = {"legacy_paths": old.paths, "legacy_config": {**config, "reader": reader}}
     _say(f"[parse{' + per-file' if with_per_file else ''}] {ds.key}: one core")
     out = measure.measure_parse_and_per_file(
-        ds.paths, ds.rows, measure.job_config(), plan.repeat, with_per_file=with_per_file
+        ds.paths, ds.rows, measure.job_config(), plan.repeat, with_per_file=with_per_file, **legacy
     )
-    for key in ("bare_inferred", "bare_typed", "plain_tokenizer", "per_file"):
+    keys = ("bare_inferred", "bare_typed", "plain_tokenizer", "per_file")
+    for key in (*keys, "plain_tokenizer_legacy", "per_file_legacy"):
         if key in out:
-            _say(f"  {key:>14}: {out[key]['rows_per_s']:>10,.0f} rows/s")
+            _say(f"  {key:>22}: {out[key]['rows_per_s']:>10,.0f} rows/s")
     if with_per_file:
         _say(f"  per-file / bare parse: {out['per_file_vs_bare']:.2f}")
+        _say(f"  per-file legacy / current: {out['legacy_vs_current']:.2f}")
+        out["legacy_dataset"] = old.key
     _say(f"  CPU use: {out['cpu_use']:.0%}")
     return {"dataset": ds.key, "date": _now(), **out}
 
@@ -201,6 +212,7 @@ def run(
     if suite == "all":  # generate every dataset first, so that nothing else runs meanwhile
         for games in sorted({plan.main_games, *plan.scaling_games}):
             get_dataset(games, cache_dir=cache_dir, log=_say)
+        get_dataset(plan.main_games, cache_dir=cache_dir, log=_say, dialect="legacy")
     if suite in ("all", "per-file"):
         sections.pop("parse", None)
         sections["per_file"] = run_parse(plan, cache_dir, with_per_file=True)

@@ -39,7 +39,26 @@ def test_dataset_is_generated_once_and_cached(cache):
     again = datasets.get_dataset(6, cache_dir=cache, log=calls.append)
     assert again == first and len(calls) == 1  # from the cache, not generated again
     assert datasets.dataset_key(6, seed=1) != first.key  # the seed is part of the key
+    assert first.dialect == "current" and first.blind_reserve_base == 12
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_the_same_games_in_the_legacy_dialect_are_cached_apart(cache):
+    current = datasets.get_dataset(6, cache_dir=cache, log=lambda _: None)
+    calls: list[str] = []
+    legacy = datasets.get_dataset(6, cache_dir=cache, log=calls.append, dialect="legacy")
+    assert legacy.key == current.key + "-legacy" and legacy.root != current.root
+    assert "--dialect legacy" in calls[0]
+    assert legacy.rows == current.rows and legacy.blind_reserve_base == 11
+    assert legacy.config() == {"reader": {"blind_reserve_base": 11}}
+    assert (legacy.root / "manifest.csv").read_text() == (current.root / "manifest.csv").read_text()
+    first = Path(legacy.paths[0]).read_bytes()
+    assert b",nan," in first and b"\r\n" in first
+    assert [Path(p).relative_to(legacy.root) for p in legacy.paths] == [
+        Path(p).relative_to(current.root) for p in current.paths
+    ]
+    with pytest.raises(ValueError, match="unknown dialect"):
+        datasets.dataset_key(6, dialect="older")
 
 
 def test_all_suites_on_a_few_games(cache, tmp_path):
@@ -49,8 +68,13 @@ def test_all_suites_on_a_few_games(cache, tmp_path):
 
     pf = s["per_file"]
     assert pf["rows"] == main.rows and pf["files"] == 6
-    for key in ("bare_inferred", "bare_typed", "per_file"):
+    for key in ("bare_inferred", "bare_typed", "per_file", "per_file_legacy"):
         assert pf[key]["rows_per_s"] > 0
+    assert pf["legacy_dataset"] == "greedy-p234-s2027-g6-legacy"
+    assert (
+        pf["legacy_vs_current"]
+        == pf["per_file_legacy"]["rows_per_s"] / pf["per_file"]["rows_per_s"]
+    )
     assert pf["bare_best"] in ("bare_inferred", "bare_typed")
 
     par = s["parallel"]
@@ -72,7 +96,7 @@ def test_all_suites_on_a_few_games(cache, tmp_path):
     assert all(a["games"] == 3 and a["rows"] > 0 for a in s["selfplay"]["agents"])
 
     targets = {t["name"]: t for t in results["targets"]}
-    assert len(targets) == 5
+    assert len(targets) == 6
     assert targets["2 workers >= 1.6x one worker"]["value"] is None  # one worker only here
     del targets["2 workers >= 1.6x one worker"]
     assert all(t["value"] is not None and t["met"] in (True, False) for t in targets.values())
@@ -109,7 +133,7 @@ def test_one_suite_at_a_time_keeps_the_others(cache, tmp_path):
     assert saved["sections"].keys() == {"selfplay", "parse"}
     assert "per_file" not in saved["sections"]["parse"]  # parse alone: bare parsers only
     assert saved["command"] == "uv run python -m bench.run parse --quick"
-    assert [t["value"] for t in saved["targets"]] == [None] * 5  # none of them measured
+    assert [t["value"] for t in saved["targets"]] == [None] * 6  # none of them measured
 
 
 def test_entry_point_command_line(cache, tmp_path):

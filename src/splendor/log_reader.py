@@ -10,9 +10,11 @@ different base) and turns everything else into precise :class:`~splendor.errors.
   action type, a required value missing, an impossible value) is dropped and recorded (``on_bad_row="reject"``) or raised
   (``on_bad_row="raise"``).
 
-Design: the fast path parses the whole file with pyarrow (explicit column types, one thread)
-and converts it to numpy in one call; the value checks of :func:`validate_rows` are vectorised
-over the block. Only when pyarrow refuses the file (a ragged row or a cell that is not a
+Design: a body in the exporters' plain subset (either dialect: this project's, or the older
+exporters' ``nan`` cells, float integers, CRLF lines, 402 columns) is tokenized by numpy
+(:mod:`splendor.log_tokenizer`); anything else is parsed whole by pyarrow (explicit column
+types, one thread) and converted to numpy in one call. Both give the same block bit for bit.
+The value checks of :func:`validate_rows` are vectorised over the block. Only when pyarrow refuses the file (a ragged row or a cell that is not a
 number) does the slow path split the lines with the ``csv`` module to find exactly which lines
 and columns are at fault; the remaining good lines then go through the fast path again.
 """
@@ -415,11 +417,25 @@ _ACTION_WORDS = {name.encode(): code for name, code in ACTION_CODE.items()}
 _NULL_WORDS = frozenset(text.encode() for text in NULL_VALUES)
 
 
-def tokenize_plain_body(body: bytes) -> tuple[np.ndarray, dict[int, str]] | None:
-    """The data rows (header excluded) of a ``COLUMNS``-layout file by the numpy tokenizer
-    (:func:`splendor.log_tokenizer.parse_plain_rows`): the same block and unknown actions
-    as the pyarrow path, or ``None`` when the body is not plain exporter output."""
-    return parse_plain_rows(body, NUM_COLUMNS, ACTION_COL, _ACTION_WORDS, _NULL_WORDS)
+def tokenize_plain_body(
+    body: bytes, columns: list[str] = COLUMNS
+) -> tuple[np.ndarray, dict[int, str]] | None:
+    """The data rows (header excluded) of a file in the ``columns`` layout (``COLUMNS`` or
+    ``LEGACY_COLUMNS``) by the numpy tokenizer (:func:`splendor.log_tokenizer.parse_plain_rows`):
+    the same ``(n, 403)`` block and unknown actions as the pyarrow path (``current_player``
+    copied from ``player0_position`` in a legacy layout), or ``None`` when the body is not
+    plain exporter output, of either dialect."""
+    if len(columns) == NUM_COLUMNS:
+        return parse_plain_rows(body, NUM_COLUMNS, ACTION_COL, _ACTION_WORDS, _NULL_WORDS)
+    plain = parse_plain_rows(body, NUM_COLUMNS - 1, ACTION_COL - 1, _ACTION_WORDS, _NULL_WORDS)
+    if plain is None:
+        return None
+    legacy, unknown = plain
+    values = np.empty((len(legacy), NUM_COLUMNS))
+    values[:, :CURRENT_PLAYER_COL] = legacy[:, :CURRENT_PLAYER_COL]
+    values[:, CURRENT_PLAYER_COL] = legacy[:, PLAYER_POSITION[0] - 1]
+    values[:, CURRENT_PLAYER_COL + 1 :] = legacy[:, CURRENT_PLAYER_COL:]
+    return values, unknown
 
 
 # What pyarrow's float conversion accepts (after csv unquoting): decimal numbers with an
@@ -592,7 +608,7 @@ def read_game_log(
     if data.startswith(BOM):
         data = data[len(BOM) :]
 
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole file)
         raise _error(name, "empty file: no header")
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end
@@ -609,8 +625,8 @@ def read_game_log(
 
     body_offset = min(header_end + 1, len(data))
     plain = None
-    if utf8 and columns is COLUMNS:  # our exporter's output: the numpy tokenizer, no pyarrow
-        plain = tokenize_plain_body(data[body_offset:])
+    if utf8:  # plain exporter output (either dialect): the numpy tokenizer, no pyarrow
+        plain = tokenize_plain_body(data[body_offset:], columns)
     if plain is not None:
         values, unknown = plain
         rows_read = len(values)

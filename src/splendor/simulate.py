@@ -4,6 +4,11 @@ Reproducibility: game ``i`` of a run (``i`` counted over the whole run) gets the
 ``seed * 1_000_000 + i`` and its own seed derived from ``(seed, i)``; each seat's agent is
 seeded from ``(game seed, seat)``. Re-running the same command writes identical files.
 
+Dialects: ``dialect`` picks how the logs are written (:data:`splendor.log_writer.DIALECTS`:
+``current``, ``legacy``, ``legacy-402``) and ``line_endings`` overrides the dialect's line
+endings; neither changes the games played, so the same seed gives the same games (and the
+same manifest) in every dialect.
+
 Games per player count: ``num_games`` is split evenly over the requested counts, the first
 counts (in the order given) taking one more game each when it does not divide evenly;
 the games of the first count are played first (indices 0..), then the next, and so on.
@@ -22,7 +27,13 @@ from tqdm import tqdm
 
 from splendor.agents import AGENTS, make_agent
 from splendor.log_codec import encode_values
-from splendor.log_writer import atomic_write_text, write_game_log
+from splendor.log_writer import (
+    DIALECTS,
+    LINE_ENDINGS,
+    atomic_write_text,
+    get_dialect,
+    write_game_log,
+)
 from splendor.rules import apply_move, legal_moves, pass_turn, winners
 from splendor.state import DEFAULT_MAX_ROUNDS, new_game
 
@@ -120,14 +131,20 @@ def _write_manifest(out: Path, entries: list[dict]) -> Path:
 
 
 def _play_chunk(
-    chunk: list[tuple[int, int]], agent: str, seed: int, out: str, max_rounds: int
+    chunk: list[tuple[int, int]],
+    agent: str,
+    seed: int,
+    out: str,
+    max_rounds: int,
+    dialect: str = "current",
+    line_endings: str | None = None,
 ) -> list[dict]:
     """Play and write the games ``(index, num_players)`` of ``chunk``; their manifest rows."""
     entries = []
     for index, n in chunk:
         game_id = seed * GAME_ID_STRIDE + index
         record = play_game(game_id, n, agent, derive_seed(seed, index), max_rounds)
-        write_game_log(record.rows, out, n, game_id)
+        write_game_log(record.rows, out, n, game_id, dialect, line_endings)
         entries.append(record.manifest_row())
     return entries
 
@@ -146,14 +163,26 @@ def simulate(
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     num_workers: int = 1,
     scheduler_address: str | None = None,
+    dialect: str = "current",
+    line_endings: str | None = None,
 ) -> list[dict]:
     """Play ``num_games`` games split over ``players``, write each log under ``out`` and
     ``out/manifest.csv``; return the manifest entries.
+
+    ``dialect``: ``"current"``, ``"legacy"`` or ``"legacy-402"`` (see
+    :mod:`splendor.log_writer`); ``line_endings``: ``"lf"`` or ``"crlf"``, default the
+    dialect's (``lf`` for current, ``crlf`` for the legacy dialects).
 
     With ``num_workers > 1`` (or a ``scheduler_address``) the games are played by a pool of
     worker processes, the same cluster helper as the preprocessing job; every game depends
     only on ``(seed, index)``, so the files are the same whatever runs them.
     """
+    get_dialect(dialect)  # unknown names fail before any game is played
+    if line_endings is not None and line_endings not in LINE_ENDINGS:
+        raise ValueError(
+            f"line_endings must be one of {', '.join(LINE_ENDINGS)}, not {line_endings!r}"
+        )
+    written_as = (dialect, line_endings)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = [
@@ -165,12 +194,12 @@ def simulate(
     with tqdm(total=len(games), desc="self-play", unit="game", disable=not progress) as bar:
         if (num_workers > 1 or scheduler_address) and len(games) > 1:
             entries = _simulate_on_pool(
-                games, agent, seed, out, max_rounds, num_workers, scheduler_address, bar
+                games, agent, seed, out, max_rounds, num_workers, scheduler_address, bar, written_as
             )
         else:
             entries = []
             for game in games:
-                entries += _play_chunk([game], agent, seed, str(out), max_rounds)
+                entries += _play_chunk([game], agent, seed, str(out), max_rounds, *written_as)
                 bar.update(1)
     _write_manifest(out, entries)
     return entries
@@ -185,6 +214,7 @@ def _simulate_on_pool(
     num_workers: int,
     scheduler_address: str | None,
     bar,
+    written_as: tuple[str, str | None],
 ) -> list[dict]:
     """Self-play on a pool of worker processes; manifest rows back in game order."""
     import dask.bag as db
@@ -194,7 +224,9 @@ def _simulate_on_pool(
 
     per_task = max(1, min(GAMES_PER_TASK, len(games) // (4 * num_workers) or 1))
     bag = db.from_sequence(games, partition_size=per_task)
-    tasks = bag.map_partitions(_play_chunk, agent, seed, str(out.resolve()), max_rounds)
+    tasks = bag.map_partitions(
+        _play_chunk, agent, seed, str(out.resolve()), max_rounds, *written_as
+    )
     with pool_client(num_workers, scheduler_address=scheduler_address) as client:
         futures = client.compute(tasks.to_delayed())
         order = {future.key: i for i, future in enumerate(futures)}
@@ -216,6 +248,8 @@ def _run(args: argparse.Namespace) -> int:
         max_rounds=args.max_rounds,
         num_workers=args.num_workers,
         scheduler_address=args.scheduler_address,
+        dialect=args.dialect,
+        line_endings=args.line_endings,
     )
     outcomes: dict[str, int] = {}
     for e in entries:
@@ -261,6 +295,20 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "--scheduler-address",
         default=None,
         help="play on an existing Dask cluster (its workers must see --out)",
+    )
+    p.add_argument(
+        "--dialect",
+        choices=tuple(DIALECTS),
+        default="current",
+        help="how the logs are written: current (this exporter), legacy (older exporters: "
+        "'nan' cells, float integers, blind reserves from 11, CRLF) or legacy-402 (legacy "
+        "without current_player); the games are the same (default: current)",
+    )
+    p.add_argument(
+        "--line-endings",
+        choices=tuple(LINE_ENDINGS),
+        default=None,
+        help="line endings of the logs (default: lf for current, crlf for the legacy dialects)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
