@@ -250,6 +250,51 @@ def split_by_game(
 
 
 @dataclass
+class Moments:
+    """Partial statistics of a block of rows, per column, in float64: the row count, the
+    mean and M2 (the sum of squared deviations from the mean). Computed in two passes over
+    the block (mean, then deviations); merged with Chan et al.'s pairwise formula."""
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of_rows(cls, block: np.ndarray) -> Moments:
+        values = np.asarray(block, dtype=np.float64)
+        if not len(values):
+            return cls.empty(values.shape[1])
+        mean = values.mean(axis=0)
+        deviations = values - mean
+        return cls(len(values), mean, np.einsum("ij,ij->j", deviations, deviations))
+
+    @classmethod
+    def empty(cls, width: int) -> Moments:
+        return cls(0, np.zeros(width), np.zeros(width))
+
+    def merged(self, other: Moments) -> Moments:
+        """The statistics of both blocks' rows together (Chan et al.)."""
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / total)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / total)
+        return Moments(total, mean, m2)
+
+    @staticmethod
+    def merge_all(moments: Iterable[Moments], width: int) -> Moments:
+        """Left fold of :meth:`merged` in the order given."""
+        total = Moments.empty(width)
+        for m in moments:
+            total = total.merged(m)
+        return total
+
+
+
+@dataclass
 class Scaler:
     """Standardisation of some columns of X: ``(x - mean) / scale``.
 
@@ -296,6 +341,20 @@ class Scaler:
         full_scale = np.ones(width)
         full_mean[columns] = mean[columns]
         full_scale[columns] = np.where(std[columns] > 0, std[columns], 1.0)
+        return cls(full_mean, full_scale, columns)
+
+    @classmethod
+    def from_moments(cls, moments: Iterable[Moments], width: int, columns: np.ndarray) -> Scaler:
+        """The scaler of the rows whose partial statistics are ``moments`` (each over the
+        ``columns`` only, e.g. one per game), merged in the order given: the same summaries
+        in the same order give the same bits, however the rows were partitioned."""
+        columns = np.asarray(columns, dtype=np.int64)
+        total = Moments.merge_all(moments, len(columns))
+        std = np.sqrt(total.m2 / total.count) if total.count else np.zeros(len(columns))
+        full_mean = np.zeros(width)
+        full_scale = np.ones(width)
+        full_mean[columns] = total.mean
+        full_scale[columns] = np.where(std > 0, std, 1.0)
         return cls(full_mean, full_scale, columns)
 
     def transform(self, block: np.ndarray) -> np.ndarray:
@@ -397,7 +456,7 @@ def _is_dataset_dir(path: Path) -> bool:
     return (path / "stats.json").exists() and (path / "feature_names.json").exists()
 
 
-class _AtomicDir:
+class AtomicDir:
     """A temporary sibling folder that replaces ``target`` on success.
 
     Everything is written into ``.<name>.tmp-XXXX`` next to ``target``; on success the
@@ -490,6 +549,62 @@ def _file_sizes(paths: Iterable[str]) -> list[dict]:
     return out
 
 
+def split_stats(
+    game_split: np.ndarray, game_rows_by_players: np.ndarray
+) -> dict[str, dict]:
+    """Rows and games per split and player count, from per-game figures: ``game_split``
+    (the split index of each game, in :data:`SPLITS` order) and ``game_rows_by_players``
+    ((games, 3) rows of each game with 2, 3 and 4 players). A game counts in a split (and
+    a player count) when it has rows there."""
+    game_split = np.asarray(game_split)
+    rows = np.asarray(game_rows_by_players, dtype=np.int64).reshape(len(game_split), -1)
+    splits: dict[str, dict] = {}
+    for i, split in enumerate(SPLITS):
+        sel = rows[game_split == i]
+        splits[split] = {
+            "rows": int(sel.sum()),
+            "games": int(np.count_nonzero(sel.sum(axis=1))),
+            "by_num_players": {
+                str(n): {"rows": int(sel[:, j].sum()), "games": int(np.count_nonzero(sel[:, j]))}
+                for j, n in enumerate(PLAYER_COUNTS)
+            },
+        }
+    return splits
+
+
+def head_stats(
+    labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+) -> tuple[dict, dict]:
+    """Label distributions and mask statistics of one split's rows, head by head."""
+    label_counts: dict[str, dict] = {}
+    mask_stats: dict[str, dict] = {}
+    for head, n_classes in C.HEADS.items():
+        lab = np.asarray(labels[head]).astype(np.int64)
+        counts = np.bincount(lab + 1, minlength=n_classes + 1)
+        label_counts[head] = {"not_applicable": int(counts[0]), "classes": counts[1:].tolist()}
+        m = np.asarray(masks[head])
+        legal = m.sum(axis=1, dtype=np.int64)
+        mask_stats[head] = {
+            "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
+            "min_legal_classes": int(legal.min()) if len(legal) else 0,
+            "max_legal_classes": int(legal.max()) if len(legal) else 0,
+            "legal_rate_per_class": (
+                m.mean(axis=0, dtype=np.float64).round(6).tolist() if len(m) else [0.0] * n_classes
+            ),
+        }
+    return label_counts, mask_stats
+
+
+def _rows_by_players(game_ids: np.ndarray, num_players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique game ids, (games, 3) rows of each with 2, 3 and 4 players)."""
+    unique, inverse = np.unique(np.asarray(game_ids), return_inverse=True)
+    rows = np.zeros((len(unique), len(PLAYER_COUNTS)), dtype=np.int64)
+    num_players = np.asarray(num_players).astype(np.int64)
+    for j, n in enumerate(PLAYER_COUNTS):
+        rows[:, j] = np.bincount(inverse[num_players == n], minlength=len(unique))
+    return unique, rows
+
+
 def dataset_stats(
     split_masks: Mapping[str, np.ndarray],
     game_ids: np.ndarray,
@@ -499,46 +614,26 @@ def dataset_stats(
 ) -> dict:
     """Counts per split and player count, label distributions and mask statistics."""
     game_ids = np.asarray(game_ids)
-    num_players = np.asarray(num_players).astype(np.int64)
-    splits: dict[str, dict] = {}
+    split_of_row = np.full(len(game_ids), -1, dtype=np.int64)
+    for i, split in enumerate(SPLITS):
+        split_of_row[np.asarray(split_masks[split], dtype=bool)] = i
+    # a game lies in one split (split_by_game): per-game figures, then per split
+    unique, rows = _rows_by_players(game_ids, num_players)
+    game_split = np.full(len(unique), -1, dtype=np.int64)
+    game_split[np.searchsorted(unique, game_ids)] = split_of_row
     label_counts: dict[str, dict] = {}
     mask_stats: dict[str, dict] = {}
     for split in SPLITS:
         sel = np.asarray(split_masks[split], dtype=bool)
-        by_players = {}
-        for n in PLAYER_COUNTS:
-            rows = sel & (num_players == n)
-            by_players[str(n)] = {
-                "rows": int(rows.sum()),
-                "games": int(len(np.unique(game_ids[rows]))),
-            }
-        splits[split] = {
-            "rows": int(sel.sum()),
-            "games": int(len(np.unique(game_ids[sel]))),
-            "by_num_players": by_players,
-        }
-        label_counts[split] = {}
-        mask_stats[split] = {}
-        for head, n_classes in C.HEADS.items():
-            lab = np.asarray(labels[head])[sel].astype(np.int64)
-            counts = np.bincount(lab + 1, minlength=n_classes + 1)
-            label_counts[split][head] = {
-                "not_applicable": int(counts[0]),
-                "classes": counts[1:].tolist(),
-            }
-            m = np.asarray(masks[head])[sel]
-            legal = m.sum(axis=1, dtype=np.int64)
-            mask_stats[split][head] = {
-                "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
-                "min_legal_classes": int(legal.min()) if len(legal) else 0,
-                "max_legal_classes": int(legal.max()) if len(legal) else 0,
-                "legal_rate_per_class": (
-                    m.mean(axis=0, dtype=np.float64).round(6).tolist()
-                    if len(m)
-                    else [0.0] * n_classes
-                ),
-            }
-    return {"splits": splits, "label_counts": label_counts, "mask_stats": mask_stats}
+        label_counts[split], mask_stats[split] = head_stats(
+            {h: np.asarray(a)[sel] for h, a in labels.items()},
+            {h: np.asarray(a)[sel] for h, a in masks.items()},
+        )
+    return {
+        "splits": split_stats(game_split, rows),
+        "label_counts": label_counts,
+        "mask_stats": mask_stats,
+    }
 
 
 def save_dataset(
@@ -587,26 +682,76 @@ def write_dataset(
     config: Mapping | None = None,
     timings: Mapping[str, float] | None = None,
 ) -> Path:
-    """The save shared by the in-memory and the out-of-core modes.
+    """The save of a dataset held in memory (labels, masks and X's writer).
 
-    Everything goes into a temporary sibling folder swapped in at the end (``_AtomicDir``).
+    Everything goes into a temporary sibling folder swapped in at the end (``AtomicDir``).
     ``write_features(tmp)`` writes ``tmp/X_{split}.npy`` (standardised float32, rows in
     global order) and returns the scaler it applied; then the labels, masks, names, scaler,
     rejections and stats are written. ``game_ids`` / ``num_players`` / ``labels`` /
     ``masks`` / ``split_masks`` are over all the rows kept.
     """
-    out_dir = Path(out_dir)
+    stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
+    with AtomicDir(Path(out_dir)) as tmp:
+        scaler = write_features(tmp)
+        for split in SPLITS:
+            sel = np.asarray(split_masks[split], dtype=bool)
+            write_labels_and_masks(
+                tmp,
+                split,
+                {h: np.asarray(labels[h])[sel] for h in C.HEADS},
+                {h: np.asarray(masks[h])[sel] for h in C.HEADS},
+            )
+        write_metadata(
+            tmp,
+            stats=stats,
+            feature_names=feature_names,
+            column_kinds=column_kinds,
+            scaler=scaler,
+            rows_kept=len(game_ids),
+            input_files=input_files,
+            rejections=rejections,
+            rows_read=rows_read,
+            config=config,
+            timings=timings,
+        )
+    return Path(out_dir)
+
+
+def write_labels_and_masks(
+    folder: Path, split: str, labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+) -> None:
+    """``labels_{split}.npz`` (int16) and ``masks_{split}.npz`` (bool) of one split's rows."""
+    _write_npz(folder / f"labels_{split}.npz", {h: labels[h].astype(np.int16) for h in C.HEADS})
+    _write_npz(folder / f"masks_{split}.npz", {h: masks[h].astype(bool) for h in C.HEADS})
+
+
+def write_metadata(
+    folder: Path,
+    *,
+    stats: Mapping,
+    feature_names: Sequence[str],
+    column_kinds: Sequence[str],
+    scaler: Scaler,
+    rows_kept: int,
+    input_files: Sequence[str] = (),
+    rejections: Sequence[Mapping] = (),
+    rows_read: int | None = None,
+    config: Mapping | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> None:
+    """The small files of a dataset: names, classes, scaler, rejections and ``stats.json``
+    (``stats``: splits, label counts and mask statistics, as :func:`dataset_stats` gives
+    them; the rest is added here). ``stats.json`` is written last: it marks a dataset."""
     feature_names = list(feature_names)
     column_kinds = list(column_kinds)
     if len(column_kinds) != len(feature_names):
         raise ValueError(f"{len(feature_names)} feature names but {len(column_kinds)} kinds")
     rejections = [dict(r) for r in rejections]
-
-    stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
+    stats = dict(stats)
     stats["num_features"] = len(feature_names)
     stats["column_kinds"] = {k: int(column_kinds.count(k)) for k in KINDS}
     stats["feature_kinds"] = dict(zip(feature_names, column_kinds, strict=True))
-    stats["rows_kept"] = int(len(game_ids))
+    stats["rows_kept"] = int(rows_kept)
     stats["rows_read"] = int(rows_read) if rows_read is not None else None
     stats["rows_rejected"] = int(sum(r.get("rows", 1) for r in rejections))
     stats["input_files"] = _file_sizes(input_files)
@@ -616,24 +761,11 @@ def write_dataset(
     stats["versions"] = _package_versions()
     stats["timings"] = dict(timings or {})
 
-    with _AtomicDir(out_dir) as tmp:
-        scaler = write_features(tmp)
-        for split in SPLITS:
-            sel = np.asarray(split_masks[split], dtype=bool)
-            _write_npz(
-                tmp / f"labels_{split}.npz",
-                {h: np.asarray(labels[h])[sel].astype(np.int16) for h in C.HEADS},
-            )
-            _write_npz(
-                tmp / f"masks_{split}.npz",
-                {h: np.asarray(masks[h])[sel].astype(bool) for h in C.HEADS},
-            )
-        _write_json(tmp / "feature_names.json", feature_names)
-        _write_json(tmp / "label_classes.json", C.class_tables())
-        _write_npz(tmp / "scaler.npz", scaler.to_arrays(), compress=False)
-        _write_json(tmp / "rejections.json", rejections)
-        _write_json(tmp / "stats.json", stats)  # last: its presence marks a dataset
-    return out_dir
+    _write_json(folder / "feature_names.json", feature_names)
+    _write_json(folder / "label_classes.json", C.class_tables())
+    _write_npz(folder / "scaler.npz", scaler.to_arrays(), compress=False)
+    _write_json(folder / "rejections.json", rejections)
+    _write_json(folder / "stats.json", stats)  # last: its presence marks a dataset
 
 
 def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
