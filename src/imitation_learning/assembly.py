@@ -443,10 +443,6 @@ def build_dataset(
 def _phases(runner, paths, cfg, workers, tmp, progress, timings):
     """Phase 1, the plan, phase 2, the flush of X: (plan, width, names, kinds)."""
     prep, data = cfg["preprocessing"], cfg["data"]
-    from imitation_learning.features import NUM_FEATURES
-
-    names, kinds = feature_columns(NUM_FEATURES if prep["enable_feature_engineering"] else 0)
-    width = len(names)
     sizes = pp.partition_sizes(
         len(paths), workers, prep["files_per_partition"], pp.file_weights(paths)
     )
@@ -458,6 +454,8 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
             summaries = runner.process(chunks, cfg, bar)
         t1 = time.perf_counter()
         timings["processing_s"] = t1 - t0
+        names, kinds = feature_columns(_strategic_width(summaries, prep))
+        width = len(names)
         for s in summaries:
             if s.rows and s.width != width:
                 raise AssertionError(f"partition X has {s.width} columns, expected {width}")
@@ -472,12 +470,23 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
         heads = runner.write(plan, files)
         t3 = time.perf_counter()
         timings["write_s"] = t3 - t2
-        for f in files.values():
-            _fsync_path(Path(f.path))
+        if prep["durable"]:
+            for f in files.values():
+                _fsync_path(Path(f.path))
         timings["flush_s"] = time.perf_counter() - t3
     finally:
         runner.close()
     return plan, heads, names, kinds
+
+
+def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:
+    """The strategic features' width: the partitions', else (no row kept) the configured."""
+    for s in summaries:
+        if s.rows:
+            return s.strategic_width
+    from imitation_learning.features import NUM_FEATURES
+
+    return NUM_FEATURES if prep["enable_feature_engineering"] else 0
 
 
 def _task_stream(client):

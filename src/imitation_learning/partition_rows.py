@@ -231,16 +231,13 @@ def write_x_rows(
 
 def write_rows_at(path: str, offset: int, block: np.ndarray) -> None:
     """Write ``block``'s bytes at ``offset`` of the existing file ``path`` (never created
-    here: a task still running after its run was stopped leaves nothing behind), and start
-    their write-back to disk without waiting for it."""
+    here: a task still running after its run was stopped leaves nothing behind)."""
     data = memoryview(np.ascontiguousarray(block)).cast("B")
     fd = os.open(path, os.O_WRONLY)
     try:
         done = 0
         while done < len(data):
             done += os.pwrite(fd, data[done:], offset + done)
-        if hasattr(os, "posix_fadvise"):  # Linux: starts the write-back, does not wait
-            os.posix_fadvise(fd, offset, len(data), os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
 
