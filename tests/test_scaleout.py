@@ -30,7 +30,7 @@ from pandas.testing import assert_frame_equal
 
 from cluster_script import run_script
 from game_data import pipeline_config, simulated_root
-from imitation_learning import out_of_core as ooc
+from imitation_learning import assembly
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
@@ -139,6 +139,7 @@ def test_worker_killed_mid_job(
                 killed.append(time.monotonic())
 
     monkeypatch.setattr(pp, "tqdm", KillingBar)
+    monkeypatch.setattr(assembly, "tqdm", KillingBar)  # the command line's job
     out = tmp_path / "processed"
     cfg = pipeline_config(games, out, scheduler_address=cluster_address, files_per_partition=1)
     cfg["preprocessing"]["out_of_core"] = out_of_core
@@ -211,8 +212,8 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
-    """SIGINT while the partitions write their shards: exit 130, and beside the (absent)
-    output folder no shard folder, no temporary folder, nothing."""
+    """SIGINT while the workers process the partitions: exit 130, and beside the (absent)
+    output folder no temporary folder, nothing."""
     from splendor.simulate import simulate
 
     games = tmp_path / "games"
@@ -229,13 +230,13 @@ def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
     proc = subprocess.Popen(
         [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
-    shards = ooc.shard_dir_for(out)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
-            if shards.is_dir() and any(shards.glob("shard-*.npz")):
+        # the dashboard's line: the cluster is up, the save's temporary folder made and
+        # the partitions about to be submitted
+        for line in proc.stderr:
+            if "Dask dashboard" in line:
                 break
-            time.sleep(0.01)
+        assert list(work.glob(".processed.tmp-*"))
         assert proc.poll() is None, "the run ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

@@ -284,7 +284,7 @@ class OnCluster:
         position = {f.key: i for i, f in enumerate(summaries_f)}
         summaries: list[PartitionSummary | None] = [None] * len(chunks)
         summary = None
-        for future, summary in as_completed(summaries_f, with_results=True):
+        for future, summary in as_completed(summaries_f, with_results=True, loop=client.loop):
             i = position[future.key]
             summaries[i] = summary
             bar.update(len(chunks[i]))

@@ -389,7 +389,7 @@ def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> F
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
     try:
-        for future, part in as_completed(futures, with_results=True):
+        for future, part in as_completed(futures, with_results=True, loop=client.loop):
             i = position[future.key]
             parts[i] = part
             bar.update(sizes[i])
