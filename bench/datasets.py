@@ -37,9 +37,13 @@ class Dataset:
     paths: tuple[str, ...]  # the logs, sorted (``discover_csv_files``)
 
 
-def dataset_key(games: int, players=DEFAULT_PLAYERS, agent=DEFAULT_AGENT, seed=DEFAULT_SEED) -> str:
-    """The cache key, e.g. ``greedy-p234-s2027-g1000``."""
-    return f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}"
+def dataset_key(
+    games: int, players=DEFAULT_PLAYERS, agent=DEFAULT_AGENT, seed=DEFAULT_SEED, dialect=None
+) -> str:
+    """The cache key, e.g. ``greedy-p234-s2027-g1000`` (``-legacy`` appended for a dataset
+    written in another dialect than the current exporter's)."""
+    key = f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}"
+    return key if dialect is None else f"{key}-{dialect}"
 
 
 def _simulate_command() -> list[str]:
@@ -67,10 +71,12 @@ def get_dataset(
     seed: int = DEFAULT_SEED,
     cache_dir: str | os.PathLike = CACHE_DIR,
     log=print,
+    dialect: str | None = None,
 ) -> Dataset:
     """The dataset of ``games`` self-play games, generated with ``splendor-il simulate`` the
-    first time and read from the cache afterwards."""
-    key = dataset_key(games, players, agent, seed)
+    first time and read from the cache afterwards. ``dialect`` (e.g. ``legacy``) is passed
+    to ``simulate --dialect``; None: the current exporter's format."""
+    key = dataset_key(games, players, agent, seed, dialect)
     cache_dir = Path(cache_dir)
     root = cache_dir / key
     if not (root / "manifest.csv").is_file():
@@ -90,6 +96,7 @@ def get_dataset(
             "--out",
             str(tmp),
             "--no-progress",
+            *(["--dialect", dialect] if dialect is not None else []),
         ]
         log(f"generating {key}: {' '.join(command[1:])}")
         try:

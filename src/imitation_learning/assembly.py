@@ -264,6 +264,7 @@ class OnCluster:
         self.folder = folder
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
+        self.held: list = []  # futures kept until the end: the dashboard shows them done
 
     def _key(self, name: str, i) -> str:
         return f"{name}-{self.run}-{i}"
@@ -284,12 +285,13 @@ class OnCluster:
         position = {f.key: i for i, f in enumerate(summaries_f)}
         summaries: list[PartitionSummary | None] = [None] * len(chunks)
         summary = None
+        self.held = summaries_f  # small; released at the end (a released summary, with no
+        # task after it, would leave the scheduler and the dashboard's Progress panel)
         for future, summary in as_completed(summaries_f, with_results=True, loop=client.loop):
             i = position[future.key]
             summaries[i] = summary
             bar.update(len(chunks[i]))
-            future.release()
-        del summaries_f, summary
+        del summary
         return summaries  # type: ignore[return-value]
 
     def workers_see(self, folder: Path) -> bool:
@@ -323,6 +325,11 @@ class OnCluster:
             )
             for split in SPLITS
         ]
+        # A partition's rows stay on its worker while its write waits (the scheduler keeps
+        # them for it, and recomputes them if the worker is lost), then leave its memory:
+        # the page cache the writes fill reuses it. The dashboard still counts them done.
+        self.held += writes
+        self.rows = []
         results = client.gather(labels)
         return dict(zip(SPLITS, results, strict=True))
 
@@ -341,9 +348,10 @@ class OnCluster:
         return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
 
     def close(self) -> None:
-        if self.rows:
-            self.client.cancel(self.rows)
-        self.rows.clear()
+        futures = self.rows + self.held
+        if futures:
+            self.client.cancel(futures)
+        self.rows, self.held = [], []
 
 
 # --------------------------------------------------------------------------- the job

@@ -150,11 +150,12 @@ def _game_groups(
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order))
             row_group[start:stop] = len(files) + rank[inverse]
-            block = X[start:stop][:, cont]
+            block = X[start:stop]  # all columns: a column gather costs more than it saves
             players = num_players[start:stop]
             for k in order:
                 sel = inverse == k
                 m = Moments.of_rows(block if sel.all() else block[sel])
+                m = Moments(m.count, m.mean[cont], m.m2[cont])
                 files.append(position)
                 ids.append(int(unique[k]))
                 rows.append([int(np.count_nonzero(players[sel] == n)) for n in PLAYER_COUNTS])
