@@ -363,6 +363,7 @@ def build_dataset(
     *,
     progress: bool = True,
     t_start: float | None = None,
+    timings: dict[str, float] | None = None,
 ) -> BuildRun:
     """Process ``files`` and save the dataset to ``data.processed_dir`` (atomically: on
     any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring."""
@@ -374,7 +375,7 @@ def build_dataset(
         raise ValueError("no game file to process")
     workers = pp.resolve_num_workers(prep.get("num_workers"), cfg)
     address = pp.resolve_scheduler_address(cfg)
-    timings: dict[str, float] = {"cluster_start_s": 0.0}
+    timings = {**(timings or {}), "cluster_start_s": 0.0}
     info = {"workers": 1, "link": None}
 
     with AtomicDir(Path(data["processed_dir"])) as tmp:

@@ -59,8 +59,10 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
 
     files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
     discover_s = time.perf_counter() - t_start
-    run = build_dataset(files, cfg, progress=progress, t_start=t_start)
-    timings = {"discover_s": discover_s, **run.timings}
+    run = build_dataset(
+        files, cfg, progress=progress, t_start=t_start, timings={"discover_s": discover_s}
+    )
+    timings = dict(run.timings)
     wall = time.perf_counter() - t_start
     timings["total_s"] = wall
     return {
