@@ -6,10 +6,12 @@
 Starts the command on a cached self-play dataset (:mod:`bench.datasets`) with the dashboard
 on a free port, reads the dashboard's address from the command's stderr, and opens its
 ``/status`` page in headless Chromium (Debian's ``chromium`` package, driven by the
-``playwright`` package of the dev dependencies; no browser is downloaded) once for each
-``--at`` delay (seconds after the address was printed), saving one PNG each: ``--out`` for
-the first, ``<stem>-2.png`` ... for the others. The run is then left to finish (its output
-goes to ``bench/cache/dashboard-run/``).
+``playwright`` package of the dev dependencies; no browser is downloaded), keeps it open
+(the dashboard updates it live) and saves a PNG at each ``--at`` delay (seconds after the
+address was printed) and, with ``--phase2``, one as the writes begin (the split files
+appear in the save's temporary folder): ``--out`` for the first, ``<stem>-2.png`` ... for
+the others. The run is then left to finish (its output goes to
+``bench/cache/dashboard-run/``).
 """
 
 from __future__ import annotations
@@ -27,18 +29,33 @@ from bench.datasets import CACHE_DIR, REPO_ROOT, get_dataset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHASE2_DELAY_MS = 700
 
 
-def shoot(url: str, path: Path, width: int, height: int) -> None:
+def _split_files_exist(out_dir: Path) -> bool:
+    """Phase 2 has begun: the split files are preallocated in the save's temporary folder."""
+    return any(out_dir.parent.glob(f".{out_dir.name}.tmp-*/X_train.npy"))
+
+
+def take(url: str, moments: list, out_dir: Path, width: int, height: int, t0: float) -> None:
+    """One page kept open (the dashboard updates it live), a screenshot at each moment:
+    ``(path, seconds after t0)`` or ``(path, "phase 2")``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(url, wait_until="networkidle", timeout=30_000)
-            page.wait_for_timeout(1_500)  # the plots' first refreshes
-            page.screenshot(path=str(path))
+            page.goto(url, wait_until="networkidle", timeout=60_000)
+            for path, when in moments:
+                if when == "phase 2":
+                    while not _split_files_exist(out_dir):
+                        page.wait_for_timeout(100)
+                    page.wait_for_timeout(PHASE2_DELAY_MS)
+                else:
+                    page.wait_for_timeout(max(0.0, when - (time.monotonic() - t0)) * 1000)
+                page.screenshot(path=str(path))
+                print(f"{path} ({time.monotonic() - t0:.1f} s after the dashboard came up)")
         finally:
             browser.close()
 
@@ -48,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--games", type=int, default=6650)
     parser.add_argument("--dialect", default=None)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--at", type=float, nargs="+", default=[8.0])
+    parser.add_argument("--at", type=float, nargs="*", default=[8.0], help="seconds")
+    parser.add_argument("--phase2", action="store_true", help="and one as the writes start")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "dashboard.png"))
     parser.add_argument("--size", type=int, nargs=2, default=[1500, 950])
     args = parser.parse_args(argv)
@@ -72,11 +90,11 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeError("the command printed no dashboard address")
         t0 = time.monotonic()
         target = Path(args.out)
-        for n, at in enumerate(sorted(args.at), start=1):
-            time.sleep(max(0.0, at - (time.monotonic() - t0)))
-            path = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
-            shoot(url, path, *args.size)
-            print(f"{path} ({time.monotonic() - t0:.1f} s after the dashboard came up)")
+        whens = [*sorted(args.at), *(["phase 2"] if args.phase2 else [])]
+        paths = [target] + [
+            target.with_name(f"{target.stem}-{n}{target.suffix}") for n in range(2, len(whens) + 1)
+        ]
+        take(url, list(zip(paths, whens, strict=True)), out_dir, *args.size, t0)
         rest = proc.stderr.read()
         proc.wait(timeout=600)
         if proc.returncode != 0:

@@ -474,7 +474,9 @@ class AtomicDir:
     complete dataset or the new complete one. If the process dies between the two renames,
     ``target`` is absent and the previous dataset sits intact in ``.<name>.old-*``; the next
     save puts it back first. On an error the temporary folder is removed; one left by a
-    killed process is never read (hidden name) and is removed by the next save.
+    killed process is never read (hidden name) and is removed by the next save. The
+    folder is locked (``flock``) while its save runs, so that a save started meanwhile
+    for the same target does not take it for a dead one's (the lock dies with the process).
     """
 
     def __init__(self, target: Path):
@@ -482,6 +484,7 @@ class AtomicDir:
         self.parent = self.target.parent
         self.prefix = f".{self.target.name}."
         self.tmp: Path | None = None
+        self._lock: int | None = None
 
     def __enter__(self) -> Path:
         self.parent.mkdir(parents=True, exist_ok=True)
@@ -499,11 +502,26 @@ class AtomicDir:
                     os.rename(old, self.target)
                     break
         for stale in self.parent.glob(self.prefix + "tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            lock = _try_lock(stale)
+            if lock is not None:  # no save holds it: left by a killed process
+                try:
+                    shutil.rmtree(stale, ignore_errors=True)
+                finally:
+                    os.close(lock)
         self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix + "tmp-", dir=self.parent))
+        self._lock = _try_lock(self.tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        try:
+            return self._finish(exc_type)
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    def _finish(self, exc_type) -> bool:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -529,6 +547,25 @@ class AtomicDir:
         for stale in self.parent.glob(self.prefix + "old-*"):
             shutil.rmtree(stale, ignore_errors=True)
         return False
+
+
+def _try_lock(folder: Path) -> int | None:
+    """An exclusive ``flock`` on ``folder`` (its open descriptor), or None if another
+    process holds one (or the folder is gone). Where ``flock`` is missing, always granted."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _package_versions() -> dict[str, str]:
