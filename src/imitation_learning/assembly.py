@@ -273,15 +273,17 @@ class OnCluster:
         from distributed import as_completed
 
         client = self.client
-        summaries_f = []
-        for i, chunk in enumerate(chunks):
-            rows = client.submit(
-                process_partition_rows, chunk, cfg, key=self._key("process-partition", i)
-            )
-            self.rows.append(rows)
-            summaries_f.append(
-                client.submit(summarise_partition, rows, key=self._key("summarise-partition", i))
-            )
+        n = range(len(chunks))
+        # one message to the scheduler for each kind of task, not one a task
+        self.rows = client.map(
+            process_partition_rows,
+            chunks,
+            [cfg] * len(chunks),
+            key=[self._key("process-partition", i) for i in n],
+        )
+        summaries_f = client.map(
+            summarise_partition, self.rows, key=[self._key("summarise-partition", i) for i in n]
+        )
         position = {f.key: i for i, f in enumerate(summaries_f)}
         summaries: list[PartitionSummary | None] = [None] * len(chunks)
         summary = None
@@ -304,17 +306,16 @@ class OnCluster:
         client = self.client
         if not self.workers_see(self.folder):
             return self._write_from_driver(plan, files)
-        writes = [
-            client.submit(
-                write_x_rows,
-                rows,
-                plan.group_split[i],
-                _targets(files, plan.first_row[i]),
-                plan.scaler,
-                key=self._key("write-x-rows", i),
-            )
-            for i, rows in enumerate(self.rows)
-        ]
+        n = len(self.rows)
+        [scaler] = client.scatter([plan.scaler], broadcast=True, hash=False)  # sent once
+        writes = client.map(
+            write_x_rows,
+            self.rows,
+            plan.group_split,
+            [_targets(files, plan.first_row[i]) for i in range(n)],
+            [scaler] * n,
+            key=[self._key("write-x-rows", i) for i in range(n)],
+        )
         labels = [
             client.submit(
                 write_split_labels_masks,
@@ -328,7 +329,7 @@ class OnCluster:
         # A partition's rows stay on its worker while its write waits (the scheduler keeps
         # them for it, and recomputes them if the worker is lost), then leave its memory:
         # the page cache the writes fill reuses it. The dashboard still counts them done.
-        self.held += writes
+        self.held += [*writes, scaler]
         self.rows = []
         results = client.gather(labels)
         return dict(zip(SPLITS, results, strict=True))
