@@ -413,6 +413,7 @@ def build_dataset(
                 timings["cluster_up_s"] = t_closing - t0 - timings["cluster_start_s"]
             timings["cluster_close_s"] = time.perf_counter() - t_closing
             timings["workers_busy_s"] = _busy_seconds(stream.data)
+            timings.update(_seconds_by_task(stream.data))
         t_save = time.perf_counter()
         plan, heads, names, kinds = run
         write_metadata(
@@ -504,6 +505,20 @@ def _task_stream(client):
     from distributed import get_task_stream
 
     return get_task_stream(client=client)
+
+
+def _seconds_by_task(records: list[dict]) -> dict[str, float]:
+    """Compute seconds of each kind of task (summed over the workers): ``task_<name>_s``."""
+    from dask.utils import key_split
+
+    out: dict[str, float] = {}
+    for r in records:
+        name = "task_" + key_split(r["key"]).replace("-", "_") + "_s"
+        spent = sum(
+            ss["stop"] - ss["start"] for ss in r.get("startstops", ()) if ss["action"] == "compute"
+        )
+        out[name] = out.get(name, 0.0) + spent
+    return out
 
 
 def _busy_seconds(records: list[dict]) -> float:
