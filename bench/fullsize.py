@@ -62,13 +62,21 @@ def probe(argv: list[str], result_path: str) -> int:
     return code
 
 
-def run_once(data_root: Path, mode: str, workers: int, dialect: str | None, durable: bool) -> dict:
-    out = WORK_DIR / f"{mode}-{workers}"
+def run_once(
+    data_root: Path,
+    mode: str,
+    workers: int,
+    dialect: str | None = None,
+    durable: bool = False,
+    work_dir: Path = WORK_DIR,
+) -> dict:
+    """One ``splendor-il preprocess`` in a fresh process; its figures."""
+    out = work_dir / f"{mode}-{workers}"
     shutil.rmtree(out, ignore_errors=True)
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    config = WORK_DIR / "config.yaml"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config = work_dir / "config.yaml"
     config.write_text(f"reader:\n  blind_reserve_base: {11 if dialect == 'legacy' else 12}\n")
-    result_path = WORK_DIR / f"probe-{mode}-{workers}.json"
+    result_path = work_dir / f"probe-{mode}-{workers}.json"
     argv = ["preprocess", "--config", str(config), "--data-root", str(data_root)]
     argv += ["--output", str(out), "--num-workers", str(workers), "--no-progress"]
     argv += ["--dashboard-address", "127.0.0.1:0"]
@@ -140,7 +148,7 @@ def plot(results: list[dict], path: Path) -> None:
         ("metadata + swap", lambda r, t: r["other_s"]),
     ]
     labels = [f"{r['mode']}\n{r['workers']} worker{'s' if r['workers'] > 1 else ''}" for r in results]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     left = [0.0] * len(results)
     for name, get in stages:
         widths = [get(r, r["timings"]) for r in results]
@@ -151,7 +159,7 @@ def plot(results: list[dict], path: Path) -> None:
     ax.axvline(20, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("seconds, end to end (fresh process); dashed: 20 s target")
     ax.set_title(f"splendor-il preprocess, {results[0]['rows']:,} rows")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -175,8 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     ds = get_dataset(args.games, cache_dir=args.cache_dir, dialect=args.dialect)
+    load_start = os.getloadavg()[0]
     print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; load average "
-          f"{os.getloadavg()[0]:.2f}", flush=True)
+          f"{load_start:.2f}", flush=True)
     best: dict[tuple, dict] = {}
     for _ in range(args.rounds):
         for workers in args.workers:
@@ -187,10 +196,12 @@ def main(argv: list[str] | None = None) -> None:
                 if key not in best or r["wall_s"] < best[key]["wall_s"]:
                     best[key] = r
     results = list(best.values())
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    load_end = os.getloadavg()[0]
+    print(f"load average at the end {load_end:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"dataset": ds.key, "rows": ds.rows, "games": ds.games, "results": results},
+            {"dataset": ds.key, "rows": ds.rows, "games": ds.games, "load_start": load_start,
+             "load_end": load_end, "results": results},
             indent=2,
         ))
     if args.plot:
