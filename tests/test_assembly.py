@@ -321,12 +321,24 @@ def test_writes_are_idempotent_and_never_create_files(games, tmp_path):
             np.testing.assert_array_equal(first[split][0][head], rows.labels[head][sel])
             np.testing.assert_array_equal(again[split][1][head], rows.masks[head][sel])
 
+    # spilled: the write deletes the spill file; run again without it, the partition is
+    # made again from its files and the same bytes are written
+    spilled = PR.process_partition_rows(paths, cfg, spill_dir=str(folder))
+    assert Path(spilled.spill).parent == folder and spilled.X is None
+    assert Path(spilled.spill).read_bytes() == rows.X.tobytes()
+    PR.write_x_rows(spilled, group_split, targets, scaler)
+    assert not Path(spilled.spill).exists() and _files(folder) == before
+    PR.write_x_rows(spilled, group_split, targets, scaler)
+    assert _files(folder) == before
+
     gone = tmp_path / "gone"
     gone_targets = {s: PR.SplitFile(str(gone / f"X_{s}.npy"), 128, 0) for s in D.SPLITS}
     with pytest.raises(FileNotFoundError):
         PR.write_x_rows(rows, group_split, gone_targets, scaler)
     with pytest.raises(FileNotFoundError):
         PR.write_split_labels_masks(str(gone), "train", first)
+    with pytest.raises(FileNotFoundError):
+        PR.process_partition_rows(paths, cfg, spill_dir=str(gone))
     assert not gone.exists()
 
 

@@ -231,22 +231,17 @@ class InProcess:
         self.parts: list[PartitionRows] = []
 
     def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
-        for i, chunk in enumerate(chunks):
-            rows = process_partition_rows(chunk, cfg, on_file_done=lambda: bar.update(1))
-            rows.X.tofile(self._spill(i))
-            rows.X = rows.X.shape  # the shape only, until it is read back
-            self.parts.append(rows)
+        for chunk in chunks:
+            self.parts.append(
+                process_partition_rows(
+                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=str(self.folder)
+                )
+            )
         return [r.summary for r in self.parts]
-
-    def _spill(self, i: int) -> Path:
-        return self.folder / f".x-unscaled-{i:05d}.f32"
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
         written = []
         for i, rows in enumerate(self.parts):
-            spill = self._spill(i)
-            rows.X = np.fromfile(spill, dtype=np.float32).reshape(rows.X)
-            spill.unlink()
             targets = _targets(files, plan.first_row[i])
             written.append(write_x_rows(rows, plan.group_split[i], targets, plan.scaler))
             self.parts[i] = None  # type: ignore[call-overload]
@@ -265,6 +260,7 @@ class OnCluster:
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
         self.held: list = []  # futures kept until the end: the dashboard shows them done
+        self.shared = False  # whether the workers see the save's folder
 
     def _key(self, name: str, i) -> str:
         return f"{name}-{self.run}-{i}"
@@ -274,12 +270,16 @@ class OnCluster:
 
         client = self.client
         n = range(len(chunks))
+        # X spilled into the save's folder when the workers see it (see partition_rows)
+        self.shared = self.workers_see(self.folder)
+        spill = {"spill_dir": str(self.folder)} if self.shared else {}
         # one message to the scheduler for each kind of task, not one a task
         self.rows = client.map(
             process_partition_rows,
             chunks,
             [cfg] * len(chunks),
             key=[self._key("process-partition", i) for i in n],
+            **spill,
         )
         summaries_f = client.map(
             summarise_partition, self.rows, key=[self._key("summarise-partition", i) for i in n]
@@ -304,7 +304,7 @@ class OnCluster:
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
         client = self.client
-        if not self.workers_see(self.folder):
+        if not self.shared:
             return self._write_from_driver(plan, files)
         n = len(self.rows)
         [scaler] = client.scatter([plan.scaler], broadcast=True, hash=False)  # sent once
