@@ -56,6 +56,7 @@ from imitation_learning.dataset import (
     write_metadata,
 )
 from imitation_learning.partition_rows import (
+    SPILL_GLOB,
     PartitionRows,
     PartitionSummary,
     SplitFile,
@@ -416,6 +417,8 @@ def build_dataset(
             timings.update(_seconds_by_task(stream.data))
         t_save = time.perf_counter()
         plan, heads, names, kinds = run
+        for spill in tmp.glob(SPILL_GLOB):  # a partition Dask ran again after its write
+            spill.unlink(missing_ok=True)
         write_metadata(
             tmp,
             stats={

@@ -125,6 +125,9 @@ def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
 
 
+SPILL_GLOB = ".x-unscaled-*.f32"
+
+
 def spill_name(paths: Sequence[str], config: Mapping) -> str:
     """The spill file name of a partition: a hash of its file paths (in order) and of the
     configuration, so the same partition of the same run always gets the same name."""
