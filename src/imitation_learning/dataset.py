@@ -367,9 +367,11 @@ class Scaler:
         block = np.asarray(block)
         out = np.empty(block.shape, dtype=np.float32)
         step = max(1, TRANSFORM_BYTES // max(1, 8 * block.shape[-1]))
+        work = np.empty((min(step, len(block)), *block.shape[1:]), dtype=np.float64)
         for start in range(0, len(block), step):
-            part = block[start : start + step].astype(np.float64)
-            part -= self.mean
+            rows = block[start : start + step]
+            part = work[: len(rows)]
+            np.subtract(rows, self.mean, out=part)  # the values made float64 exactly, first
             part /= self.scale
             out[start : start + step] = part
         return out

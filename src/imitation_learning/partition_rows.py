@@ -109,7 +109,10 @@ class PartitionRows:
             return self.X
         shape = (self.summary.rows, self.summary.width)
         try:
-            return np.fromfile(self.spill, dtype=np.float32).reshape(shape)
+            if not shape[0]:
+                return np.empty(shape, dtype=np.float32)
+            # mapped, not copied: the rows are read straight from the file cache
+            return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
             X = process_partition_rows(self.paths, self.config).X
             if X.shape != shape:
