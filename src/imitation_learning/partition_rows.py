@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
 
 
-SPILL_GLOB = ".x-unscaled-*.f32"
+SPILL_GLOB = ".x-unscaled-*"  # spill files and their temporary names
 
 
 def spill_name(paths: Sequence[str], config: Mapping) -> str:
@@ -187,15 +188,23 @@ def process_partition_rows(
 
 def _write_new_file(path: str, block: np.ndarray) -> None:
     """``block``'s bytes as the file ``path``, whose folder must exist (never created: a
-    task still running after its run was stopped leaves nothing behind)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    task still running after its run was stopped leaves nothing behind). Written under a
+    temporary name, then renamed: a reader of an earlier copy (Dask running the partition
+    twice) keeps reading whole rows."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        data = memoryview(np.ascontiguousarray(block)).cast("B")
-        done = 0
-        while done < len(data):
-            done += os.write(fd, data[done:])
-    finally:
-        os.close(fd)
+        try:
+            data = memoryview(np.ascontiguousarray(block)).cast("B")
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _game_groups(
