@@ -381,7 +381,7 @@ def build_dataset(
     info = {"workers": 1, "link": None}
 
     with AtomicDir(Path(data["processed_dir"])) as tmp:
-        if workers == 1 and address is None:
+        if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
             if prep.get("report") is not None:
                 pp._say("no performance report: the job runs in this process, without a cluster")
             run = _phases(InProcess(tmp), paths, cfg, 1, tmp, progress, timings)
