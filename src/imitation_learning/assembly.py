@@ -455,7 +455,8 @@ def build_dataset(
 
 
 def _phases(runner, paths, cfg, workers, tmp, progress, timings):
-    """Phase 1, the plan, phase 2, the flush of X: (plan, width, names, kinds)."""
+    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds),
+    ``heads`` the label and mask statistics of each split."""
     prep, data = cfg["preprocessing"], cfg["data"]
     sizes = pp.partition_sizes(
         len(paths), workers, prep["files_per_partition"], pp.file_weights(paths)
