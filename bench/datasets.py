@@ -116,6 +116,7 @@ def get_dataset(
             "--dialect",
             dialect,
             "--no-progress",
+            *(["--dialect", dialect] if dialect is not None else []),
         ]
         log(f"generating {key}: {' '.join(command[1:])}")
         try:

@@ -160,3 +160,16 @@ def test_fresh_interpreter_runs(cache):
     times = parallel.fresh_runs(ds.root, 2, rounds=1)
     assert times.keys() == {1, 2}
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+
+
+def test_fullsize_run_on_a_few_games(cache, tmp_path):
+    """``bench.fullsize``: the command in a fresh process, its peak and stages read back."""
+    from bench import fullsize
+
+    ds = datasets.get_dataset(6, cache_dir=cache, dialect="legacy")
+    r = fullsize.run_once(ds.root, "in-memory", 1, "legacy", work_dir=tmp_path)
+    assert r["rows"] == ds.rows and r["workers"] == 1
+    assert r["driver_peak_bytes"] > 0 and r["wall_s"] > r["timings"]["processing_s"] > 0
+    assert "workers_idle_s" not in r  # in-process: no cluster
+    fullsize.plot([r], tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").stat().st_size > 1000

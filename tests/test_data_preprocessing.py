@@ -40,29 +40,50 @@ def _config(data_root, out_dir, **preprocessing):
 
 @pytest.fixture
 def fake_job(monkeypatch, tmp_path):
-    """run_job and discover_csv_files replaced: 12 games of 6 rows, one file and one row
-    rejected."""
+    """discover_csv_files and the per-file step replaced: 12 games of 6 rows, one file each,
+    a 13th file rejected whole and one row of the first file rejected."""
     from test_dataset import STRATEGIC_NAMES, make_inputs
 
     df, features, labels, masks = make_inputs(num_games=12, rows_per_game=6, seed=3)
     files = [str(tmp_path / "in" / f"{i}.csv") for i in range(13)]
     rejections = [
-        Rejection(files[12], None, None, "header is not a game log", rows=4),
         Rejection(files[0], 3, "gems_board_red", "negative count"),
+        Rejection(files[12], None, None, "header is not a game log", rows=4),
     ]
     result = FileResult(df, features, labels, masks, rejections, len(df) + 5, files[:12])
-    calls = {}
+    calls = {"files": []}
 
     def fake_discover(root, max_games=None):
         calls["discover"] = (root, max_games)
         return files
 
-    def fake_run_job(paths, config, num_workers=None, *, progress=True, report_path=None):
-        calls["run_job"] = (list(paths), num_workers, progress)
-        return PP.JobRun(result, 1, None, {"processing_s": 0.01, "total_s": 0.02})
+    def fake_step(path, config):
+        calls["files"].append(path)
+        i = files.index(path)
+        if i == 12:
+            empty = slice(0, 0)
+            return FileResult(
+                df.iloc[empty].reset_index(drop=True),
+                features[empty],
+                {h: a[empty] for h, a in labels.items()},
+                {h: a[empty] for h, a in masks.items()},
+                [rejections[1]],
+                4,
+                [],
+            )
+        rows = slice(6 * i, 6 * i + 6)
+        return FileResult(
+            df.iloc[rows].reset_index(drop=True),
+            features[rows],
+            {h: a[rows] for h, a in labels.items()},
+            {h: a[rows] for h, a in masks.items()},
+            [rejections[0]] if i == 0 else [],
+            7 if i == 0 else 6,
+            [path],
+        )
 
     monkeypatch.setattr(PP, "discover_csv_files", fake_discover)
-    monkeypatch.setattr(PP, "run_job", fake_run_job)
+    monkeypatch.setattr(PP, "_file_processor", lambda: fake_step)
     monkeypatch.setattr(
         "imitation_learning.features.get_all_feature_names", lambda: list(STRATEGIC_NAMES)
     )
@@ -74,7 +95,7 @@ def test_pipeline_summary_and_files(fake_job, tmp_path):
     out = tmp_path / "processed"
     summary = DP.run_preprocessing(_config(tmp_path / "in", out, max_games=50), progress=False)
     assert calls["discover"] == (str(tmp_path / "in"), 50)
-    assert calls["run_job"] == (files, 1, False)
+    assert calls["files"] == files  # every file through the per-file step, in order
     assert summary["files"] == 13 and summary["files_rejected"] == 1
     assert summary["rows_read"] == len(result.df) + 5 and summary["rows_rejected"] == 5
     assert sum(summary["rows_per_split"].values()) == len(result.df)
@@ -88,11 +109,11 @@ def test_pipeline_summary_and_files(fake_job, tmp_path):
     assert [len(ds[f"X_{s}"]) for s in D.SPLITS] == [summary["rows_per_split"][s] for s in D.SPLITS]
     stats = ds["stats"]
     assert stats["config"]["seed"] == 7 and stats["config"]["data"]["processed_dir"] == str(out)
-    assert stats["rejected_files"] == [rejections[0].to_dict()]
-    assert stats["rejected_rows"] == [rejections[1].to_dict()]
+    assert stats["rejected_files"] == [rejections[1].to_dict()]
+    assert stats["rejected_rows"] == [rejections[0].to_dict()]
     assert ds["rejections"] == summary["rejections"]
     assert [f["path"] for f in stats["input_files"]] == files
-    assert {"job_processing_s", "build_features_s", "split_and_scaler_s"} <= set(stats["timings"])
+    assert {"processing_s", "plan_s", "write_s", "total_s"} <= set(stats["timings"])
     # the split is the documented function of the game ids and the seed
     expected = D.split_by_game(result.df["game_id"].to_numpy(), (0.8, 0.1, 0.1), seed=7)
     for s in D.SPLITS:

@@ -483,3 +483,24 @@ def test_refuses_to_replace_a_file(tmp_path):
     with pytest.raises(FileExistsError):
         save(tmp_path / "out", df, features, labels, masks)
     assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_a_save_in_progress_is_not_taken_for_a_dead_ones(tmp_path):
+    """Two saves of the same target at once: the second does not remove the first's
+    temporary folder (it is locked); one left by a dead process is removed."""
+    target = tmp_path / "processed"
+    dead = tmp_path / ".processed.tmp-dead"
+    dead.mkdir()
+    (dead / "X_train.npy").write_bytes(b"left by a killed run")
+    with D.AtomicDir(target) as first:
+        assert not dead.exists()  # nobody held it
+        (first / "a.txt").write_text("first")
+        with pytest.raises(RuntimeError), D.AtomicDir(target) as second:
+            assert first.is_dir() and (first / "a.txt").read_text() == "first"
+            assert second != first
+            raise RuntimeError("the second save fails")
+        assert first.is_dir()
+        (first / "stats.json").write_text("{}")
+        (first / "feature_names.json").write_text("[]")
+    assert (target / "a.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["processed"]

@@ -21,7 +21,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import dask
-import dask.bag as db
 import fsspec
 import numpy as np
 import pandas as pd
@@ -253,26 +252,25 @@ def test_file_weights(tmp_path):
     assert pp.file_weights(["memory://x/a.csv"]) is None
 
 
-def test_processed_bag_is_one_task_per_partition():
-    """The bag is built fused: one task per partition, which is what the futures point at
-    (no alias task after each, which would cost a scheduler round trip per partition)."""
-    chunks = [["a", "b"], ["c"], ["d", "e", "f"]]
-    bag = pp._processed_bag(chunks, _count_and_tag, "tag")
-    graph = dict(bag.__dask_graph__())
-    assert bag.npartitions == 3 and len(graph) == 3
-    delayed = bag.to_delayed(optimize_graph=False)
-    assert [d.key for d in delayed] == [(bag.name, i) for i in range(3)]
-    assert set(graph) == {d.key for d in delayed}
-    expected = (("tag", 2), ("tag", 1), ("tag", 3))
-    assert dask.compute(*delayed, scheduler="sync") == expected
-    # the same partitions as map_partitions over a bag of the paths, fused by Dask
-    plain = db.concat([db.from_sequence(c, npartitions=1) for c in chunks])
-    fused = plain.map_partitions(_count_and_tag, "tag").to_delayed()
-    assert dask.compute(*fused, scheduler="sync") == expected
+def test_one_keyed_task_per_partition(fake_step, tmp_path, dask_scheduler_address):
+    """Each partition is one task under a readable key (``process-partition`` on the
+    dashboard), and no other task runs around it."""
+    from distributed import Client, get_task_stream
 
+    paths = write_fake_tree(tmp_path, counts=(3, 2, 2))
+    seen = []
 
-def _count_and_tag(paths, tag):
-    return (tag, len(paths))
+    class Bar:
+        def update(self, n):
+            seen.append(n)
+
+    with Client(dask_scheduler_address, set_as_default=False) as client:
+        with get_task_stream(client=client) as stream:
+            result = pp._collect(client, paths, {}, [3, 1, 3], Bar())
+    assert sorted(seen) == [1, 3, 3] and result.files_ok == paths
+    names = [r["key"] for r in stream.data]
+    assert len(names) == 3
+    assert {dask.utils.key_split(k) for k in names} == {"process-partition"}
 
 
 def test_partition_sizes_override_and_empty():

@@ -31,7 +31,7 @@ from pandas.testing import assert_frame_equal
 
 from cluster_script import run_script
 from game_data import pipeline_config, simulated_root
-from imitation_learning import out_of_core as ooc
+from imitation_learning import assembly
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
@@ -140,6 +140,7 @@ def test_worker_killed_mid_job(
                 killed.append(time.monotonic())
 
     monkeypatch.setattr(pp, "tqdm", KillingBar)
+    monkeypatch.setattr(assembly, "tqdm", KillingBar)  # the command line's job
     out = tmp_path / "processed"
     cfg = pipeline_config(games, out, scheduler_address=cluster_address, files_per_partition=1)
     cfg["preprocessing"]["out_of_core"] = out_of_core
@@ -206,7 +207,7 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
 
 _CLI_STOPPED_MID_RUN = """
 import sys, time
-from imitation_learning import parallel_processor as pp
+from imitation_learning import assembly
 from splendor.cli import main
 
 class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mid-run
@@ -217,19 +218,19 @@ class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mi
     def __exit__(self, *exc):
         return False
     def update(self, n=1):
-        print("first shard back", file=sys.stderr, flush=True)
+        print("first partition back", file=sys.stderr, flush=True)
         time.sleep(600)  # the SIGINT arrives here
 
-pp.tqdm = StopAtFirstPartition
+assembly.tqdm = StopAtFirstPartition
 sys.exit(main())
 """
 
 
 @pytest.mark.slow
 def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
-    """SIGINT while the partitions write their shards (the first one is back, the others
-    are not collected): exit 130, and beside the (absent) output folder no shard folder,
-    no temporary folder, nothing."""
+    """SIGINT while the partitions are processed (the first one is back, the driver waits
+    in its progress bar): exit 130, and beside the (absent) output folder no temporary
+    folder, nothing."""
     from splendor.simulate import simulate
 
     games = tmp_path / "games"
@@ -248,15 +249,14 @@ def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    shards = ooc.shard_dir_for(out)
     try:
         said = []
         for line in proc.stderr:  # blocks until the driver is stopped mid-run (or it ends)
             said.append(line)
-            if line == "first shard back\n":
+            if line == "first partition back\n":
                 break
-        assert said and said[-1] == "first shard back\n", "".join(said)
-        assert len(list(shards.glob("shard-*.npz"))) >= 1
+        assert said and said[-1] == "first partition back\n", "".join(said)
+        assert list(work.glob(".processed.tmp-*"))  # the save's folder, being written
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

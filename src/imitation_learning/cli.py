@@ -82,8 +82,15 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "--out-of-core",
         action="store_true",
         default=None,
-        help="partitions write shards next to the output; the driver assembles the dataset "
-        "in memory-mapped files instead of holding it (same files)",
+        help="accepted for older scripts: the dataset never passes through this process in "
+        "either mode (same path, same files)",
+    )
+    p.add_argument(
+        "--durable",
+        action="store_true",
+        default=None,
+        help="flush the dataset to disk (fsync) before swapping it in (survives a power cut; "
+        "costs the disk's time for the whole dataset)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_preprocess_command)
@@ -103,8 +110,9 @@ def build_config(args: argparse.Namespace) -> dict:
             overrides.setdefault(section, {})[key] = value
     if getattr(args, "strict", None):
         overrides.setdefault("preprocessing", {})["strict"] = True
-    if getattr(args, "out_of_core", None):
-        overrides.setdefault("preprocessing", {})["out_of_core"] = True
+    for flag in ("out_of_core", "durable"):
+        if getattr(args, flag, None):
+            overrides.setdefault("preprocessing", {})[flag] = True
     return validate_config(deep_merge(cfg, overrides))
 
 
@@ -121,13 +129,14 @@ def format_summary(summary: dict) -> str:
         f"  output:         {summary['output_dir']}",
     ]
     timings = summary.get("timings") or {}
-    if "job_processing_s" in timings:
-        processing = timings["job_processing_s"]
+    if "processing_s" in timings:
+        processing = timings["processing_s"]
         rate = summary["rows_read"] / processing if processing > 0 else 0.0
         lines.insert(
             -1,
-            f"  of which:       cluster start {timings.get('job_cluster_start_s', 0.0):.2f} s, "
-            f"processing {processing:.2f} s ({rate:,.0f} rows/s)",
+            f"  of which:       cluster start {timings.get('cluster_start_s', 0.0):.2f} s, "
+            f"processing {processing:.2f} s ({rate:,.0f} rows/s), writing "
+            f"{timings.get('write_s', 0.0) + timings.get('flush_s', 0.0):.2f} s",
         )
     if summary.get("num_workers") is not None:
         lines.append(f"  workers:        {summary['num_workers']}")

@@ -115,7 +115,7 @@ def pool_client(
                     "--scheduler-address) or leave it unset to start a local cluster"
                 ) from exc
             client.direct_to_workers = all_on_this_machine(
-                [scheduler_address, *client.scheduler_info(n_workers=-1)["workers"]]
+                [scheduler_address, *client.nthreads()]
             )
         else:
             with (

@@ -39,7 +39,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "max_games": None,
         "report": None,
         "strict": False,
-        "out_of_core": False,  # True: partitions write shards, the driver assembles memmaps
+        "out_of_core": False,  # accepted; the same path as the default (kept for old configs)
+        "durable": False,  # True: X flushed to disk before the save is swapped in
         "no_workers_timeout_s": 60.0,  # a cluster without any worker this long fails the run
     },
     "reader": {
@@ -67,6 +68,7 @@ _SCHEMA: dict[str, tuple[type, bool]] = {
     "preprocessing.strict": (bool, False),
     "preprocessing.out_of_core": (bool, False),
     "preprocessing.no_workers_timeout_s": (float, False),
+    "preprocessing.durable": (bool, False),
     "reader.blind_reserve_base": (int, False),
 }
 

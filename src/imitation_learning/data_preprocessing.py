@@ -1,11 +1,9 @@
 """The full preprocessing pipeline: game logs -> a saved train/val/test dataset.
 
 ``run_preprocessing(config)``: validate the config, discover the game files, process them
-with the Dask job (:func:`imitation_learning.parallel_processor.run_job`), build the
-feature matrix X, split by game, fit the scaler on train, and write the dataset atomically
-to ``data.processed_dir`` (see :mod:`imitation_learning.dataset` for the files).
-With ``preprocessing.out_of_core`` the partitions write shards and the driver assembles
-memory-mapped files instead (:mod:`imitation_learning.out_of_core`); same files.
+and save the dataset atomically to ``data.processed_dir`` with the two-phase Dask job of
+:mod:`imitation_learning.assembly` (X built, split by game, scaled and written by the
+workers; see :mod:`imitation_learning.dataset` for the files).
 
     python -m imitation_learning.data_preprocessing [--config PATH]
 """
@@ -17,13 +15,8 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
-
-import numpy as np
 
 from imitation_learning.dataset import (
-    CONTINUOUS,
-    SPLITS,
     Scaler,
     build_feature_matrix,
     load_dataset,
@@ -50,11 +43,15 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     ``wall_time_s``, ``rows_per_s`` (rows read per second of wall time), ``output_dir``,
     ``dashboard_link`` (None without a cluster), ``rejections`` (``Rejection.to_dict()``
     list), ``timings`` (seconds per stage).
+
+    The rows never pass through this process: the workers build X, write the split files
+    and the labels and masks (:func:`imitation_learning.assembly.build_dataset`); the
+    ``preprocessing.out_of_core`` setting is accepted and changes nothing (both modes are
+    this path).
     """
+    from imitation_learning.assembly import build_dataset
     from imitation_learning.config import validate_config
-    from imitation_learning.features import NUM_FEATURES
-    from imitation_learning.out_of_core import save_dataset_from_shards, shard_folder
-    from imitation_learning.parallel_processor import discover_csv_files, run_job
+    from imitation_learning.parallel_processor import discover_csv_files
     from imitation_learning.preflight import check_output_dir
 
     t_start = time.perf_counter()
@@ -63,101 +60,27 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
 
     files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
     check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
-    t_discovered = time.perf_counter()
-    out_of_core = prep["out_of_core"]
-    # Out-of-core: the partitions write shards beside the output, removed at the end.
-    with shard_folder(data["processed_dir"]) if out_of_core else nullcontext() as shard_dir:
-        job = run_job(
-            files,
-            cfg,
-            num_workers=prep.get("num_workers"),
-            progress=progress,
-            report_path=prep.get("report"),
-            **({"shard_dir": shard_dir} if out_of_core else {}),
-        )
-        t_processed = time.perf_counter()
-        result = job.result
-        labels, masks = result.labels, result.masks
-        rows_read, rows_rejected = result.rows_read, result.rows_rejected
-        files_rejected = len(result.files_rejected)
-        rejections = [r.to_dict() for r in result.rejections]
-        job_info = {"timings": job.timings, "link": job.dashboard_link, "workers": job.num_workers}
-        df, features = result.df, result.features
-        shards, shard_rows = result.shards, result.shard_rows
-        del job, result  # once X is built, nothing else holds on to df and the features
-
-        if not out_of_core:
-            X, names, kinds = build_feature_matrix(df, features)
-        game_ids = df["game_id"].to_numpy()
-        num_players = df["num_players"].to_numpy()
-        del df, features
-        t_built = time.perf_counter()
-
-        ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
-        split_masks = split_by_game(game_ids, ratios, seed=cfg["seed"])
-        if not out_of_core:
-            continuous = np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
-            scaler = Scaler.fit(X, split_masks["train"], continuous)
-        t_split = time.perf_counter()
-
-        timings = {
-            "discover_s": t_discovered - t_start,
-            **{f"job_{k}": v for k, v in job_info["timings"].items()},
-            "job_wall_s": t_processed - t_discovered,
-            "build_features_s": t_built - t_processed,
-            "split_and_scaler_s": t_split - t_built,
-        }
-        common = {
-            "split_masks": split_masks,
-            "game_ids": game_ids,
-            "num_players": num_players,
-            "input_files": files,
-            "rejections": rejections,
-            "rows_read": rows_read,
-            "config": cfg,
-            "timings": timings,
-        }
-        if out_of_core:
-            # X assembled from the shards into memory-mapped files; scaler fitted there
-            strategic = NUM_FEATURES if prep["enable_feature_engineering"] else 0
-            out_dir, num_features = save_dataset_from_shards(
-                data["processed_dir"],
-                shards=shards,
-                shard_rows=shard_rows,
-                strategic_width=strategic,
-                **common,
-            )
-        else:
-            out_dir = save_dataset(
-                data["processed_dir"],
-                X=X,
-                feature_names=names,
-                column_kinds=kinds,
-                labels=labels,
-                masks=masks,
-                scaler=scaler,
-                **common,
-            )
-            num_features = len(names)
-    t_end = time.perf_counter()
-    timings["save_s"] = t_end - t_split
-    timings["total_s"] = t_end - t_start
-
-    wall = t_end - t_start
+    discover_s = time.perf_counter() - t_start
+    run = build_dataset(
+        files, cfg, progress=progress, t_start=t_start, timings={"discover_s": discover_s}
+    )
+    timings = dict(run.timings)
+    wall = time.perf_counter() - t_start
+    timings["total_s"] = wall
     return {
         "files": len(files),
-        "files_rejected": files_rejected,
-        "rows_read": rows_read,
-        "rows_rejected": rows_rejected,
-        "rows_per_split": {s: int(split_masks[s].sum()) for s in SPLITS},
+        "files_rejected": run.files_rejected,
+        "rows_read": run.rows_read,
+        "rows_rejected": run.rows_rejected,
+        "rows_per_split": run.rows_per_split,
         "wall_time_s": wall,
-        "rows_per_s": rows_read / wall if wall > 0 else 0.0,
-        "output_dir": str(out_dir),
-        "dashboard_link": job_info["link"],
-        "num_workers": job_info["workers"],
-        "num_features": num_features,
-        "out_of_core": out_of_core,
-        "rejections": rejections,
+        "rows_per_s": run.rows_read / wall if wall > 0 else 0.0,
+        "output_dir": str(run.output_dir),
+        "dashboard_link": run.dashboard_link,
+        "num_workers": run.num_workers,
+        "num_features": run.num_features,
+        "out_of_core": prep["out_of_core"],
+        "rejections": run.rejections,
         "timings": timings,
     }
 

@@ -83,6 +83,7 @@ BINARY_FEATURE_PATTERN = re.compile(
 )
 
 CHUNK_ROWS = 8_192  # rows per block when fitting, scaling and writing (~85 MB in float64)
+TRANSFORM_BYTES = 1 << 20  # float64 temporaries of Scaler.transform, per step
 
 
 def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
@@ -251,6 +252,52 @@ def split_by_game(
 
 
 @dataclass
+class Moments:
+    """Partial statistics of a block of rows, per column, in float64: the row count, the
+    mean and M2 (the sum of squared deviations from the mean). Computed in two passes over
+    the block (mean, then deviations); merged with Chan et al.'s pairwise formula."""
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of_rows(cls, block: np.ndarray) -> Moments:
+        values = np.asarray(block, dtype=np.float64)
+        if not len(values):
+            return cls.empty(values.shape[1])
+        mean = values.mean(axis=0)
+        squares = values - mean
+        np.square(squares, out=squares)
+        return cls(len(values), mean, squares.sum(axis=0))
+
+    @classmethod
+    def empty(cls, width: int) -> Moments:
+        return cls(0, np.zeros(width), np.zeros(width))
+
+    def merged(self, other: Moments) -> Moments:
+        """The statistics of both blocks' rows together (Chan et al.)."""
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / total)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / total)
+        return Moments(total, mean, m2)
+
+    @staticmethod
+    def merge_all(moments: Iterable[Moments], width: int) -> Moments:
+        """Left fold of :meth:`merged` in the order given."""
+        total = Moments.empty(width)
+        for m in moments:
+            total = total.merged(m)
+        return total
+
+
+
+@dataclass
 class Scaler:
     """Standardisation of some columns of X: ``(x - mean) / scale``.
 
@@ -299,13 +346,36 @@ class Scaler:
         full_scale[columns] = np.where(std[columns] > 0, std[columns], 1.0)
         return cls(full_mean, full_scale, columns)
 
+    @classmethod
+    def from_moments(cls, moments: Iterable[Moments], width: int, columns: np.ndarray) -> Scaler:
+        """The scaler of the rows whose partial statistics are ``moments`` (each over the
+        ``columns`` only, e.g. one per game), merged in the order given: the same summaries
+        in the same order give the same bits, however the rows were partitioned."""
+        columns = np.asarray(columns, dtype=np.int64)
+        total = Moments.merge_all(moments, len(columns))
+        std = np.sqrt(total.m2 / total.count) if total.count else np.zeros(len(columns))
+        full_mean = np.zeros(width)
+        full_scale = np.ones(width)
+        full_mean[columns] = total.mean
+        full_scale[columns] = np.where(std > 0, std, 1.0)
+        return cls(full_mean, full_scale, columns)
+
     def transform(self, block: np.ndarray) -> np.ndarray:
         """A standardised float32 copy of ``block`` (rows of X), computed in float64.
-        Other columns have mean 0 and scale 1: (x - 0) / 1 gives them back bit for bit."""
-        out = np.asarray(block, dtype=np.float64).copy()
-        out -= self.mean
-        out /= self.scale
-        return out.astype(np.float32)
+        Other columns have mean 0 and scale 1: (x - 0) / 1 gives them back bit for bit.
+        Elementwise, a few hundred rows at a time (float64 temporaries that stay in the
+        processor's cache): the same bits as one pass over the whole block."""
+        block = np.asarray(block)
+        out = np.empty(block.shape, dtype=np.float32)
+        step = max(1, TRANSFORM_BYTES // max(1, 8 * block.shape[-1]))
+        work = np.empty((min(step, len(block)), *block.shape[1:]), dtype=np.float64)
+        for start in range(0, len(block), step):
+            rows = block[start : start + step]
+            part = work[: len(rows)]
+            np.subtract(rows, self.mean, out=part)  # the values made float64 exactly, first
+            part /= self.scale
+            out[start : start + step] = part
+        return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         continuous = np.zeros(len(self.mean), dtype=bool)
@@ -398,7 +468,7 @@ def is_dataset_dir(path: Path) -> bool:
     return (path / "stats.json").exists() and (path / "feature_names.json").exists()
 
 
-class _AtomicDir:
+class AtomicDir:
     """A temporary sibling folder that replaces ``target`` on success.
 
     Everything is written into ``.<name>.tmp-XXXX`` next to ``target``; on success the
@@ -407,7 +477,9 @@ class _AtomicDir:
     complete dataset or the new complete one. If the process dies between the two renames,
     ``target`` is absent and the previous dataset sits intact in ``.<name>.old-*``; the next
     save puts it back first. On an error the temporary folder is removed; one left by a
-    killed process is never read (hidden name) and is removed by the next save.
+    killed process is never read (hidden name) and is removed by the next save. The
+    folder is locked (``flock``) while its save runs, so that a save started meanwhile
+    for the same target does not take it for a dead one's (the lock dies with the process).
     """
 
     def __init__(self, target: Path):
@@ -415,6 +487,7 @@ class _AtomicDir:
         self.parent = self.target.parent
         self.prefix = f".{self.target.name}."
         self.tmp: Path | None = None
+        self._lock: int | None = None
 
     def __enter__(self) -> Path:
         self.parent.mkdir(parents=True, exist_ok=True)
@@ -432,11 +505,26 @@ class _AtomicDir:
                     os.rename(old, self.target)
                     break
         for stale in self.parent.glob(self.prefix + "tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            lock = _try_lock(stale)
+            if lock is not None:  # no save holds it: left by a killed process
+                try:
+                    shutil.rmtree(stale, ignore_errors=True)
+                finally:
+                    os.close(lock)
         self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix + "tmp-", dir=self.parent))
+        self._lock = _try_lock(self.tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self.tmp is not None
+        try:
+            return self._finish(exc_type)
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    def _finish(self, exc_type) -> bool:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -462,6 +550,25 @@ class _AtomicDir:
         for stale in self.parent.glob(self.prefix + "old-*"):
             shutil.rmtree(stale, ignore_errors=True)
         return False
+
+
+def _try_lock(folder: Path) -> int | None:
+    """An exclusive ``flock`` on ``folder`` (its open descriptor), or None if another
+    process holds one (or the folder is gone). Where ``flock`` is missing, always granted."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _package_versions() -> dict[str, str]:
@@ -491,6 +598,66 @@ def _file_sizes(paths: Iterable[str]) -> list[dict]:
     return out
 
 
+def split_stats(
+    game_split: np.ndarray, game_rows_by_players: np.ndarray, game_ids: np.ndarray
+) -> dict[str, dict]:
+    """Rows and games per split and player count, from per-game figures: ``game_split``
+    (the split index of each game, in :data:`SPLITS` order), ``game_rows_by_players``
+    ((games, 3) rows of each game with 2, 3 and 4 players) and ``game_ids``. A game counts
+    in a split (and a player count) when it has rows there. Each split lists its games'
+    sorted ids, so that ``splendor-il check`` can prove no game is in two splits."""
+    game_split = np.asarray(game_split)
+    game_ids = np.asarray(game_ids)
+    rows = np.asarray(game_rows_by_players, dtype=np.int64).reshape(len(game_split), -1)
+    splits: dict[str, dict] = {}
+    for i, split in enumerate(SPLITS):
+        sel = rows[game_split == i]
+        present = sel.sum(axis=1) > 0
+        splits[split] = {
+            "rows": int(sel.sum()),
+            "games": int(np.count_nonzero(present)),
+            "by_num_players": {
+                str(n): {"rows": int(sel[:, j].sum()), "games": int(np.count_nonzero(sel[:, j]))}
+                for j, n in enumerate(PLAYER_COUNTS)
+            },
+            "game_ids": np.sort(game_ids[game_split == i][present]).tolist(),
+        }
+    return splits
+
+
+def head_stats(
+    labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+) -> tuple[dict, dict]:
+    """Label distributions and mask statistics of one split's rows, head by head."""
+    label_counts: dict[str, dict] = {}
+    mask_stats: dict[str, dict] = {}
+    for head, n_classes in C.HEADS.items():
+        lab = np.asarray(labels[head]).astype(np.int64)
+        counts = np.bincount(lab + 1, minlength=n_classes + 1)
+        label_counts[head] = {"not_applicable": int(counts[0]), "classes": counts[1:].tolist()}
+        m = np.asarray(masks[head])
+        legal = m.sum(axis=1, dtype=np.int64)
+        mask_stats[head] = {
+            "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
+            "min_legal_classes": int(legal.min()) if len(legal) else 0,
+            "max_legal_classes": int(legal.max()) if len(legal) else 0,
+            "legal_rate_per_class": (
+                m.mean(axis=0, dtype=np.float64).round(6).tolist() if len(m) else [0.0] * n_classes
+            ),
+        }
+    return label_counts, mask_stats
+
+
+def _rows_by_players(game_ids: np.ndarray, num_players: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique game ids, (games, 3) rows of each with 2, 3 and 4 players)."""
+    unique, inverse = np.unique(np.asarray(game_ids), return_inverse=True)
+    rows = np.zeros((len(unique), len(PLAYER_COUNTS)), dtype=np.int64)
+    num_players = np.asarray(num_players).astype(np.int64)
+    for j, n in enumerate(PLAYER_COUNTS):
+        rows[:, j] = np.bincount(inverse[num_players == n], minlength=len(unique))
+    return unique, rows
+
+
 def dataset_stats(
     split_masks: Mapping[str, np.ndarray],
     game_ids: np.ndarray,
@@ -501,49 +668,26 @@ def dataset_stats(
     """Counts and game ids per split, counts per player count, label distributions and mask
     statistics."""
     game_ids = np.asarray(game_ids)
-    num_players = np.asarray(num_players).astype(np.int64)
-    splits: dict[str, dict] = {}
+    split_of_row = np.full(len(game_ids), -1, dtype=np.int64)
+    for i, split in enumerate(SPLITS):
+        split_of_row[np.asarray(split_masks[split], dtype=bool)] = i
+    # a game lies in one split (split_by_game): per-game figures, then per split
+    unique, rows = _rows_by_players(game_ids, num_players)
+    game_split = np.full(len(unique), -1, dtype=np.int64)
+    game_split[np.searchsorted(unique, game_ids)] = split_of_row
     label_counts: dict[str, dict] = {}
     mask_stats: dict[str, dict] = {}
     for split in SPLITS:
         sel = np.asarray(split_masks[split], dtype=bool)
-        by_players = {}
-        for n in PLAYER_COUNTS:
-            rows = sel & (num_players == n)
-            by_players[str(n)] = {
-                "rows": int(rows.sum()),
-                "games": int(len(np.unique(game_ids[rows]))),
-            }
-        split_games = np.unique(game_ids[sel])
-        splits[split] = {
-            "rows": int(sel.sum()),
-            "games": int(len(split_games)),
-            "by_num_players": by_players,
-            # the split's games (sorted ids): `splendor-il check` proves no game is in two splits
-            "game_ids": split_games.tolist(),
-        }
-        label_counts[split] = {}
-        mask_stats[split] = {}
-        for head, n_classes in C.HEADS.items():
-            lab = np.asarray(labels[head])[sel].astype(np.int64)
-            counts = np.bincount(lab + 1, minlength=n_classes + 1)
-            label_counts[split][head] = {
-                "not_applicable": int(counts[0]),
-                "classes": counts[1:].tolist(),
-            }
-            m = np.asarray(masks[head])[sel]
-            legal = m.sum(axis=1, dtype=np.int64)
-            mask_stats[split][head] = {
-                "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
-                "min_legal_classes": int(legal.min()) if len(legal) else 0,
-                "max_legal_classes": int(legal.max()) if len(legal) else 0,
-                "legal_rate_per_class": (
-                    m.mean(axis=0, dtype=np.float64).round(6).tolist()
-                    if len(m)
-                    else [0.0] * n_classes
-                ),
-            }
-    return {"splits": splits, "label_counts": label_counts, "mask_stats": mask_stats}
+        label_counts[split], mask_stats[split] = head_stats(
+            {h: np.asarray(a)[sel] for h, a in labels.items()},
+            {h: np.asarray(a)[sel] for h, a in masks.items()},
+        )
+    return {
+        "splits": split_stats(game_split, rows, unique),
+        "label_counts": label_counts,
+        "mask_stats": mask_stats,
+    }
 
 
 def save_dataset(
@@ -592,26 +736,76 @@ def write_dataset(
     config: Mapping | None = None,
     timings: Mapping[str, float] | None = None,
 ) -> Path:
-    """The save shared by the in-memory and the out-of-core modes.
+    """The save of a dataset held in memory (labels, masks and X's writer).
 
-    Everything goes into a temporary sibling folder swapped in at the end (``_AtomicDir``).
+    Everything goes into a temporary sibling folder swapped in at the end (``AtomicDir``).
     ``write_features(tmp)`` writes ``tmp/X_{split}.npy`` (standardised float32, rows in
     global order) and returns the scaler it applied; then the labels, masks, names, scaler,
     rejections and stats are written. ``game_ids`` / ``num_players`` / ``labels`` /
     ``masks`` / ``split_masks`` are over all the rows kept.
     """
-    out_dir = Path(out_dir)
+    stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
+    with AtomicDir(Path(out_dir)) as tmp:
+        scaler = write_features(tmp)
+        for split in SPLITS:
+            sel = np.asarray(split_masks[split], dtype=bool)
+            write_labels_and_masks(
+                tmp,
+                split,
+                {h: np.asarray(labels[h])[sel] for h in C.HEADS},
+                {h: np.asarray(masks[h])[sel] for h in C.HEADS},
+            )
+        write_metadata(
+            tmp,
+            stats=stats,
+            feature_names=feature_names,
+            column_kinds=column_kinds,
+            scaler=scaler,
+            rows_kept=len(game_ids),
+            input_files=input_files,
+            rejections=rejections,
+            rows_read=rows_read,
+            config=config,
+            timings=timings,
+        )
+    return Path(out_dir)
+
+
+def write_labels_and_masks(
+    folder: Path, split: str, labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+) -> None:
+    """``labels_{split}.npz`` (int16) and ``masks_{split}.npz`` (bool) of one split's rows."""
+    _write_npz(folder / f"labels_{split}.npz", {h: labels[h].astype(np.int16) for h in C.HEADS})
+    _write_npz(folder / f"masks_{split}.npz", {h: masks[h].astype(bool) for h in C.HEADS})
+
+
+def write_metadata(
+    folder: Path,
+    *,
+    stats: Mapping,
+    feature_names: Sequence[str],
+    column_kinds: Sequence[str],
+    scaler: Scaler,
+    rows_kept: int,
+    input_files: Sequence[str] = (),
+    rejections: Sequence[Mapping] = (),
+    rows_read: int | None = None,
+    config: Mapping | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> None:
+    """The small files of a dataset: names, classes, scaler, rejections and ``stats.json``
+    (``stats``: splits, label counts and mask statistics, as :func:`dataset_stats` gives
+    them; the rest is added here). ``stats.json`` is written last: it marks a dataset."""
     feature_names = list(feature_names)
     column_kinds = list(column_kinds)
     if len(column_kinds) != len(feature_names):
         raise ValueError(f"{len(feature_names)} feature names but {len(column_kinds)} kinds")
     rejections = [dict(r) for r in rejections]
-
-    stats = dataset_stats(split_masks, game_ids, num_players, labels, masks)
+    stats = dict(stats)
     stats["num_features"] = len(feature_names)
     stats["column_kinds"] = {k: int(column_kinds.count(k)) for k in KINDS}
     stats["feature_kinds"] = dict(zip(feature_names, column_kinds, strict=True))
-    stats["rows_kept"] = int(len(game_ids))
+    stats["rows_kept"] = int(rows_kept)
     stats["rows_read"] = int(rows_read) if rows_read is not None else None
     stats["rows_rejected"] = int(sum(r.get("rows", 1) for r in rejections))
     stats["input_files"] = _file_sizes(input_files)
@@ -621,24 +815,11 @@ def write_dataset(
     stats["versions"] = _package_versions()
     stats["timings"] = dict(timings or {})
 
-    with _AtomicDir(out_dir) as tmp:
-        scaler = write_features(tmp)
-        for split in SPLITS:
-            sel = np.asarray(split_masks[split], dtype=bool)
-            _write_npz(
-                tmp / f"labels_{split}.npz",
-                {h: np.asarray(labels[h])[sel].astype(np.int16) for h in C.HEADS},
-            )
-            _write_npz(
-                tmp / f"masks_{split}.npz",
-                {h: np.asarray(masks[h])[sel].astype(bool) for h in C.HEADS},
-            )
-        _write_json(tmp / "feature_names.json", feature_names)
-        _write_json(tmp / "label_classes.json", C.class_tables())
-        _write_npz(tmp / "scaler.npz", scaler.to_arrays(), compress=False)
-        _write_json(tmp / "rejections.json", rejections)
-        _write_json(tmp / "stats.json", stats)  # last: its presence marks a dataset
-    return out_dir
+    _write_json(folder / "feature_names.json", feature_names)
+    _write_json(folder / "label_classes.json", C.class_tables())
+    _write_npz(folder / "scaler.npz", scaler.to_arrays(), compress=False)
+    _write_json(folder / "rejections.json", rejections)
+    _write_json(folder / "stats.json", stats)  # last: its presence marks a dataset
 
 
 def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:

@@ -1,10 +1,14 @@
 """The batch job: every game log through the per-file step, on a pool of worker processes.
 
-The files are split into partitions of a Dask bag; each partition is one task that runs
+The files are split into partitions; each partition is one Dask task (``client.submit``
+under the readable key ``process-partition-<run>-<i>``) that runs
 :func:`imitation_learning.file_processing.process_game_log` on its files and concatenates
 them on the worker (:meth:`FileResult.concat`). The driver collects the partitions as they
 finish (futures + ``as_completed``), shows a bar of files done and puts the partitions back
 in path order, so the output does not depend on the number of workers or on the cluster.
+This is :func:`process_files_parallel`, the four outputs in memory; the command line's job,
+which saves the dataset without it passing through the driver, is
+:mod:`imitation_learning.assembly` (same partitions, same per-file step).
 
 The pool is a local Dask cluster of worker processes (one thread each, started and always
 stopped by the job), or an already running cluster given by its scheduler address
@@ -20,6 +24,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -171,28 +176,21 @@ def _file_index_entry(path: str, part: FileResult) -> tuple[str, int, int, list[
     return (path, part.rows_read, len(part.df), [int(i) for i in ids])
 
 
-def reject_duplicate_games(
-    result: FileResult, file_index: Sequence[tuple[str, int, int, list[int]]]
-) -> FileResult:
-    """Leave out every file whose rows carry a ``game_id`` already seen in an earlier file.
+def duplicate_files(file_index: Sequence[tuple[str, int, int, list[int]]]) -> dict[str, Rejection]:
+    """The files that hold a ``game_id`` already seen in an earlier file, each with its
+    file-level rejection (naming the earlier file, counting all the file's rows read).
 
-    Files are taken in the order of ``file_index`` (path order; the rows of ``result`` are
-    in that order too). A later file holding a game id of an earlier one (``2_games/7.csv``
-    and ``3_games/7.csv``, or two files whose rows say the same id) is rejected as a whole:
-    its rows leave the outputs, its row rejections are replaced by one file-level rejection
-    naming the earlier file and counting all its rows. The split by game needs unique ids.
-    Done in the driver, after collection, from the per-file game ids (by content, so a
-    renamed copy is caught as well as a same-named file in another folder).
+    Files are taken in the order of ``file_index`` (path order). A later file holding a
+    game id of an earlier one (``2_games/7.csv`` and ``3_games/7.csv``, or two files whose
+    rows say the same id) is left out as a whole. By content, so a renamed copy is caught
+    as well as a same-named file in another folder. The split by game needs unique ids.
     """
     first_file: dict[int, str] = {}
     duplicates: dict[str, Rejection] = {}
-    drop = np.zeros(len(result.df), dtype=bool)
-    start = 0
-    for path, rows_read, kept, game_ids in file_index:
+    for path, rows_read, _kept, game_ids in file_index:
         clash = [(g, first_file[g]) for g in game_ids if g in first_file]
         if clash:
             game_id, other = clash[0]
-            drop[start : start + kept] = True
             duplicates[path] = Rejection(
                 path,
                 None,
@@ -204,27 +202,54 @@ def reject_duplicate_games(
         else:
             for g in game_ids:
                 first_file[g] = path
-        start += kept
-    if start != len(result.df):
-        raise AssertionError(f"file index covers {start} rows, the result has {len(result.df)}")
+    return duplicates
+
+
+def merge_rejections(
+    rejections: Sequence[Rejection],
+    duplicates: dict[str, Rejection],
+    file_index: Sequence[tuple[str, int, int, list[int]]],
+) -> list[Rejection]:
+    """The run's rejections once the duplicate files are left out: a duplicate file's own
+    row rejections replaced by its file-level one, in path order (lines stay sorted)."""
+    if not duplicates:
+        return list(rejections)
+    order = {entry[0]: i for i, entry in enumerate(file_index)}
+    merged = [r for r in rejections if r.file not in duplicates]
+    merged += duplicates.values()
+    merged.sort(key=lambda r: order.get(r.file, len(order)))  # stable
+    return merged
+
+
+def reject_duplicate_games(
+    result: FileResult, file_index: Sequence[tuple[str, int, int, list[int]]]
+) -> FileResult:
+    """Leave out every file whose rows carry a ``game_id`` already seen in an earlier file
+    (:func:`duplicate_files`): its rows leave the outputs, its row rejections are replaced
+    by one file-level rejection. The rows of ``result`` are in ``file_index`` order.
+    Done in the driver, after collection, from the per-file game ids.
+    """
+    duplicates = duplicate_files(file_index)
+    covered = sum(entry[2] for entry in file_index)
+    if covered != len(result.df):
+        raise AssertionError(f"file index covers {covered} rows, the result has {len(result.df)}")
     if not duplicates:
         return result
-
+    drop = np.zeros(len(result.df), dtype=bool)
+    start = 0
+    for path, _rows_read, kept, _ids in file_index:
+        if path in duplicates:
+            drop[start : start + kept] = True
+        start += kept
     keep = ~drop
-    order = {entry[0]: i for i, entry in enumerate(file_index)}
-    rejections = [r for r in result.rejections if r.file not in duplicates]
-    rejections += duplicates.values()
-    rejections.sort(key=lambda r: order.get(r.file, len(order)))  # stable: lines stay sorted
     return FileResult(
         df=result.df[keep].reset_index(drop=True),
         features=result.features[keep],
         labels={h: a[keep] for h, a in result.labels.items()},
         masks={h: a[keep] for h, a in result.masks.items()},
-        rejections=rejections,
+        rejections=merge_rejections(result.rejections, duplicates, file_index),
         rows_read=result.rows_read,
         files_ok=[f for f in result.files_ok if f not in duplicates],
-        shards=result.shards,
-        shard_rows=np.flatnonzero(keep) if result.shards else None,
     )
 
 
@@ -339,48 +364,25 @@ def _import_file_step() -> None:
     _file_processor()  # imports imitation_learning.file_processing and its dependencies
 
 
-def _partition_task(shard_dir: str | None) -> Callable[..., FileResult]:
-    """What a partition runs: :func:`process_partition` holding the features as uint8, or
-    in out-of-core mode (a shard folder given) ``out_of_core.process_partition_to_shard``
-    writing into that folder."""
-    if shard_dir is None:
-        return functools.partial(process_partition, pack=True)
-    from imitation_learning.out_of_core import process_partition_to_shard
-
-    return functools.partial(process_partition_to_shard, shard_dir=shard_dir)
+def _partition_task() -> Callable[..., FileResult]:
+    """What a partition runs: :func:`process_partition` holding the features as uint8."""
+    return functools.partial(process_partition, pack=True)
 
 
-def _processed_bag(chunks: list[list[str]], task: Callable[..., FileResult], *args):
-    """The Dask bag of the processed partitions: partition ``i`` is ``task(chunks[i], *args)``.
+def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
+    """Submit the partitions, gather them as they finish, reassemble them in path order.
 
-    This is ``db.concat([db.from_sequence(c, npartitions=1) for c in chunks])
-    .map_partitions(task, *args)`` as Dask runs it once it has fused each partition's
-    two steps into one task, but built fused: Dask's fusion keeps the bag's key names by
-    adding a second, empty task after every partition, and on single-threaded workers that
-    cost a second round trip to the scheduler before the worker got its next partition
-    (8-14 ms between a worker's partitions with it, 2-9 ms without, in the task stream of a
-    300-game run). The task (and the per-file function in ``args``) goes in the graph by
-    reference: the workers import it.
+    One task per partition, submitted with a readable key (``process-partition-<run>-<i>``,
+    which the dashboard shows as ``process-partition``) and no other task around it.
     """
-    import dask.bag as db
-    from dask.base import tokenize
-    from dask.highlevelgraph import HighLevelGraph
-    from dask.task_spec import Task
-
-    name = f"process-partition-{tokenize(chunks, task, *args)}"
-    layer = {(name, i): Task((name, i), task, chunk, *args) for i, chunk in enumerate(chunks)}
-    return db.Bag(HighLevelGraph.from_collections(name, layer), name, len(chunks))
-
-
-def _collect(
-    client, paths: list[str], config: dict, sizes: list[int], bar, shard_dir: str | None = None
-) -> FileResult:
-    """Submit the partitions, gather them as they finish, reassemble them in path order."""
     bounds = np.cumsum([0, *sizes]).tolist()
     chunks = [paths[a:b] for a, b in itertools.pairwise(bounds)]
-    bag = _processed_bag(chunks, _partition_task(shard_dir), config, _file_processor())
-    delayed_parts = bag.to_delayed(optimize_graph=False)  # built fused already
-    futures = client.compute(delayed_parts, optimize_graph=False)
+    run = uuid.uuid4().hex[:16]
+    task, step = _partition_task(), _file_processor()
+    futures = [
+        client.submit(task, chunk, config, step, key=f"process-partition-{run}-{i}")
+        for i, chunk in enumerate(chunks)
+    ]
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
@@ -406,7 +408,6 @@ def run_job(
     *,
     progress: bool = True,
     report_path: str | os.PathLike | None = None,
-    shard_dir: str | os.PathLike | None = None,
 ) -> JobRun:
     """Process the game logs; the files are processed by a pool of worker processes.
 
@@ -418,12 +419,10 @@ def run_job(
     order, identical for any number of workers; the per-file rejection reports are
     aggregated in ``result.rejections`` and the row and file accounting is checked.
 
-    ``shard_dir`` (an existing folder that the workers see): out-of-core mode, every
-    partition writes its X, labels and masks there (``imitation_learning.out_of_core``)
-    and the result holds only the accounting, ``game_id`` / ``num_players`` and
-    ``result.shards`` in row order; in this process too, the files go by partitions.
+    This is the job of :func:`process_files_parallel`, which returns the four outputs in
+    memory; the command line saves the dataset without them passing through the driver
+    (:mod:`imitation_learning.assembly`).
     """
-    shard_dir = os.path.abspath(os.fspath(shard_dir)) if shard_dir is not None else None
     t_start = time.perf_counter()
     cfg = validate_config(config)
     paths = [os.fspath(p) for p in file_paths]
@@ -439,8 +438,8 @@ def run_job(
         if report_path is not None:
             _say("no performance report: the job runs in this process, without a cluster")
         t0 = time.perf_counter()
-        task = _partition_task(shard_dir)
-        # The same partitions as on a cluster: bounded blocks (out of core: one shard each).
+        task = _partition_task()
+        # The same partitions as on a cluster: bounded blocks.
         sizes = partition_sizes(
             len(paths), 1, cfg["preprocessing"]["files_per_partition"], file_weights(paths)
         )
@@ -462,7 +461,7 @@ def run_job(
             worker_setup=_import_file_step,
         ) as client:
             timings["cluster_start_s"] = time.perf_counter() - t0
-            run.num_workers = len(client.scheduler_info(n_workers=-1)["workers"]) or workers
+            run.num_workers = len(client.nthreads()) or workers
             run.scheduler_address = client.scheduler.address
             run.dashboard_link = _dashboard_link(client)
             where = f"existing cluster at {address}" if address else "local cluster"
@@ -479,7 +478,7 @@ def run_job(
             )
             report = _performance_report(report_path) if report_path is not None else nullcontext()
             with report, tqdm(total=len(paths), unit="file", disable=not progress) as bar:
-                run.result = _collect(client, paths, cfg, sizes, bar, shard_dir)
+                run.result = _collect(client, paths, cfg, sizes, bar)
             timings["processing_s"] = time.perf_counter() - t1
 
     check_accounting(run.result, paths)
@@ -509,13 +508,20 @@ def check_accounting(result: FileResult, paths: Sequence[str]) -> None:
     (``files_ok``) or rejected as a whole (file-level rejection), exactly once.
     """
     result.check_accounting()
-    done = list(result.files_ok) + list(result.files_rejected)
+    check_file_accounting(result.files_ok, result.files_rejected, paths)
+
+
+def check_file_accounting(
+    files_ok: Sequence[str], files_rejected: Sequence[str], paths: Sequence[str]
+) -> None:
+    """Raise unless every path is either read or rejected as a whole, exactly once."""
+    done = list(files_ok) + list(files_rejected)
     if len(done) != len(paths) or set(done) != set(paths):
         missing = sorted(set(paths) - set(done))[:5]
         extra = sorted(set(done) - set(paths))[:5]
         raise AssertionError(
-            f"file accounting broken: {len(paths)} files given, {len(result.files_ok)} read "
-            f"+ {len(result.files_rejected)} rejected; missing {missing}, unexpected {extra}"
+            f"file accounting broken: {len(paths)} files given, {len(files_ok)} read "
+            f"+ {len(files_rejected)} rejected; missing {missing}, unexpected {extra}"
         )
 
 

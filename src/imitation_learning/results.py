@@ -26,13 +26,6 @@ class FileResult:
     rejections: list[Rejection] = field(default_factory=list)
     rows_read: int = 0
     files_ok: list[str] = field(default_factory=list)  # files with at least their header read
-    # Out-of-core mode: the shard files holding these rows' X, labels and masks, in row
-    # order (``imitation_learning.out_of_core``); ``features`` is then (n, 0) and
-    # ``labels`` / ``masks`` are empty dicts.
-    shards: list[str] = field(default_factory=list)
-    # ... and which of the shards' rows (indices over their concatenation) are these rows:
-    # None = all of them; set when the driver leaves files out (duplicate games).
-    shard_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.df)
@@ -76,7 +69,6 @@ class FileResult:
             "rejections": [r for p in parts for r in p.rejections],
             "rows_read": sum(p.rows_read for p in parts),
             "files_ok": [f for p in parts for f in p.files_ok],
-            "shards": [s for p in parts for s in p.shards],
         }
         dfs = [p.df for p in nonempty]
         features = [p.features for p in nonempty]

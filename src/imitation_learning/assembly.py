@@ -1,0 +1,564 @@
+"""The command line's job: game logs -> the saved dataset, every step that grows with the
+number of rows running on the workers.
+
+``build_dataset(files, config)`` (used by ``run_preprocessing``, hence ``splendor-il
+preprocess``) runs in two phases of Dask tasks, named so that the dashboard tells them
+apart (:mod:`imitation_learning.partition_rows` has the task functions):
+
+1. ``process-partition`` (one per partition of files): the per-file step and the
+   partition's rows of X, kept in the worker's memory (the futures are held until the end
+   of the run, so a lost worker's results are recomputed by Dask, and the dashboard's
+   Progress panel fills up); ``summarise-partition`` sends the driver the accounting, the
+   file index and float64 partial statistics per game.
+2. On the driver, from the summaries alone (work proportional to the number of files and
+   games, not rows): games present in two files are left out, the accounting is checked,
+   the split by game is made (:func:`~imitation_learning.dataset.split_by_game`: it depends
+   only on the set of game ids and the seed), the scaler is merged from the train games'
+   statistics in game-id order (so it does not depend on the partitioning), every
+   partition's first row in each split is known, and ``X_{split}.npy`` are preallocated in
+   the save's temporary folder (``numpy.lib.format.open_memmap``).
+3. ``write-x-rows`` (one per partition): standardise the partition's rows and write them at
+   their offsets; ``write-labels-masks`` (one per split): that split's labels and masks.
+4. The driver writes the small files (names, scaler, stats, rejections), flushes the X
+   files and swaps the folder in (:class:`~imitation_learning.dataset.AtomicDir`).
+
+The driver never holds X or the labels and masks. The workers must see the output folder's
+parent at the same path (the job's own local cluster does); on a cluster whose workers do
+not, step 3 runs in the driver instead, one partition at a time (slower, as little memory).
+One worker (and no scheduler address) runs everything in this process; the rows of X then
+wait in a spill file per partition inside the save's temporary folder between the phases.
+Whatever the path, the saved bytes are the same.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from imitation_learning import parallel_processor as pp
+from imitation_learning.cluster import results_as_completed
+from imitation_learning.config import validate_config
+from imitation_learning.dataset import (
+    SPLITS,
+    AtomicDir,
+    Scaler,
+    _fsync_path,
+    feature_columns,
+    split_by_game,
+    split_stats,
+    write_metadata,
+)
+from imitation_learning.partition_rows import (
+    SPILL_GLOB,
+    PartitionRows,
+    PartitionSummary,
+    SplitFile,
+    continuous_columns,
+    process_partition_rows,
+    summarise_partition,
+    write_split_labels_masks,
+    write_x_rows,
+)
+from splendor.errors import Rejection
+
+#: Task name prefixes, as the dashboard and the performance report show them.
+TASK_NAMES = (
+    "process-partition",
+    "summarise-partition",
+    "write-x-rows",
+    "write-labels-masks",
+)
+
+
+@dataclass
+class Plan:
+    """What the driver decides between the two phases (from the summaries only)."""
+
+    rejections: list[Rejection]
+    rows_read: int
+    rows_kept: int
+    group_split: list[np.ndarray]  # per partition: split index of each game group, -1 = out
+    first_row: list[dict[str, int]]  # per partition: split -> its first row in X_{split}
+    split_rows: dict[str, int]
+    scaler: Scaler
+    splits: dict  # stats.json "splits"
+
+
+@dataclass
+class BuildRun:
+    """What :func:`build_dataset` did."""
+
+    output_dir: Path
+    files: int
+    files_rejected: int
+    rows_read: int
+    rows_rejected: int
+    rows_per_split: dict[str, int]
+    rejections: list[dict]
+    num_features: int
+    num_workers: int
+    dashboard_link: str | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def plan_assembly(
+    summaries: Sequence[PartitionSummary],
+    paths: Sequence[str],
+    ratios: Sequence[float],
+    seed: int,
+    width: int,
+    continuous: np.ndarray,
+) -> Plan:
+    """Duplicates left out, accounting checked, split, offsets and scaler (see the module
+    docstring). ``summaries`` are in partition (path) order."""
+    file_index = [entry for s in summaries for entry in s.file_index]
+    duplicates = pp.duplicate_files(file_index)
+    rejections = pp.merge_rejections(
+        [r for s in summaries for r in s.rejections], duplicates, file_index
+    )
+    rows_read = sum(s.rows_read for s in summaries)
+    files_ok = [f for s in summaries for f in s.files_ok if f not in duplicates]
+
+    # every game group of every partition, with the partition it is in
+    part_of_group, kept_groups = [], []
+    game_ids, rows, order_in_part = [], [], []
+    for p, s in enumerate(summaries):
+        g = s.groups
+        dropped = np.array([s.file_index[f][0] in duplicates for f in g.file], dtype=bool)
+        part_of_group.append(np.full(len(g), p))
+        kept_groups.append(~dropped)
+        game_ids.append(g.game_id)
+        rows.append(g.rows)
+        order_in_part.append(np.arange(len(g)))
+    part_of_group = np.concatenate(part_of_group) if part_of_group else np.empty(0, int)
+    kept = np.concatenate(kept_groups) if kept_groups else np.empty(0, bool)
+    game_ids = np.concatenate(game_ids) if game_ids else np.empty(0, np.int64)
+    rows = np.concatenate(rows) if rows else np.empty((0, 3), np.int64)
+    order_in_part = np.concatenate(order_in_part) if order_in_part else np.empty(0, int)
+    group_rows = rows.sum(axis=1)
+
+    rows_kept = int(group_rows[kept].sum())
+    check_accounting(rows_read, rows_kept, rejections, files_ok, paths)
+
+    # split by game: a function of the set of kept game ids and the seed
+    kept_ids = game_ids[kept]
+    if len(np.unique(kept_ids)) != len(kept_ids):
+        raise AssertionError("a game id in two kept groups: duplicates were not left out")
+    group_split = np.full(len(game_ids), -1, dtype=np.int64)
+    masks = split_by_game(kept_ids, ratios, seed=seed)
+    for i, split in enumerate(SPLITS):
+        group_split[np.flatnonzero(kept)[masks[split]]] = i
+
+    # offsets: partitions in order, each one's rows of a split after the previous ones'
+    n_parts = len(summaries)
+    per_part = np.zeros((n_parts, len(SPLITS)), dtype=np.int64)
+    for i in range(len(SPLITS)):
+        sel = group_split == i
+        per_part[:, i] = np.bincount(part_of_group[sel], group_rows[sel], minlength=n_parts)
+    starts = np.cumsum(per_part, axis=0) - per_part
+    first_row = [{s: int(starts[p, i]) for i, s in enumerate(SPLITS)} for p in range(n_parts)]
+    split_rows = {s: int(per_part[:, i].sum()) for i, s in enumerate(SPLITS)}
+
+    # the scaler: the train games' statistics merged in game-id order
+    train = np.flatnonzero(group_split == 0)
+    train = train[np.argsort(game_ids[train], kind="stable")]
+    moments = (summaries[part_of_group[g]].groups.moments(order_in_part[g]) for g in train)
+    scaler = Scaler.from_moments(moments, width, continuous)
+
+    return Plan(
+        rejections=rejections,
+        rows_read=rows_read,
+        rows_kept=rows_kept,
+        group_split=[group_split[part_of_group == p] for p in range(n_parts)],
+        first_row=first_row,
+        split_rows=split_rows,
+        scaler=scaler,
+        splits=split_stats(group_split[kept], rows[kept], game_ids[kept]),
+    )
+
+
+def check_accounting(
+    rows_read: int,
+    rows_kept: int,
+    rejections: Sequence[Rejection],
+    files_ok: Sequence[str],
+    paths: Sequence[str],
+) -> None:
+    """Raise if a row or a file went missing (see ``parallel_processor.check_accounting``)."""
+    rejected = sum(r.rows for r in rejections)
+    if rows_read != rows_kept + rejected:
+        raise AssertionError(
+            f"row accounting broken: read {rows_read}, kept {rows_kept}, rejected {rejected}"
+        )
+    pp.check_file_accounting(files_ok, [r.file for r in rejections if r.file_level], paths)
+
+
+def preallocate(folder: Path, split_rows: dict[str, int], width: int) -> dict[str, SplitFile]:
+    """``X_{split}.npy`` of the right shape in ``folder`` (their data not written yet)."""
+    out = {}
+    for split in SPLITS:
+        path = folder / f"X_{split}.npy"
+        mm = np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.float32, shape=(split_rows[split], width)
+        )
+        out[split] = SplitFile(str(path), int(mm.offset), 0)
+        del mm
+    return out
+
+
+def _targets(files: dict[str, SplitFile], first_row: dict[str, int]) -> dict[str, SplitFile]:
+    return {s: SplitFile(f.path, f.data_offset, first_row[s]) for s, f in files.items()}
+
+
+# --------------------------------------------------------------------------- runners
+
+
+class InProcess:
+    """Both phases in this process. Between them, each partition's X waits in a spill file
+    in the save's temporary folder (removed with it); its labels and masks in memory."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.parts: list[PartitionRows] = []
+
+    def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
+        for chunk in chunks:
+            self.parts.append(
+                process_partition_rows(
+                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=str(self.folder)
+                )
+            )
+        return [r.summary for r in self.parts]
+
+    def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
+        written = []
+        for i, rows in enumerate(self.parts):
+            targets = _targets(files, plan.first_row[i])
+            written.append(write_x_rows(rows, plan.group_split[i], targets, plan.scaler))
+            self.parts[i] = None  # type: ignore[call-overload]
+        return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+
+    def close(self) -> None:
+        self.parts.clear()
+
+
+class OnCluster:
+    """Both phases as Dask tasks (named, see :data:`TASK_NAMES`) on the client's cluster."""
+
+    def __init__(self, client, folder: Path):
+        self.client = client
+        self.folder = folder
+        self.run = uuid.uuid4().hex[:16]  # keys of this run only
+        self.rows: list = []
+        self.held: list = []  # futures kept until the end: the dashboard shows them done
+        self.shared = False  # whether the workers see the save's folder
+
+    def _key(self, name: str, i) -> str:
+        return f"{name}-{self.run}-{i}"
+
+    def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
+        client = self.client
+        self.no_workers_timeout_s = cfg["preprocessing"]["no_workers_timeout_s"]
+        n = range(len(chunks))
+        # X spilled into the save's folder when the workers see it (see partition_rows)
+        self.shared = self.workers_see(self.folder)
+        spill = {"spill_dir": str(self.folder)} if self.shared else {}
+        # one message to the scheduler for each kind of task, not one a task
+        self.rows = client.map(
+            process_partition_rows,
+            chunks,
+            [cfg] * len(chunks),
+            key=[self._key("process-partition", i) for i in n],
+            **spill,
+        )
+        summaries_f = client.map(
+            summarise_partition, self.rows, key=[self._key("summarise-partition", i) for i in n]
+        )
+        position = {f.key: i for i, f in enumerate(summaries_f)}
+        summaries: list[PartitionSummary | None] = [None] * len(chunks)
+        summary = None
+        self.held = summaries_f  # small; released at the end (a released summary, with no
+        # task after it, would leave the scheduler and the dashboard's Progress panel)
+        for future, summary in self._as_completed(summaries_f):
+            i = position[future.key]
+            summaries[i] = summary
+            bar.update(len(chunks[i]))
+        del summary
+        return summaries  # type: ignore[return-value]
+
+    def _as_completed(self, futures):
+        """``(future, result)`` as they finish; a lost cluster raises ClusterLostError."""
+        return results_as_completed(
+            self.client, futures, no_workers_timeout_s=self.no_workers_timeout_s
+        )
+
+    def workers_see(self, folder: Path) -> bool:
+        """Whether every worker sees ``folder`` (the save's temporary folder, whose name
+        is unique): the workers then write into it. A worker lost during the question is
+        not counted (its replacement runs on the same machine, or fails its tasks)."""
+        for _ in range(3):
+            try:
+                seen = self.client.run(os.path.isdir, str(folder), on_error="ignore")
+            except OSError:  # a worker's connection closed under the call: ask again
+                continue
+            return bool(seen) and all(seen.values())
+        return False
+
+    def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
+        client = self.client
+        if not self.shared:
+            return self._write_from_driver(plan, files)
+        n = len(self.rows)
+        # sent once, as a task (not scattered data): a lost copy is made again
+        scaler = client.submit(_same, plan.scaler, key=self._key("scaler", 0))
+        writes = client.map(
+            write_x_rows,
+            self.rows,
+            plan.group_split,
+            [_targets(files, plan.first_row[i]) for i in range(n)],
+            [scaler] * n,
+            key=[self._key("write-x-rows", i) for i in range(n)],
+        )
+        labels = [
+            client.submit(
+                write_split_labels_masks,
+                str(self.folder),
+                split,
+                *writes,
+                key=self._key("write-labels-masks", split),
+            )
+            for split in SPLITS
+        ]
+        # A partition's rows stay on its worker while its write waits (the scheduler keeps
+        # them for it, and recomputes them if the worker is lost), then leave its memory:
+        # the page cache the writes fill reuses it. The dashboard still counts them done.
+        self.held += [*writes, scaler]
+        self.rows = []
+        position = {future.key: i for i, future in enumerate(labels)}
+        results: list = [None] * len(labels)
+        for future, result in self._as_completed(labels):
+            results[position[future.key]] = result
+        return dict(zip(SPLITS, results, strict=True))
+
+    def _write_from_driver(self, plan: Plan, files) -> dict[str, tuple[dict, dict]]:
+        """The workers cannot see the output: the driver fetches one partition at a time
+        and writes it (bounded memory, no shared filesystem needed)."""
+        written = []
+        for i, future in enumerate(self.rows):
+            rows = future.result()
+            written.append(
+                write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
+                             plan.scaler)
+            )
+            del rows
+            future.release()
+        return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+
+    def close(self) -> None:
+        futures = self.rows + self.held
+        if futures:
+            self.client.cancel(futures)
+        self.rows, self.held = [], []
+
+
+def _same(value):
+    """The task that hands the scaler to the writes (its value travels in the task)."""
+    return value
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def build_dataset(
+    files: Sequence[str],
+    config: dict,
+    *,
+    progress: bool = True,
+    t_start: float | None = None,
+    timings: dict[str, float] | None = None,
+) -> BuildRun:
+    """Process ``files`` and save the dataset to ``data.processed_dir`` (atomically: on
+    any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring."""
+    t_start = time.perf_counter() if t_start is None else t_start
+    cfg = validate_config(config)
+    prep, data = cfg["preprocessing"], cfg["data"]
+    paths = [os.fspath(p) for p in files]
+    if not paths:
+        raise ValueError("no game file to process")
+    workers = pp.resolve_num_workers(prep.get("num_workers"), cfg)
+    address = pp.resolve_scheduler_address(cfg)
+    timings = {**(timings or {}), "cluster_start_s": 0.0}
+    info = {"workers": 1, "link": None}
+
+    with AtomicDir(Path(data["processed_dir"])) as tmp:
+        if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
+            if prep.get("report") is not None:
+                pp._say("no performance report: the job runs in this process, without a cluster")
+            run = _phases(InProcess(tmp), paths, cfg, 1, tmp, progress, timings)
+        else:
+            t0 = time.perf_counter()
+            with pp.pool_client(
+                workers,
+                scheduler_address=address,
+                dashboard_address=prep["dashboard_address"],
+                worker_setup=pp._import_file_step,
+            ) as client:
+                timings["cluster_start_s"] = time.perf_counter() - t0
+                info["workers"] = len(client.nthreads()) or workers
+                info["link"] = pp._dashboard_link(client)
+                where = f"existing cluster at {address}" if address else "local cluster"
+                pp._say(
+                    f"{len(paths)} files on a pool of {info['workers']} worker processes "
+                    f"({where}); Dask dashboard: {info['link'] or 'none (disabled)'}"
+                )
+                report = (
+                    pp._performance_report(prep["report"])
+                    if prep.get("report") is not None
+                    else nullcontext()
+                )
+                with report, _task_stream(client) as stream:
+                    run = _phases(
+                        OnCluster(client, tmp), paths, cfg, info["workers"], tmp, progress, timings
+                    )
+                t_closing = time.perf_counter()
+                timings["cluster_up_s"] = t_closing - t0 - timings["cluster_start_s"]
+            timings["cluster_close_s"] = time.perf_counter() - t_closing
+            timings["workers_busy_s"] = _busy_seconds(stream.data)
+            timings.update(_seconds_by_task(stream.data))
+        t_save = time.perf_counter()
+        plan, heads, names, kinds = run
+        for spill in tmp.glob(SPILL_GLOB):  # a partition Dask ran again after its write
+            spill.unlink(missing_ok=True)
+        write_metadata(
+            tmp,
+            stats={
+                "splits": plan.splits,
+                "label_counts": {s: heads[s][0] for s in SPLITS},
+                "mask_stats": {s: heads[s][1] for s in SPLITS},
+            },
+            feature_names=names,
+            column_kinds=kinds,
+            scaler=plan.scaler,
+            rows_kept=plan.rows_kept,
+            input_files=paths,
+            rejections=[r.to_dict() for r in plan.rejections],
+            rows_read=plan.rows_read,
+            config=cfg,
+            timings={**timings, "total_s": time.perf_counter() - t_start},
+        )
+        timings["metadata_s"] = time.perf_counter() - t_save
+    timings["total_s"] = time.perf_counter() - t_start
+    rejections = [r.to_dict() for r in plan.rejections]
+    return BuildRun(
+        output_dir=Path(data["processed_dir"]),
+        files=len(paths),
+        files_rejected=sum(1 for r in plan.rejections if r.file_level),
+        rows_read=plan.rows_read,
+        rows_rejected=sum(r.rows for r in plan.rejections),
+        rows_per_split=dict(plan.split_rows),
+        rejections=rejections,
+        num_features=len(names),
+        num_workers=info["workers"],
+        dashboard_link=info["link"],
+        timings=timings,
+    )
+
+
+def _phases(runner, paths, cfg, workers, tmp, progress, timings):
+    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds),
+    ``heads`` the label and mask statistics of each split."""
+    prep, data = cfg["preprocessing"], cfg["data"]
+    sizes = pp.partition_sizes(
+        len(paths), workers, prep["files_per_partition"], pp.file_weights(paths)
+    )
+    bounds = np.cumsum([0, *sizes]).tolist()
+    chunks = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    try:
+        t0 = time.perf_counter()
+        with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
+            summaries = runner.process(chunks, cfg, bar)
+        t1 = time.perf_counter()
+        timings["processing_s"] = t1 - t0
+        names, kinds = feature_columns(_strategic_width(summaries, prep))
+        width = len(names)
+        for s in summaries:
+            if s.rows and s.width != width:
+                raise AssertionError(f"partition X has {s.width} columns, expected {width}")
+        ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
+        plan = plan_assembly(summaries, paths, ratios, cfg["seed"], width, continuous_columns(kinds))
+        del summaries
+        if prep["strict"] and plan.rejections:  # a duplicate game (others stop on a worker)
+            raise pp._strict_error(plan.rejections[0])
+        files = preallocate(tmp, plan.split_rows, width)
+        t2 = time.perf_counter()
+        timings["plan_s"] = t2 - t1
+        heads = runner.write(plan, files)
+        t3 = time.perf_counter()
+        timings["write_s"] = t3 - t2
+        if prep["durable"]:
+            for f in files.values():
+                _fsync_path(Path(f.path))
+        timings["flush_s"] = time.perf_counter() - t3
+    finally:
+        runner.close()
+    return plan, heads, names, kinds
+
+
+def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:
+    """The strategic features' width: the partitions', else (no row kept) the configured."""
+    for s in summaries:
+        if s.rows:
+            return s.strategic_width
+    from imitation_learning.features import NUM_FEATURES
+
+    return NUM_FEATURES if prep["enable_feature_engineering"] else 0
+
+
+def _task_stream(client):
+    """The cluster's task stream over the block (``.data``: one record per task)."""
+    from distributed import get_task_stream
+
+    return get_task_stream(client=client)
+
+
+def _seconds_by_task(records: list[dict]) -> dict[str, float]:
+    """Compute seconds of each kind of task (summed over the workers): ``task_<name>_s``."""
+    from dask.utils import key_split
+
+    out: dict[str, float] = {}
+    for r in records:
+        name = "task_" + key_split(r["key"]).replace("-", "_") + "_s"
+        spent = sum(
+            ss["stop"] - ss["start"] for ss in r.get("startstops", ()) if ss["action"] == "compute"
+        )
+        out[name] = out.get(name, 0.0) + spent
+    return out
+
+
+def _busy_seconds(records: list[dict]) -> float:
+    """Seconds during which at least one worker was computing a task."""
+    spans = sorted(
+        (ss["start"], ss["stop"])
+        for r in records
+        for ss in r.get("startstops", ())
+        if ss.get("action") == "compute"
+    )
+    busy, end = 0.0, -np.inf
+    for start, stop in spans:
+        if stop <= end:
+            continue
+        busy += stop - max(start, end)
+        end = stop
+    return busy
+

@@ -1,0 +1,346 @@
+"""What a worker does for the saved dataset: a partition's rows of X, their statistics, and
+their writes into the preallocated split files.
+
+Three steps, each a Dask task of its own name (:mod:`imitation_learning.assembly` submits
+them and plans the work between them):
+
+- ``process-partition``: :func:`process_partition_rows` runs the per-file step on the
+  partition's files, builds its rows of X (float32) and keeps them with their labels, masks
+  and game ids (a :class:`PartitionRows`, held in the worker's memory until the run ends),
+  together with float64 partial statistics (count, mean, M2 of the continuous columns) of
+  every game of every file;
+- ``summarise-partition``: :func:`summarise_partition` is the little the driver needs from
+  it (:class:`PartitionSummary`: accounting, file index, per-game statistics);
+- ``write-x-rows``: :func:`write_x_rows` standardises the partition's rows with the scaler
+  the driver fitted and writes each split's rows at their offset in ``X_{split}.npy``
+  (files the driver preallocated; never created here). Writing again gives the same bytes
+  at the same offsets, so a task that Dask re-runs does no harm. It returns the rows'
+  labels and masks, split by split;
+- ``write-labels-masks``: :func:`write_split_labels_masks` concatenates one split's labels
+  and masks (in partition order), writes ``labels_{split}.npz`` / ``masks_{split}.npz`` and
+  returns their statistics for ``stats.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imitation_learning.dataset import (
+    CONTINUOUS,
+    PLAYER_COUNTS,
+    SPLITS,
+    Moments,
+    Scaler,
+    build_feature_matrix,
+    head_stats,
+    write_labels_and_masks,
+)
+from splendor import columns as C
+from splendor.errors import Rejection
+
+
+@dataclass
+class GameGroups:
+    """Per-game figures of a block of files: one entry per (file, game id) with rows kept.
+
+    ``file``: position of the file in the block's file index; ``game_id``; ``rows``
+    ((g, 3): rows with 2, 3 and 4 players); ``mean`` / ``m2`` ((g, C) float64, the
+    continuous columns of X) of the game's rows.
+    """
+
+    file: np.ndarray
+    game_id: np.ndarray
+    rows: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    def moments(self, i: int) -> Moments:
+        return Moments(int(self.rows[i].sum()), self.mean[i], self.m2[i])
+
+
+@dataclass
+class PartitionSummary:
+    """What the driver gets back from a partition: no row data, only its accounting, its
+    files' row counts and game ids (``file_index``: ``(path, rows_read, rows_kept,
+    game_ids)`` per file, in order) and the per-game figures."""
+
+    file_index: list[tuple[str, int, int, list[int]]]
+    rejections: list[Rejection]
+    rows_read: int
+    files_ok: list[str]
+    rows: int
+    width: int
+    strategic_width: int
+    groups: GameGroups
+
+
+@dataclass
+class PartitionRows:
+    """A partition's rows as the saved dataset needs them (kept by the worker).
+
+    X is either in memory or, when the run gave a spill folder, in a spill file there
+    (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows.
+    """
+
+    X: np.ndarray | None  # float32 (n, F), unscaled
+    row_group: np.ndarray  # int32 (n,): the entry of ``summary.groups`` of each row
+    labels: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    summary: PartitionSummary = field(repr=False)
+    spill: str | None = None
+    paths: tuple[str, ...] = ()
+    config: dict = field(default_factory=dict, repr=False)
+
+    def load_x(self) -> np.ndarray:
+        """X, from memory or from the spill file. A spill file that is gone (its write ran
+        already and a lost result made Dask run it again) is made again from the files:
+        the same rows, bit for bit."""
+        if self.X is not None:
+            return self.X
+        shape = (self.summary.rows, self.summary.width)
+        try:
+            if not shape[0]:
+                return np.empty(shape, dtype=np.float32)
+            # mapped, not copied: the rows are read straight from the file cache
+            return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
+        except FileNotFoundError:
+            X = process_partition_rows(self.paths, self.config).X
+            if X.shape != shape:
+                raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
+            return X
+
+    def drop_spill(self) -> None:
+        if self.spill is not None:
+            Path(self.spill).unlink(missing_ok=True)
+
+
+def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
+    return np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
+
+
+SPILL_GLOB = ".x-unscaled-*"  # spill files and their temporary names
+
+
+def spill_name(paths: Sequence[str], config: Mapping) -> str:
+    """The spill file name of a partition: a hash of its file paths (in order) and of the
+    configuration, so the same partition of the same run always gets the same name."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    for path in paths:
+        digest.update(b"\0" + os.fspath(path).encode())
+    return f".x-unscaled-{len(paths):05d}-{digest.hexdigest()[:24]}.f32"
+
+
+def process_partition_rows(
+    paths: Sequence[str],
+    config: dict,
+    file_processor: Callable | None = None,
+    on_file_done: Callable[[], None] | None = None,
+    *,
+    spill_dir: str | None = None,
+) -> PartitionRows:
+    """The per-file step on each path, X built, per-game statistics (runs on a worker).
+
+    ``spill_dir`` (an existing folder, the save's temporary folder): X goes into a spill
+    file there instead of staying in memory. Its pages are the system's file cache; when
+    the write of phase 2 reads it back and deletes it, the output's pages reuse them
+    (memory the system had just used is much faster to get than memory it never touched,
+    on the virtual machines measured here)."""
+    from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
+
+    result = process_partition(paths, config, file_processor, on_file_done)
+    file_index = result.df.attrs.pop(FILE_INDEX_ATTR)
+    X, _, kinds = build_feature_matrix(result.df, result.features)
+    strategic_width = result.features.shape[1]
+    result.features = None
+    game_ids = result.df["game_id"].to_numpy().astype(np.int64)
+    num_players = result.df["num_players"].to_numpy().astype(np.int64)
+    result.df = None
+    row_group, groups = _game_groups(X, game_ids, num_players, file_index, kinds)
+    summary = PartitionSummary(
+        file_index=file_index,
+        rejections=result.rejections,
+        rows_read=result.rows_read,
+        files_ok=result.files_ok,
+        rows=len(X),
+        width=X.shape[1],
+        strategic_width=strategic_width,
+        groups=groups,
+    )
+    rows = PartitionRows(X, row_group, result.labels, result.masks, summary)
+    if spill_dir is not None:
+        rows.paths, rows.config = tuple(paths), config
+        rows.spill = os.path.join(spill_dir, spill_name(paths, config))
+        _write_new_file(rows.spill, X)
+        rows.X = None
+    return rows
+
+
+def _write_new_file(path: str, block: np.ndarray) -> None:
+    """``block``'s bytes as the file ``path``, whose folder must exist (never created: a
+    task still running after its run was stopped leaves nothing behind). Written under a
+    temporary name, then renamed: a reader of an earlier copy (Dask running the partition
+    twice) keeps reading whole rows."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            data = memoryview(np.ascontiguousarray(block)).cast("B")
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _game_groups(
+    X: np.ndarray,
+    game_ids: np.ndarray,
+    num_players: np.ndarray,
+    file_index: Sequence[tuple[str, int, int, list[int]]],
+    kinds: Sequence[str],
+) -> tuple[np.ndarray, GameGroups]:
+    """Group the rows by (file, game id) in order of appearance; the statistics of each
+    group are those of its rows alone, so they do not depend on the partitioning."""
+    cont = continuous_columns(kinds)
+    row_group = np.empty(len(X), dtype=np.int32)
+    files, ids, rows, means, m2s = [], [], [], [], []
+    start = 0
+    for position, (_, _, kept, _) in enumerate(file_index):
+        stop = start + kept
+        if kept:
+            unique, first, inverse = np.unique(
+                game_ids[start:stop], return_index=True, return_inverse=True
+            )
+            order = np.argsort(first, kind="stable")  # games in order of appearance
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            row_group[start:stop] = len(files) + rank[inverse]
+            block = X[start:stop]  # all columns: a column gather costs more than it saves
+            players = num_players[start:stop]
+            for k in order:
+                sel = inverse == k
+                m = Moments.of_rows(block if sel.all() else block[sel])
+                m = Moments(m.count, m.mean[cont], m.m2[cont])
+                files.append(position)
+                ids.append(int(unique[k]))
+                rows.append([int(np.count_nonzero(players[sel] == n)) for n in PLAYER_COUNTS])
+                if sum(rows[-1]) != m.count:
+                    raise AssertionError(f"game {unique[k]}: rows outside 2-4 players")
+                means.append(m.mean)
+                m2s.append(m.m2)
+        start = stop
+    if start != len(X):
+        raise AssertionError(f"file index covers {start} rows, the partition has {len(X)}")
+    width = len(cont)
+    groups = GameGroups(
+        file=np.asarray(files, dtype=np.int64),
+        game_id=np.asarray(ids, dtype=np.int64),
+        rows=np.asarray(rows, dtype=np.int64).reshape(-1, len(PLAYER_COUNTS)),
+        mean=np.asarray(means, dtype=np.float64).reshape(-1, width),
+        m2=np.asarray(m2s, dtype=np.float64).reshape(-1, width),
+    )
+    return row_group, groups
+
+
+def summarise_partition(rows: PartitionRows) -> PartitionSummary:
+    return rows.summary
+
+
+# --------------------------------------------------------------------------- writes
+
+
+#: Rows standardised and written at a time (a few MB of float64 temporaries).
+WRITE_ROWS = 2_048
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    """A preallocated ``X_{split}.npy``: its path, where its data begins (bytes), and the
+    row of the file at which a partition's rows of that split go."""
+
+    path: str
+    data_offset: int
+    first_row: int
+
+
+def write_x_rows(
+    rows: PartitionRows,
+    group_split: np.ndarray,
+    targets: Mapping[str, SplitFile],
+    scaler: Scaler,
+) -> dict[str, tuple[dict, dict]]:
+    """Standardise the partition's rows and write each split's rows at their offset.
+
+    ``group_split``: the split index (in :data:`SPLITS` order) of each of the partition's
+    game groups, -1 for a group the driver left out (a duplicate game). Returns split ->
+    (labels, masks) of the rows written there, in order.
+    """
+    row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
+    X = rows.load_x()
+    out = {}
+    for i, split in enumerate(SPLITS):
+        sel = row_split == i
+        count = int(np.count_nonzero(sel))
+        if count:
+            target = targets[split]
+            row_bytes = X.shape[1] * 4
+            at = target.data_offset + target.first_row * row_bytes
+            picked = np.flatnonzero(sel)
+            for start in range(0, count, WRITE_ROWS):  # elementwise: any block size, same bytes
+                block = X[picked[start : start + WRITE_ROWS]]
+                write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
+        out[split] = (
+            {h: a[sel] for h, a in rows.labels.items()},
+            {h: a[sel] for h, a in rows.masks.items()},
+        )
+    del X
+    rows.drop_spill()  # its pages go to the next writes
+    return out
+
+
+def write_rows_at(path: str, offset: int, block: np.ndarray) -> None:
+    """Write ``block``'s bytes at ``offset`` of the existing file ``path`` (never created
+    here: a task still running after its run was stopped leaves nothing behind)."""
+    data = memoryview(np.ascontiguousarray(block)).cast("B")
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], offset + done)
+    finally:
+        os.close(fd)
+
+
+def write_split_labels_masks(
+    folder: str, split: str, *written: Mapping[str, tuple[dict, dict]]
+) -> tuple[dict, dict]:
+    """Concatenate one split's labels and masks from :func:`write_x_rows`'s results (in
+    partition order), write them into ``folder`` (which must exist) and return their
+    statistics (:func:`~imitation_learning.dataset.head_stats`)."""
+    folder_path = Path(folder)
+    if not folder_path.is_dir():
+        raise FileNotFoundError(f"{folder}: the save's folder is gone (run stopped?)")
+    parts = [w[split] for w in written]
+    labels = {h: _concat([p[0][h] for p in parts], (0,), np.int16) for h in C.HEADS}
+    masks = {h: _concat([p[1][h] for p in parts], (0, n), bool) for h, n in C.HEADS.items()}
+    write_labels_and_masks(folder_path, split, labels, masks)
+    return head_stats(labels, masks)
+
+
+def _concat(arrays: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.empty(empty_shape, dtype=dtype)
