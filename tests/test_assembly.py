@@ -118,7 +118,7 @@ def test_config_key_and_flags():
          "2-workers-fpp7-ooc"],
 )
 def test_same_bytes_whatever_the_workers_partitions_and_mode(
-    games, reference, tmp_path, settings, no_scheduler_env
+    games, reference, tmp_path, settings
 ):
     out = tmp_path / "processed"
     summary = run_preprocessing(pipeline_config(games, out, **settings), progress=False)
@@ -141,7 +141,7 @@ def test_same_bytes_on_an_existing_cluster(games, reference, tmp_path, dask_sche
     assert leftovers(out) == []
 
 
-def test_same_bytes_without_features_or_masks(games, tmp_path, no_scheduler_env):
+def test_same_bytes_without_features_or_masks(games, tmp_path):
     outs = {}
     for workers in (1, 2):
         out = tmp_path / f"w{workers}" / "processed"
@@ -269,7 +269,7 @@ def test_driver_gets_summaries_only_and_never_builds_x(
     assert phase1 == ["memory"] * 8
 
 
-def test_task_names_in_the_performance_report(games, tmp_path, no_scheduler_env):
+def test_task_names_in_the_performance_report(games, tmp_path):
     out = tmp_path / "processed"
     report = tmp_path / "report.html"
     cfg = pipeline_config(games, out, num_workers=2, files_per_partition=6, report=str(report),
@@ -392,8 +392,7 @@ def test_killed_run_then_rerun_gives_the_same_files(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_duplicate_games_left_out_as_the_in_memory_job_does(games, tmp_path, workers,
-                                                            no_scheduler_env):
+def test_duplicate_games_left_out_as_the_in_memory_job_does(games, tmp_path, workers):
     """A game in two files: the later file is rejected whole, whatever the partitioning;
     the rows saved are those ``process_files_parallel`` keeps."""
     root = tmp_path / "games"

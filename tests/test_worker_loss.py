@@ -4,7 +4,8 @@ On a real cluster (``dask scheduler`` + two ``dask worker`` processes with nanni
 with the command line by :mod:`cli_cluster`), a worker is SIGKILLed at a named moment of
 the run by the fault hooks preloaded into the cluster's processes (:mod:`fault_hooks`):
 while the job connects, while the workers are warmed up, when a partition starts, while
-results are fetched and when an assembly task starts. Every run must finish with the files
+results are fetched and when an assembly task (``write-x-rows``, ``write-labels-masks``)
+starts. Every run must finish with the files
 of an undisturbed run. With every worker gone for good, or the scheduler gone, the command
 line must stop with a one-line error in bounded time and write nothing.
 """
@@ -52,7 +53,9 @@ MOMENTS = {
     "connect": "connect",
     "warm-up": "warm-up",
     "processing": "task:process-partition",
-    "fetch": "fetch",
+    "fetch": "fetch",  # the driver receiving the partitions' summaries
+    "assembly (X written)": "task:write-x-rows",
+    "assembly (labels, masks)": "task:write-labels-masks",
 }
 
 

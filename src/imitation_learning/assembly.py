@@ -36,7 +36,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -427,7 +427,7 @@ def build_dataset(
                     if prep.get("report") is not None
                     else nullcontext()
                 )
-                with report, _task_stream(client) as stream:
+                with _unless_failing(report), _unless_failing(_task_stream(client)) as stream:
                     run = _phases(
                         OnCluster(client, tmp), paths, cfg, info["workers"], tmp, progress, timings
                     )
@@ -523,6 +523,23 @@ def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:
     from imitation_learning.features import NUM_FEATURES
 
     return NUM_FEATURES if prep["enable_feature_engineering"] else 0
+
+
+@contextmanager
+def _unless_failing(manager):
+    """``manager`` around the block; when the block fails, an error of the manager's own exit
+    (the report and the task stream ask the scheduler, which may be what was lost) does not
+    hide the block's error."""
+    value = manager.__enter__()
+    try:
+        yield value
+    except BaseException as exc:
+        try:
+            manager.__exit__(type(exc), exc, exc.__traceback__)
+        except Exception:
+            pass
+        raise
+    manager.__exit__(None, None, None)
 
 
 def _task_stream(client):
