@@ -30,6 +30,7 @@ from pandas.testing import assert_frame_equal
 
 from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
+from imitation_learning.config import validate_config
 from imitation_learning.features import get_all_feature_names
 from imitation_learning.results import FileResult
 from splendor.errors import Rejection
@@ -266,7 +267,7 @@ def test_one_keyed_task_per_partition(fake_step, tmp_path, dask_scheduler_addres
 
     with Client(dask_scheduler_address, set_as_default=False) as client:
         with get_task_stream(client=client) as stream:
-            result = pp._collect(client, paths, {}, [3, 1, 3], Bar())
+            result = pp._collect(client, paths, validate_config({}), [3, 1, 3], Bar())
     assert sorted(seen) == [1, 3, 3] and result.files_ok == paths
     names = [r["key"] for r in stream.data]
     assert len(names) == 3

@@ -169,8 +169,10 @@ class ClusterLostError(RuntimeError):
     for longer than the job's ``preprocessing.no_workers_timeout_s``."""
 
 
-#: Seconds between two looks at the cluster while no result arrives.
+#: Seconds between two looks at the cluster while no result arrives, and between two looks
+#: for a finished future (a partition runs for a good fraction of a second).
 _POLL_S = 1.0
+_WAKE_S = 0.005
 
 
 def results_as_completed(
@@ -188,26 +190,30 @@ def results_as_completed(
     import time
     from concurrent.futures import CancelledError
 
-    from distributed import wait
+    from distributed import as_completed
+    from distributed.comm.core import CommClosedError
 
-    pending = set(futures)
+    done = as_completed(futures, loop=client.loop)
+    last_look = time.monotonic()
     without_workers_since: float | None = None
-    while pending:
-        try:
-            done, pending = wait(pending, timeout=_POLL_S, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            done = set()
-        except (OSError, CancelledError) as exc:  # the scheduler's connection closed
-            raise _scheduler_lost(client, exc) from None
-        if done:
-            without_workers_since = None
-            batch = list(done)
+    while not done.is_empty():
+        if done.has_ready():
+            batch = done.next_batch(block=False)
             try:
                 results = client.gather(batch)
-            except (OSError, CancelledError) as exc:
+            except (CommClosedError, CancelledError) as exc:
+                raise _scheduler_lost(client, exc) from None
+            except OSError as exc:  # a task's own error (FileNotFoundError...), unless the
+                if client.status in ("running", "connecting"):  # scheduler went with it
+                    raise
                 raise _scheduler_lost(client, exc) from None
             yield from zip(batch, results, strict=True)
+            last_look, without_workers_since = time.monotonic(), None
             continue
+        time.sleep(_WAKE_S)
+        if time.monotonic() - last_look < _POLL_S:
+            continue
+        last_look = time.monotonic()
         try:
             workers = len(client.nthreads())
         except (OSError, TimeoutError) as exc:
@@ -217,8 +223,8 @@ def results_as_completed(
         if workers:
             without_workers_since = None
         elif without_workers_since is None:
-            without_workers_since = time.monotonic()
-        elif time.monotonic() - without_workers_since > no_workers_timeout_s:
+            without_workers_since = last_look
+        elif last_look - without_workers_since > no_workers_timeout_s:
             raise ClusterLostError(
                 f"the Dask cluster at {client.scheduler.address} has had no worker for "
                 f"{no_workers_timeout_s:g} s (all lost, none came back); nothing was written: "
