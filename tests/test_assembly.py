@@ -372,7 +372,7 @@ def test_killed_run_then_rerun_gives_the_same_files(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(tmp_path.glob(".processed.tmp-*/.x-unscaled-*"))) >= 3:
+            if len(list(tmp_path.glob(".processed.tmp-*/.spill/.x-unscaled-*"))) >= 3:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the run finished before it could be killed"

@@ -33,6 +33,7 @@ Whatever the path, the saved bytes are the same.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -57,7 +58,6 @@ from imitation_learning.dataset import (
     write_metadata,
 )
 from imitation_learning.partition_rows import (
-    SPILL_GLOB,
     PartitionRows,
     PartitionSummary,
     SplitFile,
@@ -224,6 +224,17 @@ def _targets(files: dict[str, SplitFile], first_row: dict[str, int]) -> dict[str
 # --------------------------------------------------------------------------- runners
 
 
+#: The subfolder of the save's temporary folder holding the spill files between the phases.
+SPILL_FOLDER = ".spill"
+
+
+def spill_folder(save_folder: Path) -> str:
+    """The spill folder of a save (made here, by the driver: never by a task)."""
+    folder = Path(save_folder) / SPILL_FOLDER
+    folder.mkdir(exist_ok=True)
+    return str(folder)
+
+
 class InProcess:
     """Both phases in this process. Between them, each partition's X waits in a spill file
     in the save's temporary folder (removed with it); its labels and masks in memory."""
@@ -236,7 +247,7 @@ class InProcess:
         for chunk in chunks:
             self.parts.append(
                 process_partition_rows(
-                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=str(self.folder)
+                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=spill_folder(self.folder)
                 )
             )
         return [r.summary for r in self.parts]
@@ -273,7 +284,7 @@ class OnCluster:
         n = range(len(chunks))
         # X spilled into the save's folder when the workers see it (see partition_rows)
         self.shared = self.workers_see(self.folder)
-        spill = {"spill_dir": str(self.folder)} if self.shared else {}
+        spill = {"spill_dir": spill_folder(self.folder)} if self.shared else {}
         # one message to the scheduler for each kind of task, not one a task
         self.rows = client.map(
             process_partition_rows,
@@ -438,8 +449,10 @@ def build_dataset(
             timings.update(_seconds_by_task(stream.data))
         t_save = time.perf_counter()
         plan, heads, names, kinds = run
-        for spill in tmp.glob(SPILL_GLOB):  # a partition Dask ran again after its write
-            spill.unlink(missing_ok=True)
+        # The spill folder goes before the swap: a partition that Dask ran again after its
+        # write (a worker lost late in the run, the task left running on an existing
+        # cluster) finds no folder to write into, and nothing of it reaches the output.
+        shutil.rmtree(tmp / SPILL_FOLDER, ignore_errors=True)
         write_metadata(
             tmp,
             stats={

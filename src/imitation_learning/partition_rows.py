@@ -129,7 +129,6 @@ def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
 
 
-SPILL_GLOB = ".x-unscaled-*"  # spill files and their temporary names
 
 
 def spill_name(paths: Sequence[str], config: Mapping) -> str:
