@@ -44,6 +44,7 @@ import pandas as pd
 
 from imitation_learning.memory_pages import normal_pages
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED
 
 SPLITS = ("train", "val", "test")
 
@@ -65,7 +66,7 @@ CARD_POSITION_COLUMNS = [f"card{i}_position" for i in range(C.NUM_VISIBLE)]
 RESERVED_POSITION_COLUMNS = [
     f"player{k}_reserved{r}_position"
     for k in range(C.NUM_PLAYER_SLOTS)
-    for r in range(C.NUM_RESERVED)
+    for r in range(MAX_RESERVED)
 ]
 POSITION_COLUMNS = CARD_POSITION_COLUMNS + RESERVED_POSITION_COLUMNS
 

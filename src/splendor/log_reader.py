@@ -38,6 +38,7 @@ from splendor.columns import (
     ACTION_COL,
     ACTION_TYPES,
     BANK,
+    CANONICAL_BLIND_BASE,
     CARD_RESERVATION_COL,
     CARDS,
     COL,
@@ -48,7 +49,6 @@ from splendor.columns import (
     LEGACY_COLUMNS,
     NOBLE_SELECTION_COL,
     NUM_PLAYER_SLOTS,
-    NUM_RESERVED,
     PLAYER_GEMS,
     PLAYER_POSITION,
     PLAYER_REDUCTION,
@@ -56,13 +56,19 @@ from splendor.columns import (
     PLAYER_VP,
 )
 from splendor.errors import GameLogError, Rejection
+from splendor.limits import (
+    GOLD_TOKENS,
+    MAX_COLOUR_TOKENS,
+    MAX_RESERVED,
+    MAX_TOKENS,
+    TOKENS_PER_COLOUR,
+)
 from splendor.log_tokenizer import parse_plain_rows
 
 __all__ = ["GameLog", "read_game_log", "validate_rows", "NULL_VALUES"]
 
 #: Cell texts read as a missing value (besides pyarrow reading ``NaN`` as a float NaN).
 NULL_VALUES = ("", "nan", "NaN", "NAN")
-CANONICAL_BLIND_BASE = 12
 BOM = b"\xef\xbb\xbf"
 
 NUM_COLUMNS = len(COLUMNS)
@@ -71,13 +77,7 @@ NUM_PLAYERS_COL = COL["num_players"]
 TURN_COL = COL["turn_number"]
 CURRENT_PLAYER_COL = COL["current_player"]
 
-# Starting bank per player count: five colours, then gold.
-BANK_START = {2: 4, 3: 5, 4: 7}
 _ALL_COLUMNS = np.arange(NUM_COLUMNS)
-GOLD_START = 5
-MAX_COLOUR_HELD = 7
-MAX_GOLD_HELD = 5
-MAX_TOKENS_HELD = 10
 MAX_VALUE = np.iinfo(np.int16).max  # any cell but the game id (they are int16 outputs)
 MAX_GAME_ID = 2**53  # integers above are not exact in float64
 
@@ -187,24 +187,24 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
 
     # Bank: never above the starting size for the player count.
     start = np.full(n, np.inf)
-    for count, size in BANK_START.items():
+    for count, size in TOKENS_PER_COLOUR.items():
         start[num_players == count] = size
-    limits = np.concatenate([np.repeat(start[:, None], 5, axis=1), np.full((n, 1), GOLD_START)], 1)
+    limits = np.concatenate([np.repeat(start[:, None], 5, axis=1), np.full((n, 1), GOLD_TOKENS)], 1)
     yield values[:, BANK] > limits, BANK, "bank holds {value}, more than its starting size"
 
     # Players: at most 7 of a colour, 5 gold, 10 tokens in all.
     gems = values[:, PLAYER_GEMS]  # (n, 4, 6)
-    colour_bad = gems[:, :, :5] > MAX_COLOUR_HELD
-    gold_bad = gems[:, :, 5:] > MAX_GOLD_HELD
+    colour_bad = gems[:, :, :5] > MAX_COLOUR_TOKENS
+    gold_bad = gems[:, :, 5:] > GOLD_TOKENS
     yield (
         np.concatenate([colour_bad, gold_bad], axis=2).reshape(n, -1),
         PLAYER_GEMS.ravel(),
         "player holds {value} tokens of one colour, more than exist",
     )
     yield (
-        gems.sum(axis=2) > MAX_TOKENS_HELD,
+        gems.sum(axis=2) > MAX_TOKENS,
         PLAYER_GEMS[:, 0],
-        "player holds more than 10 tokens",
+        f"player holds more than {MAX_TOKENS} tokens",
     )
 
     # Cards (face-up and reserved): level 1..3 and a one-hot bonus when the card is there.
@@ -231,7 +231,7 @@ def _checks(values: np.ndarray, num_players_ok: Collection[int]):
     )
 
     # Reserved cards are listed in reservation order: slots fill left to right.
-    reserved_present = present[:, len(CARDS) :].reshape(n, NUM_PLAYER_SLOTS, NUM_RESERVED)
+    reserved_present = present[:, len(CARDS) :].reshape(n, NUM_PLAYER_SLOTS, MAX_RESERVED)
     gap = reserved_present[:, :, 1:] & ~reserved_present[:, :, :-1]
     yield (
         gap.reshape(n, -1),
@@ -274,8 +274,8 @@ def _fast_bounds(num_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lo[TURN_COL] = 1
     in_play = PLAYER_POSITION[:num_players]
     hi[np.r_[CURRENT_PLAYER_COL, in_play]] = num_players - 1
-    hi[BANK[:5]], hi[BANK[5]] = BANK_START[num_players], GOLD_START
-    hi[PLAYER_GEMS[:, :5]], hi[PLAYER_GEMS[:, 5]] = MAX_COLOUR_HELD, MAX_GOLD_HELD
+    hi[BANK[:5]], hi[BANK[5]] = TOKENS_PER_COLOUR[num_players], GOLD_TOKENS
+    hi[PLAYER_GEMS[:, :5]], hi[PLAYER_GEMS[:, 5]] = MAX_COLOUR_TOKENS, GOLD_TOKENS
     lo[_CARD_BLOCKS[:, F_LEVEL]], hi[_CARD_BLOCKS[:, F_LEVEL]] = 1, 3
     hi[_CARD_BLOCKS[:, F_BONUS]] = 1
     required = np.zeros(NUM_COLUMNS, dtype=bool)
@@ -288,7 +288,7 @@ def _fast_bounds(num_players: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo, hi, np.flatnonzero(required)
 
 
-_FAST_BOUNDS = {count: _fast_bounds(count) for count in BANK_START}
+_FAST_BOUNDS = {count: _fast_bounds(count) for count in TOKENS_PER_COLOUR}
 
 
 def _all_rows_valid(values: np.ndarray, num_players_ok: Collection[int]) -> bool:
@@ -332,10 +332,10 @@ def _all_rows_valid(values: np.ndarray, num_players_ok: Collection[int]) -> bool
     one_bonus = values.T[_CARD_BLOCKS[:, F_BONUS].T].sum(axis=0) == 1  # False when absent
     if (one_bonus == absent).any():
         return False
-    reserved = ~absent[len(CARDS) :].reshape(NUM_PLAYER_SLOTS, NUM_RESERVED, -1)
+    reserved = ~absent[len(CARDS) :].reshape(NUM_PLAYER_SLOTS, MAX_RESERVED, -1)
     if (reserved[:, 1:] > reserved[:, :-1]).any():
         return False  # a reserved slot used after an empty one
-    if (values.T[PLAYER_GEMS.T].sum(axis=0) > MAX_TOKENS_HELD).any():  # (6, 4, n) summed
+    if (values.T[PLAYER_GEMS.T].sum(axis=0) > MAX_TOKENS).any():  # (6, 4, n) summed
         return False
     return not (
         (values[:, CURRENT_PLAYER_COL] != values[:, PLAYER_POSITION[0]]).any()

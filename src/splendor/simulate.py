@@ -149,7 +149,8 @@ def _play_chunk(
     return entries
 
 
-#: Games per task when self-play runs on a pool of workers (a greedy game takes ~20 ms).
+#: Games per task when self-play runs on a pool of workers (a task of greedy games lasts
+#: a fraction of a second, `docs/benchmarks.md`).
 GAMES_PER_TASK = 25
 
 
