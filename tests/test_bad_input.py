@@ -32,7 +32,7 @@ from imitation_learning import parallel_processor as pp
 from imitation_learning.dataset import load_dataset
 from imitation_learning.file_processing import StrictModeError, process_game_log
 from splendor import log_reader
-from splendor.cli import main
+from splendor_il.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "games"
@@ -361,7 +361,7 @@ elif point == "swap":  # between the two renames: the previous dataset moved asi
             stop_here()
     D.os.rename = rename
 
-from splendor.cli import main
+from splendor_il.cli import main
 sys.exit(main(["preprocess", *sys.argv[2:]]))
 """
 

@@ -400,7 +400,7 @@ class Scaler:
 # --- writing -----------------------------------------------------------------------------
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -532,7 +532,7 @@ class AtomicDir:
             return False
         try:
             os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0700
-            _fsync_path(self.tmp)
+            fsync_path(self.tmp)
             old: Path | None = None
             if self.target.exists():
                 old = Path(tempfile.mkdtemp(prefix=self.prefix + "old-", dir=self.parent))
@@ -544,7 +544,7 @@ class AtomicDir:
                 if old is not None:
                     os.rename(old, self.target)  # put the previous dataset back
                 raise
-            _fsync_path(self.parent)
+            fsync_path(self.parent)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
