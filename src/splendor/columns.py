@@ -91,6 +91,11 @@ F_VP, F_LEVEL = 0, 1
 F_COST = slice(2, 7)
 F_BONUS = slice(7, 12)
 
+NUM_COLUMNS = len(COLUMNS)
+GAME_ID_COL = COL["game_id"]
+NUM_PLAYERS_COL = COL["num_players"]
+TURN_COL = COL["turn_number"]
+CURRENT_PLAYER_COL = COL["current_player"]
 ACTION_COL = COL["action_type"]
 CARD_SELECTION_COL = COL["card_selection"]
 CARD_RESERVATION_COL = COL["card_reservation"]
