@@ -162,3 +162,19 @@ def test_the_checks_can_fail():
     assert layer_of("splendor_il.cli") > layer_of("imitation_learning.assembly")
     assert layer_of("imitation_learning.assembly") > layer_of("imitation_learning.features")
     assert layer_of("imitation_learning.features") > layer_of("splendor.rules")
+
+
+def test_the_architecture_page_matches_the_code():
+    """``docs/architecture.md``'s module map is what ``docs/module_map.py`` prints now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "module_map", SRC.parent / "docs" / "module_map.py"
+    )
+    module_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module_map)
+    page = module_map.PAGE.read_text()
+    assert module_map.BEGIN in page and module_map.END in page
+    assert module_map.page_with_map(page, module_map.module_map()) == page, (
+        "docs/architecture.md is out of date: run python docs/module_map.py --write"
+    )
