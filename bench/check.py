@@ -35,9 +35,9 @@ def probe(dataset_dir: str, max_rows: int | None) -> dict:
     import numpy  # noqa: F401
     import tqdm  # noqa: F401
 
-    import imitation_learning.check_cli as check_cli
     import imitation_learning.dataset_check  # noqa: F401
     import imitation_learning.learnability  # noqa: F401
+    import splendor_il.check_cli as check_cli
     from bench.memprobe import _reset_peak, current_rss_bytes, peak_rss_bytes
 
     reset = _reset_peak()

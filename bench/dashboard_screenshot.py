@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     ds = get_dataset(args.games, dialect=args.dialect)
     out_dir = CACHE_DIR / "dashboard-run"
     shutil.rmtree(out_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "splendor.cli", "preprocess", "--config", os.devnull]
+    command = [sys.executable, "-m", "splendor_il.cli", "preprocess", "--config", os.devnull]
     command += ["--data-root", str(ds.root), "--output", str(out_dir), "--no-progress"]
     command += ["--num-workers", str(args.workers), "--dashboard-address", "127.0.0.1:0"]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}

@@ -73,7 +73,7 @@ def _simulate_command() -> list[str]:
     found = shutil.which("splendor-il")
     if found:
         return [found]
-    return [sys.executable, "-m", "splendor.cli"]
+    return [sys.executable, "-m", "splendor_il.cli"]
 
 
 def _manifest_rows(root: Path) -> tuple[int, int]:

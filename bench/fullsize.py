@@ -52,7 +52,7 @@ def probe(argv: list[str], result_path: str) -> int:
     """Run ``splendor-il`` with ``argv`` in this process; record its peak memory."""
     t0 = time.perf_counter()
     from bench.memprobe import peak_rss_bytes
-    from splendor.cli import main
+    from splendor_il.cli import main
 
     code = main(argv)
     inner = time.perf_counter() - t0

@@ -137,7 +137,7 @@ def _typed_convert_options():
     import pyarrow.csv as pacsv
 
     from splendor.columns import COLUMNS
-    from splendor.log_reader import NULL_VALUES
+    from splendor.log_parsers import NULL_VALUES
 
     types = {name: pa.float64() for name in COLUMNS}
     types["action_type"] = pa.string()
@@ -150,7 +150,7 @@ def _tokenize_plain(path: str) -> None:
     """The reader's fast path alone: read the bytes, tokenize the body with numpy (in the
     layout the header announces: 403 columns, or 402 without ``current_player``)."""
     from splendor.columns import COLUMNS, LEGACY_COLUMNS
-    from splendor.log_reader import tokenize_plain_body
+    from splendor.log_parsers import tokenize_plain_body
 
     with open(path, "rb") as f:
         data = f.read()

@@ -90,7 +90,7 @@ def test_config_key_and_flags():
 
     import argparse
 
-    from imitation_learning.cli import build_config, register_cli
+    from splendor_il.preprocess_cli import build_config, register_cli
 
     parser = argparse.ArgumentParser()
     register_cli(parser.add_subparsers())

@@ -5,7 +5,7 @@ made at test time) is mixed with good bundled games in one data root; the job mu
 each bad input precisely, keep every good row, and account for every file and row.
 
 Unreadable file: the tests run as root, for whom ``chmod 000`` does not stop a read, so the
-refusal is simulated in-process: ``open`` in ``splendor.log_reader`` is replaced, for that
+refusal is simulated in-process: ``open`` in ``splendor.log_layout`` is replaced, for that
 one path, by a function raising ``PermissionError`` (EACCES) the way the OS would; the job
 runs with one worker, in this process, so the patch applies to it.
 """
@@ -31,8 +31,8 @@ from bad_corpus import CORPUS_ROOT, Expected, Game, build_corpus, make_runtime_e
 from imitation_learning import parallel_processor as pp
 from imitation_learning.dataset import load_dataset
 from imitation_learning.file_processing import StrictModeError, process_game_log
-from splendor import log_reader
-from splendor.cli import main
+from splendor import log_layout
+from splendor_il.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "games"
@@ -58,7 +58,7 @@ def make_root(root: Path) -> list:
 
 
 class DeniedOpen:
-    """``open`` for ``splendor.log_reader``: EACCES for one path, the real open otherwise."""
+    """``open`` for ``splendor.log_layout``: EACCES for one path, the real open otherwise."""
 
     def __init__(self, denied: Path):
         self.denied = os.fspath(denied)
@@ -77,7 +77,7 @@ def mixed_run(tmp_path_factory):
     files = pp.discover_csv_files(root)
     os.remove(root / VANISHING)  # disappears between discovery and reading
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(log_reader, "open", DeniedOpen(root / UNREADABLE), raising=False)
+        mp.setattr(log_layout, "open", DeniedOpen(root / UNREADABLE), raising=False)
         run = pp.run_job(files, {"preprocessing": {"num_workers": 1}}, progress=False)
     expected = {e.path: e.expected for e in [*ENTRIES.values(), *runtime]}
     expected[UNREADABLE] = [Expected(None, None, "unreadable: Permission denied")]
@@ -214,7 +214,7 @@ def test_reject_duplicate_games_unit():
 
 
 def _denied(monkeypatch, root: Path) -> None:
-    monkeypatch.setattr(log_reader, "open", DeniedOpen(root / UNREADABLE), raising=False)
+    monkeypatch.setattr(log_layout, "open", DeniedOpen(root / UNREADABLE), raising=False)
 
 
 def test_cli_exit_0_with_rejections_and_the_report_saved(tmp_path, monkeypatch, capsys):
@@ -361,7 +361,7 @@ elif point == "swap":  # between the two renames: the previous dataset moved asi
             stop_here()
     D.os.rename = rename
 
-from splendor.cli import main
+from splendor_il.cli import main
 sys.exit(main(["preprocess", *sys.argv[2:]]))
 """
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imitation_learning import cli as il_cli
 from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
 from imitation_learning.config import DEFAULT_CONFIG
-from splendor.cli import build_parser, main
+from splendor_il import preprocess_cli as il_cli
+from splendor_il.cli import build_parser, main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = REPO_ROOT / "data" / "games"
@@ -164,7 +164,7 @@ def test_no_argument_runs_on_data_games(tmp_path):
     the games, one worker per core (a local cluster when there is more than one core)."""
     shutil.copytree(BUNDLED, tmp_path / "data" / "games")
     done = subprocess.run(
-        [sys.executable, "-m", "splendor.cli", "preprocess"],
+        [sys.executable, "-m", "splendor_il.cli", "preprocess"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import DATA_GAMES
 
-CLI = [sys.executable, "-c", "import sys; from splendor.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
 
 
 def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

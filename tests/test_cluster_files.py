@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from splendor.cli import build_parser
+from splendor_il.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster"

@@ -16,6 +16,7 @@ import pytest
 
 from imitation_learning import dataset as D
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED
 
 STRATEGIC_NAMES = [
     "player0_cardpos3_can_build",
@@ -53,7 +54,7 @@ def make_inputs(num_games: int = 30, rows_per_game: int = 7, seed: int = 0):
     for i in range(C.NUM_VISIBLE):
         df[f"card{i}_position"] = np.where(rng.random(n) < 0.9, i, -1).astype(np.int8)
     for k in range(C.NUM_PLAYER_SLOTS):
-        for r in range(C.NUM_RESERVED):
+        for r in range(MAX_RESERVED):
             df[f"player{k}_reserved{r}_position"] = np.where(
                 rng.random(n) < 0.3, 12 + r, -1
             ).astype(np.int8)

@@ -22,7 +22,7 @@ from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import SPLITS, Scaler, load_dataset
 from imitation_learning.parallel_processor import discover_csv_files
 from splendor import columns as C
-from splendor.cli import main
+from splendor_il.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = REPO_ROOT / "data" / "games"

@@ -19,10 +19,10 @@ import pytest
 
 from game_data import LEGACY_LOGS, pipeline_config
 from splendor import columns as C
-from splendor.cli import main as cli_main
 from splendor.log_reader import read_game_log
 from splendor.log_writer import DIALECTS, ambiguous_reserve_rows, format_rows
 from splendor.simulate import simulate
+from splendor_il.cli import main as cli_main
 
 LEGACY_FILES = sorted(LEGACY_LOGS.glob("*_games/*.csv"))
 BASE = {"current": 12, "legacy": 11, "legacy-402": 11}

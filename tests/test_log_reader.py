@@ -22,7 +22,8 @@ from splendor.columns import (
     TAKE3_COLS,
 )
 from splendor.errors import GameLogError
-from splendor.log_reader import GameLog, read_game_log, validate_rows
+from splendor.log_reader import GameLog, read_game_log
+from splendor.row_checks import validate_rows
 
 LEGACY = LEGACY_LOGS
 SHAPES = {
@@ -460,7 +461,7 @@ _PROBE_VALUES = (np.nan, -np.inf, np.inf, 2.5, 32768, 2**53 + 2, *range(-2, 12))
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_fast_path_taken_on_valid_logs(name):
-    from splendor.log_reader import _all_rows_valid
+    from splendor.row_checks import _all_rows_valid
 
     values = read_game_log(LEGACY / name, blind_reserve_base=11).values
     assert _all_rows_valid(values, (2, 3, 4))
@@ -470,7 +471,7 @@ def test_fast_path_taken_on_valid_logs(name):
 def test_fast_path_never_hides_a_problem(small):
     """Random mutations of a valid block: whenever the whole-block test passes, the detailed
     checks find nothing, and validate_rows always equals the detailed checks."""
-    from splendor.log_reader import _all_rows_valid, _detailed_problems
+    from splendor.row_checks import _all_rows_valid, _detailed_problems
 
     rng = np.random.default_rng(11)
     base = small.values[::10].copy()  # 7 rows across the game

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from game_data import LEGACY_LOGS
 from splendor import log_reader
 from splendor.columns import ACTION_COL, ACTION_TYPES, COL, COLUMNS, LEGACY_COLUMNS
-from splendor.log_reader import read_game_log, tokenize_plain_body
+from splendor.log_parsers import ParseError, arrow_block, tokenize_plain_body
+from splendor.log_reader import read_game_log
 from splendor.log_tokenizer import MAX_DIGITS
 from splendor.simulate import simulate
 
@@ -34,8 +35,8 @@ LAYOUTS = {"current": COLUMNS, "legacy": COLUMNS, "legacy-402": LEGACY_COLUMNS}
 def _arrow(body: bytes, columns: list[str] = COLUMNS):
     """What the pyarrow path makes of the same body, or ``None`` when it refuses it."""
     try:
-        return log_reader._arrow_block(pa.py_buffer(body), columns)
-    except log_reader._ParseError:
+        return arrow_block(pa.py_buffer(body), columns)
+    except ParseError:
         return None
 
 

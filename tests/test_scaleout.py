@@ -36,7 +36,7 @@ from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
 
-CLI = [sys.executable, "-c", "import sys; from splendor.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +208,7 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
 _CLI_STOPPED_MID_RUN = """
 import sys, time
 from imitation_learning import assembly
-from splendor.cli import main
+from splendor_il.cli import main
 
 class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mid-run
     def __init__(self, *args, **kwargs):

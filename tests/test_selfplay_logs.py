@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from splendor import columns as C
-from splendor.cli import main as cli_main
 from splendor.log_codec import decode_move, decode_state, encode_row
 from splendor.log_reader import read_game_log
 from splendor.log_writer import format_rows, write_game_log
@@ -24,6 +23,7 @@ from splendor.simulate import (
     split_games,
 )
 from splendor.state import FINISHED, new_game
+from splendor_il.cli import main as cli_main
 
 SEED = 77
 GAMES = [(n, agent) for agent in ("random", "greedy") for n in (2, 3, 4)]
@@ -221,15 +221,11 @@ def test_simulate_on_a_pool_of_workers_writes_the_same_files(tmp_path, dask_sche
     """Self-play on the cluster (the job's pool helper) gives the files of a serial run."""
     serial, pooled = tmp_path / "serial", tmp_path / "pooled"
     simulate(12, players=(2, 3, 4), agent="random", seed=9, out=serial, progress=False)
-    simulate(
-        12,
-        players=(2, 3, 4),
-        agent="random",
-        seed=9,
-        out=pooled,
-        progress=False,
-        scheduler_address=dask_scheduler_address,
-    )
+    # Through the command line: it opens the pool (the job's cluster helper) and hands
+    # simulate() the client.
+    args = ["simulate", "--games", "12", "--agent", "random", "--seed", "9", "--no-progress"]
+    args += ["--out", str(pooled), "--scheduler-address", dask_scheduler_address]
+    assert cli_main(args) == 0
     serial_files = sorted(p.relative_to(serial) for p in serial.rglob("*.csv"))
     pooled_files = sorted(p.relative_to(pooled) for p in pooled.rglob("*.csv"))
     assert serial_files == pooled_files and len(serial_files) == 13  # 12 games + manifest

@@ -25,7 +25,7 @@ from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, no_leftovers
 
-CLI = [sys.executable, "-c", "import sys; from splendor.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
 
 pytestmark = pytest.mark.slow
 

@@ -51,8 +51,8 @@ from imitation_learning.dataset import (
     SPLITS,
     AtomicDir,
     Scaler,
-    _fsync_path,
     feature_columns,
+    fsync_path,
     split_by_game,
     split_stats,
     write_metadata,
@@ -521,7 +521,7 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
         timings["write_s"] = t3 - t2
         if prep["durable"]:
             for f in files.values():
-                _fsync_path(Path(f.path))
+                fsync_path(Path(f.path))
         timings["flush_s"] = time.perf_counter() - t3
     finally:
         runner.close()

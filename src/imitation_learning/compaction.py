@@ -31,12 +31,13 @@ except ImportError:  # pragma: no cover - older pandas
     create_dataframe_from_blocks = None
 
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED
 
 CARD_POSITION_COLUMNS: list[str] = [f"card{i}_position" for i in range(C.NUM_VISIBLE)]
 RESERVED_POSITION_COLUMNS: list[str] = [
     f"player{k}_reserved{r}_position"
     for k in range(C.NUM_PLAYER_SLOTS)
-    for r in range(C.NUM_RESERVED)
+    for r in range(MAX_RESERVED)
 ]
 POSITION_COLUMNS: list[str] = CARD_POSITION_COLUMNS + RESERVED_POSITION_COLUMNS
 FRAME_COLUMNS: list[str] = list(C.COLUMNS) + POSITION_COLUMNS  # 403 + 24 = 427
@@ -93,9 +94,9 @@ class Compacted:
     @property
     def reserved_positions(self) -> np.ndarray:
         """int8 ``(n, 12)``, slot-major ``k * 3 + r``: ``12 + r`` if reserved card exists, else -1."""
-        pos = np.arange(C.NUM_VISIBLE, C.NUM_VISIBLE + C.NUM_RESERVED, dtype=np.int8)
+        pos = np.arange(C.NUM_VISIBLE, C.NUM_VISIBLE + MAX_RESERVED, dtype=np.int8)
         out = np.where(self.reserved_present, pos, -1).astype(np.int8, copy=False)
-        return out.reshape(len(out), C.NUM_PLAYER_SLOTS * C.NUM_RESERVED)
+        return out.reshape(len(out), C.NUM_PLAYER_SLOTS * MAX_RESERVED)
 
 
 def compact(values: np.ndarray) -> Compacted:

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import platform
-import re
 import shutil
 import tempfile
 import zipfile
@@ -42,8 +41,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imitation_learning import features
 from imitation_learning.memory_pages import normal_pages
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED
 
 SPLITS = ("train", "val", "test")
 
@@ -65,7 +66,7 @@ CARD_POSITION_COLUMNS = [f"card{i}_position" for i in range(C.NUM_VISIBLE)]
 RESERVED_POSITION_COLUMNS = [
     f"player{k}_reserved{r}_position"
     for k in range(C.NUM_PLAYER_SLOTS)
-    for r in range(C.NUM_RESERVED)
+    for r in range(MAX_RESERVED)
 ]
 POSITION_COLUMNS = CARD_POSITION_COLUMNS + RESERVED_POSITION_COLUMNS
 
@@ -75,34 +76,14 @@ SEAT_ONEHOT = [
     f"player{k}_seat_{s}" for k in range(C.NUM_PLAYER_SLOTS) for s in range(C.NUM_PLAYER_SLOTS)
 ]
 
-# Strategic features that are 0/1 by construction, recognised by the end of their name
-# (``features.get_all_feature_names()``): take-2 possible, gold gainable, can build, must use
-# gold, noble acquirable. Counts such as ``player0_nobles_acquirable`` do not match.
-BINARY_FEATURE_PATTERN = re.compile(
-    r"(_take2_possible|_gold_gainable_by_reserve|_can_build|_must_use_gold|_noble\d+_acquirable)$"
-)
-
 CHUNK_ROWS = 8_192  # rows per block when fitting, scaling and writing (~85 MB in float64)
 TRANSFORM_BYTES = 1 << 20  # float64 temporaries of Scaler.transform, per step
 
 
 def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
-    """Kind of each strategic feature: ``binary`` for 0/1 flags, else ``continuous``.
-
-    Uses ``imitation_learning.features.get_binary_feature_names()`` when the features
-    module provides it; otherwise the names (see ``BINARY_FEATURE_PATTERN``).
-    """
-    binary: set[str] | None = None
-    try:
-        from imitation_learning import features
-
-        getter = getattr(features, "get_binary_feature_names", None)
-        if getter is not None:
-            binary = set(getter())
-    except ImportError:
-        pass
-    if binary is None:
-        return [BINARY if BINARY_FEATURE_PATTERN.search(n) else CONTINUOUS for n in names]
+    """Kind of each strategic feature: ``binary`` for the 0/1 flags
+    (:func:`imitation_learning.features.get_binary_feature_names`), else ``continuous``."""
+    binary = set(features.get_binary_feature_names())
     return [BINARY if n in binary else CONTINUOUS for n in names]
 
 
@@ -114,9 +95,7 @@ def _strategic_names(width: int, names: Sequence[str] | None) -> list[str]:
     if width == 0:
         return []
     if names is None:
-        from imitation_learning.features import get_all_feature_names
-
-        names = get_all_feature_names()
+        names = features.get_all_feature_names()
     names = list(names)
     if len(names) != width:
         raise ValueError(f"strategic features have {width} columns but {len(names)} names")
@@ -399,7 +378,7 @@ class Scaler:
 # --- writing -----------------------------------------------------------------------------
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -531,7 +510,7 @@ class AtomicDir:
             return False
         try:
             os.chmod(self.tmp, 0o755)  # mkdtemp makes it 0700
-            _fsync_path(self.tmp)
+            fsync_path(self.tmp)
             old: Path | None = None
             if self.target.exists():
                 old = Path(tempfile.mkdtemp(prefix=self.prefix + "old-", dir=self.parent))
@@ -543,7 +522,7 @@ class AtomicDir:
                 if old is not None:
                     os.rename(old, self.target)  # put the previous dataset back
                 raise
-            _fsync_path(self.parent)
+            fsync_path(self.parent)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise

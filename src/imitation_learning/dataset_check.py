@@ -75,6 +75,7 @@ from imitation_learning.dataset import (
     load_dataset,
 )
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -758,7 +759,7 @@ class _GroupScan(_Scan):
         reserved = [
             f"player{k}_reserved{r}_position"
             for k in range(C.NUM_PLAYER_SLOTS)
-            for r in range(C.NUM_RESERVED)
+            for r in range(MAX_RESERVED)
         ]
         if layout.kinds is None or not all(n in index for n in needed + reserved):
             self.skip_reason = "column names or kinds unusable (see shapes)"
@@ -836,8 +837,8 @@ class _GroupScan(_Scan):
             "card{i}_position not i or -1, or face-up cards not compacted",
         )
 
-        res = block[:, self.reserved].reshape(-1, n_slots, C.NUM_RESERVED)
-        index = C.NUM_VISIBLE + np.arange(C.NUM_RESERVED)
+        res = block[:, self.reserved].reshape(-1, n_slots, MAX_RESERVED)
+        index = C.NUM_VISIBLE + np.arange(MAX_RESERVED)
         bad_res = ((res != index) & (res != -1)).any(axis=(1, 2)) | (
             (res != -1) & ~in_game[:, :, None]
         ).any(axis=(1, 2))

@@ -49,12 +49,12 @@ import re
 import numpy as np
 
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED, TAKE2_MIN_PILE, TOKENS_PER_COLOUR
 
 from .compaction import Compacted
 
 WINNING_POINTS = 15
-NUM_POSITIONS = C.NUM_VISIBLE + C.NUM_RESERVED  # 15 card positions per player
-STARTING_PILE = {2: 4, 3: 5, 4: 7}  # coloured tokens per colour, by player count
+NUM_POSITIONS = C.NUM_VISIBLE + MAX_RESERVED  # 15 card positions per player
 
 _P = range(C.NUM_PLAYER_SLOTS)
 _J = range(NUM_POSITIONS)
@@ -152,17 +152,17 @@ def compute_features(compacted: Compacted) -> np.ndarray:
     # Gold is not among the colours: its starting pile is 5 whatever the player count (a
     # constant), and it cannot be taken by a token action; only "gainable by a reserve" stays.
     pile = bank[:5]
-    take2 = pile >= 4
+    take2 = pile >= TAKE2_MIN_PILE
     num_players = vt[C.COL["num_players"]]
     start = np.zeros(n, dtype=_F32)
-    for players, size in STARTING_PILE.items():
+    for players, size in TOKENS_PER_COLOUR.items():
         start[num_players == players] = size
     put(take2)
     put(pile - 2 * take2)
     put(np.maximum(pile - 1, 0))
     put(np.broadcast_to(start, pile.shape))
     put(np.where(take2, 2, np.minimum(pile, 1)))
-    put((bank[_GOLD] > 0) & (reserved_count[0] < C.NUM_RESERVED))
+    put((bank[_GOLD] > 0) & (reserved_count[0] < MAX_RESERVED))
 
     # --- 2. cards: (12 fields, 4 players, 15 positions, n) ------------------------------
     face_up = vt[_CARD_ROWS][:, None]  # (12, 1, 12, n)

@@ -32,7 +32,7 @@ from splendor import columns as C
 from splendor.errors import GameLogError, Rejection
 from splendor.log_reader import read_game_log
 
-DEFAULT_BLIND_RESERVE_BASE = 12
+DEFAULT_BLIND_RESERVE_BASE = C.CANONICAL_BLIND_BASE
 
 
 class StrictModeError(Exception):

@@ -15,6 +15,7 @@ import numpy as np
 
 from imitation_learning.masks import masks_contain_labels
 from splendor import columns as C
+from splendor.limits import MAX_TOKENS
 
 # --- lookup tables -------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ def _all_consistent(
         return False
     gold_left = values[:, C.BANK[5]] > 0  # NaN: none
     gain = C.TAKE3_SIZE[np.maximum(heads[:, 2], 0)] + 2 * mine[:, 3] + (mine[:, 1] & gold_left)
-    excess = np.maximum(0, _player_tokens(values) + gain - 10)
+    excess = np.maximum(0, _player_tokens(values) + gain - MAX_TOKENS)
     if (C.REMOVED_TOTAL[removed] != np.where(mine[:, 0], 0, excess)).any():
         return False
 
@@ -336,7 +337,7 @@ def _detailed_inconsistencies(
         [np.where(t3_01, n_ones, 0), 2, gold_left.astype(np.int64)],
         0,
     )
-    excess = np.maximum(0, _player_tokens(values) + gain - 10)
+    excess = np.maximum(0, _player_tokens(values) + gain - MAX_TOKENS)
     wellformed = labels["gems_removed"] >= 0
     check(
         (is_take3 | is_take2 | is_reserve) & wellformed & (total_removed != excess),

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from splendor import columns as C
+from splendor.limits import MAX_RESERVED, MAX_TOKENS, TAKE2_MIN_PILE
 
-TOKEN_LIMIT = 10
 MAX_GAIN = 3  # the most tokens one move can bring
 
 _COLOUR_BITS = 1 << np.arange(5)  # bit i = colour i
@@ -125,7 +125,7 @@ def _returns_mask(gems: np.ndarray, legal: np.ndarray) -> np.ndarray:
     most 3 of a colour, so the holdings are capped at 3 and looked up by their base-4 code.
     """
     after = gems[:, None, :] + _GAINS[None, :, :]  # (m, 31, 6)
-    excess = after.sum(axis=-1) - TOKEN_LIMIT  # (m, 31)
+    excess = after.sum(axis=-1) - MAX_TOKENS  # (m, 31)
     # Moves that are illegal or need no return look up e = 0 (class 0, always set anyway).
     size = np.where(legal & (excess > 0), np.clip(excess, 0, 4), 0)
     code = np.clip(after, 0, 3) @ _BASE4  # (m, 31)
@@ -179,7 +179,7 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     card_selection[:, 12:] = buildable[:, C.NUM_VISIBLE :]
 
     # card_reservation: reserve (every face-up card, whatever its slot: the running indices)
-    can_reserve = (reserved_present.sum(axis=1) < C.NUM_RESERVED)[:, None]
+    can_reserve = (reserved_present.sum(axis=1) < MAX_RESERVED)[:, None]
     card_reservation = np.concatenate([running & can_reserve, decks & can_reserve], axis=1)
 
     # gem_take3: the sets of min(3, #colours available) available colours; colour sets as
@@ -195,7 +195,7 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     )
 
     # gem_take2
-    gem_take2 = bank[:, :5] >= 4
+    gem_take2 = bank[:, :5] >= TAKE2_MIN_PILE
 
     action_type = np.stack(
         [card_selection.any(1), card_reservation.any(1), gem_take2.any(1), gem_take3.any(1)],
@@ -216,7 +216,7 @@ def compute_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     # gems_removed: only rows that can end a move above 10 tokens
     gems_removed = np.zeros((n, 84), dtype=bool)
     gems_removed[:, 0] = True
-    near = np.flatnonzero(gems.sum(axis=1) >= TOKEN_LIMIT + 1 - MAX_GAIN)
+    near = np.flatnonzero(gems.sum(axis=1) >= MAX_TOKENS + 1 - MAX_GAIN)
     if near.size:
         reserve_gold = card_reservation[near].any(axis=1) & (bank[near, 5] > 0)  # (m,)
         legal = np.concatenate(

@@ -3,15 +3,14 @@
 numpy asks Linux for transparent huge pages for every array of 4 MiB and more
 (``madvise(MADV_HUGEPAGE)``). For the large arrays the driver writes once and keeps (the
 job's final concatenation, the feature matrix X, the split files), huge pages bring no
-speed, and on the machines here their first touch was often far slower: the final
-concatenation of a 300-game run took 0.17-0.23 s in a fresh process against 0.03 s on
-normal pages, building X for 1,000 games 0.83-1.15 s against 0.35-0.46 s. The kernel
-counted no compaction stalls, so the likely cause is the VM backing memory the guest has
-never used on its first touch; normal pages come mostly from memory just freed.
+speed, and on the machines here their first touch was often far slower (figures in
+``docs/benchmarks.md``, "Settings in the code"). The kernel counted no compaction stalls,
+so the likely cause is the VM backing memory the guest has never used on its first touch;
+normal pages come mostly from memory just freed.
 
 Only such arrays: the temporaries of a loop (allocated and freed block after block, as in
 the scaler's fit) are faster on huge pages here, which come back freed from the previous
-block (the split and scaler step of 1,000 games took 0.38 s with them, 0.69 s without).
+block (the split and scaler step was faster with them).
 numpy decides when it allocates, so only the allocation needs to be in the block.
 
 :func:`normal_pages` turns numpy's request off for the duration of a block. numpy's

@@ -41,19 +41,16 @@ from splendor.errors import Rejection
 
 GAME_FOLDERS = ("2_games", "3_games", "4_games")
 
-#: Automatic partitioning: about this many files per partition (a file costs a few ms,
-#: a task about 1 ms of overhead) ...
+#: Automatic partitioning: about this many files per partition (a file's step costs far more
+#: than a task's overhead) ...
 TARGET_FILES_PER_PARTITION = 100
 #: ... but at least this many partitions per worker, so that the results stream back while
-#: the workers run and no worker waits long for the last one. More cost a scheduler round
-#: trip and a fetch each: 300 games on a warm 2-worker cluster, best and median of 7 runs,
-#: twice: 0.45 s and 0.47 s with 2 a worker, 0.46-0.49 s and 0.48-0.51 s with 4,
-#: 0.48-0.51 s and 0.50-0.53 s with 6.
+#: the workers run and no worker waits long for the last one; more cost a scheduler round
+#: trip and a fetch each (measured in ``docs/benchmarks.md``, "Settings in the code").
 MIN_PARTITIONS_PER_WORKER = 2
-#: The fixed cost of a file, as the bytes of log that take as long to process: the per-file
-#: step takes about 0.9 ms plus 19 ns a byte (least squares over 300 games of 2-4 players,
-#: one core), so a 47 KB 2-player log costs 1.8 ms and an 85 KB 4-player one 2.6 ms. Split
-#: by bytes alone, a partition of small logs ran 30% longer than one of large logs.
+#: The fixed cost of a file, as the bytes of log that take as long to process (a fit of the
+#: per-file step's time against file size, ``docs/benchmarks.md``); split by bytes alone, a
+#: partition of small logs ran longer than one of large logs.
 FILE_OVERHEAD_BYTES = 48_000
 FileProcessor = Callable[[str, dict], FileResult]
 

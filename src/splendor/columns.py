@@ -11,6 +11,8 @@ from itertools import combinations
 
 import numpy as np
 
+from splendor.limits import MAX_RESERVED
+
 COLOURS = ("white", "blue", "green", "red", "black")
 COLOURS_GOLD = COLOURS + ("gold",)
 SHORT = "WBGRK"
@@ -18,7 +20,8 @@ SHORT = "WBGRK"
 NUM_VISIBLE = 12  # face-up slots: 0-3 level 1, 4-7 level 2, 8-11 level 3
 NUM_NOBLE_SLOTS = 5
 NUM_PLAYER_SLOTS = 4
-NUM_RESERVED = 3
+#: The first blind-reserve code of the current format (12, 13, 14: levels 1, 2, 3).
+CANONICAL_BLIND_BASE = NUM_VISIBLE
 
 CARD_FIELDS = (
     ("vp", "level") + tuple(f"cost_{c}" for c in COLOURS) + tuple(f"bonus_{c}" for c in COLOURS)
@@ -34,7 +37,7 @@ def _player_columns(k: int) -> list[str]:
     cols = [f"player{k}_position", f"player{k}_vp"]
     cols += [f"player{k}_gems_{c}" for c in COLOURS_GOLD]
     cols += [f"player{k}_reduction_{c}" for c in COLOURS]
-    for r in range(NUM_RESERVED):
+    for r in range(MAX_RESERVED):
         cols += [f"player{k}_reserved{r}_{f}" for f in CARD_FIELDS]
     return cols
 
@@ -79,7 +82,7 @@ PLAYER_REDUCTION = np.array(
 )  # (4, 5)
 PLAYER_RESERVED = np.array(
     [
-        [[COL[f"player{k}_reserved{r}_{f}"] for f in CARD_FIELDS] for r in range(NUM_RESERVED)]
+        [[COL[f"player{k}_reserved{r}_{f}"] for f in CARD_FIELDS] for r in range(MAX_RESERVED)]
         for k in range(NUM_PLAYER_SLOTS)
     ]
 )  # (4, 3, 12)
@@ -88,6 +91,11 @@ F_VP, F_LEVEL = 0, 1
 F_COST = slice(2, 7)
 F_BONUS = slice(7, 12)
 
+NUM_COLUMNS = len(COLUMNS)
+GAME_ID_COL = COL["game_id"]
+NUM_PLAYERS_COL = COL["num_players"]
+TURN_COL = COL["turn_number"]
+CURRENT_PLAYER_COL = COL["current_player"]
 ACTION_COL = COL["action_type"]
 CARD_SELECTION_COL = COL["card_selection"]
 CARD_RESERVATION_COL = COL["card_reservation"]

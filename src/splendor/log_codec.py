@@ -30,7 +30,6 @@ from splendor.columns import (
     NOBLE_FIELDS,
     NOBLE_SELECTION_COL,
     NUM_NOBLE_SLOTS,
-    NUM_RESERVED,
     NUM_VISIBLE,
     PLAYER_GEMS,
     PLAYER_POSITION,
@@ -44,10 +43,10 @@ from splendor.columns import (
     TAKE3,
     TAKE3_COLS,
 )
+from splendor.limits import MAX_RESERVED, WINNING_POINTS
 from splendor.rules import BLIND, RESERVED, Move
 from splendor.state import (
     UNKNOWN_CARD,
-    WINNING_POINTS,
     GameState,
     PlayerState,
 )
@@ -183,7 +182,7 @@ def decode_state(row: np.ndarray) -> GameState:
         bonuses = list(_ints(row[PLAYER_REDUCTION[k]]))
         reserved = [
             _card_id(row[PLAYER_RESERVED[k, r]])
-            for r in range(NUM_RESERVED)
+            for r in range(MAX_RESERVED)
             if not np.isnan(row[PLAYER_RESERVED[k, r, 0]])
         ]
         players[seat] = PlayerState(

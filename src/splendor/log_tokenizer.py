@@ -12,7 +12,7 @@ faster than a general CSV parser, which pays per column and per cell for options
 need here (a game log has 403 columns and only ~80 rows).
 
 :func:`parse_plain_rows` either returns exactly what the pyarrow path of
-:mod:`splendor.log_reader` gives for the same bytes (bit for bit: ``-0`` is ``-0.0``, a
+:mod:`splendor.log_parsers` gives for the same bytes (bit for bit: ``-0`` is ``-0.0``, a
 missing cell the same NaN), or ``None`` when the body uses anything outside the subset
 (quotes, a carriage return that does not end a line, blank lines, ``+``, exponents, decimals
 other than zeros after the point, null texts other than the given ones, ragged rows, integer

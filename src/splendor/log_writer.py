@@ -33,6 +33,7 @@ import numpy as np
 from splendor.columns import (
     ACTION_COL,
     ACTION_TYPES,
+    CANONICAL_BLIND_BASE,
     CARD_RESERVATION_COL,
     COL,
     COLUMNS,
@@ -41,7 +42,6 @@ from splendor.columns import (
 
 HEADER = ",".join(COLUMNS)
 _LOOKUP_LIMIT = 1 << 16  # largest span of values formatted through the lookup table
-CANONICAL_BLIND_BASE = 12  # the first blind-reserve code of the current format
 LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n"}
 
 

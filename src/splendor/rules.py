@@ -17,23 +17,21 @@ from itertools import combinations
 from typing import NamedTuple
 
 from splendor.cards import CARDS, NOBLES
-from splendor.columns import BUILD, RESERVE, TAKE2, TAKE3
+from splendor.columns import BUILD, NUM_VISIBLE, RESERVE, TAKE2, TAKE3
+from splendor.limits import MAX_RESERVED, MAX_TOKENS, TAKE2_MIN_PILE, WINNING_POINTS
 from splendor.state import (
     BLOCKED,
     FINISHED,
     GOLD,
-    MAX_RESERVED,
-    MAX_TOKENS,
     TRUNCATED,
     UNKNOWN_CARD,
-    WINNING_POINTS,
     GameState,
 )
 
 NO_TAKE = (0, 0, 0, 0, 0)
 NO_RETURN = (0, 0, 0, 0, 0, 0)
-BLIND = 12  # reserve target 12/13/14 = top of the level 1/2/3 deck
-RESERVED = 12  # build target 12 + r = the player's reserved card r
+BLIND = NUM_VISIBLE  # reserve target 12/13/14 = top of the level 1/2/3 deck
+RESERVED = NUM_VISIBLE  # build target 12 + r = the player's reserved card r
 
 
 class Move(NamedTuple):
@@ -193,7 +191,7 @@ def legal_moves(state: GameState) -> list[Move]:
 
     # Take 2 of a colour whose pile holds at least 4.
     for c in range(5):
-        if bank[c] >= 4:
+        if bank[c] >= TAKE2_MIN_PILE:
             after = held_t[:c] + (held_t[c] + 2,) + held_t[c + 1 :]
             moves.extend(_with_returns(TAKE2, -1, _TAKE2[c], after, nobles_now))
 

@@ -16,7 +16,6 @@ the games of the first count are played first (indices 0..), then the next, and 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from splendor.agents import AGENTS, make_agent
+from splendor.agents import make_agent
 from splendor.log_codec import encode_values
 from splendor.log_writer import (
-    DIALECTS,
     LINE_ENDINGS,
     atomic_write_text,
     get_dialect,
@@ -149,7 +147,8 @@ def _play_chunk(
     return entries
 
 
-#: Games per task when self-play runs on a pool of workers (a greedy game takes ~20 ms).
+#: Games per task when self-play runs on a pool of workers (a task of greedy games lasts
+#: a fraction of a second, `docs/benchmarks.md`).
 GAMES_PER_TASK = 25
 
 
@@ -161,10 +160,9 @@ def simulate(
     out: Path | str = Path("data/games"),
     progress: bool = True,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
-    num_workers: int = 1,
-    scheduler_address: str | None = None,
     dialect: str = "current",
     line_endings: str | None = None,
+    client=None,
 ) -> list[dict]:
     """Play ``num_games`` games split over ``players``, write each log under ``out`` and
     ``out/manifest.csv``; return the manifest entries.
@@ -173,9 +171,9 @@ def simulate(
     :mod:`splendor.log_writer`); ``line_endings``: ``"lf"`` or ``"crlf"``, default the
     dialect's (``lf`` for current, ``crlf`` for the legacy dialects).
 
-    With ``num_workers > 1`` (or a ``scheduler_address``) the games are played by a pool of
-    worker processes, the same cluster helper as the preprocessing job; every game depends
-    only on ``(seed, index)``, so the files are the same whatever runs them.
+    ``client``: a Dask ``distributed.Client`` (the command line opens one on the job's pool
+    helper) to play the games on its workers; ``None`` plays them in this process. Every game
+    depends only on ``(seed, index)``, so the files are the same whatever runs them.
     """
     get_dialect(dialect)  # unknown names fail before any game is played
     if line_endings is not None and line_endings not in LINE_ENDINGS:
@@ -192,10 +190,8 @@ def simulate(
     ]
     games = list(enumerate(plan))
     with tqdm(total=len(games), desc="self-play", unit="game", disable=not progress) as bar:
-        if (num_workers > 1 or scheduler_address) and len(games) > 1:
-            entries = _simulate_on_pool(
-                games, agent, seed, out, max_rounds, num_workers, scheduler_address, bar, written_as
-            )
+        if client is not None and len(games) > 1:
+            entries = _simulate_on_pool(games, agent, seed, out, max_rounds, client, bar, written_as)
         else:
             entries = []
             for game in games:
@@ -211,105 +207,24 @@ def _simulate_on_pool(
     seed: int,
     out: Path,
     max_rounds: int,
-    num_workers: int,
-    scheduler_address: str | None,
+    client,
     bar,
     written_as: tuple[str, str | None],
 ) -> list[dict]:
-    """Self-play on a pool of worker processes; manifest rows back in game order."""
+    """Self-play on the workers of ``client``; manifest rows back in game order."""
     import dask.bag as db
     from distributed import as_completed
 
-    from imitation_learning.cluster import pool_client
-
+    num_workers = max(1, len(client.scheduler_info().get("workers", {})))
     per_task = max(1, min(GAMES_PER_TASK, len(games) // (4 * num_workers) or 1))
     bag = db.from_sequence(games, partition_size=per_task)
     tasks = bag.map_partitions(
         _play_chunk, agent, seed, str(out.resolve()), max_rounds, *written_as
     )
-    with pool_client(num_workers, scheduler_address=scheduler_address) as client:
-        futures = client.compute(tasks.to_delayed())
-        order = {future.key: i for i, future in enumerate(futures)}
-        chunks: list[list[dict]] = [[] for _ in futures]
-        for future, entries in as_completed(futures, with_results=True):
-            chunks[order[future.key]] = entries
-            bar.update(len(entries))
+    futures = client.compute(tasks.to_delayed())
+    order = {future.key: i for i, future in enumerate(futures)}
+    chunks: list[list[dict]] = [[] for _ in futures]
+    for future, entries in as_completed(futures, with_results=True):
+        chunks[order[future.key]] = entries
+        bar.update(len(entries))
     return [entry for chunk in chunks for entry in chunk]
-
-
-def _run(args: argparse.Namespace) -> int:
-    entries = simulate(
-        args.games,
-        players=tuple(args.players),
-        agent=args.agent,
-        seed=args.seed,
-        out=Path(args.out),
-        progress=not args.no_progress,
-        max_rounds=args.max_rounds,
-        num_workers=args.num_workers,
-        scheduler_address=args.scheduler_address,
-        dialect=args.dialect,
-        line_endings=args.line_endings,
-    )
-    outcomes: dict[str, int] = {}
-    for e in entries:
-        outcomes[e["outcome"]] = outcomes.get(e["outcome"], 0) + 1
-    rows = sum(e["rows"] for e in entries)
-    print(f"{len(entries)} games, {rows} rows written to {args.out} ({outcomes})")
-    return 0
-
-
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    """Add the ``simulate`` subcommand to ``splendor-il``."""
-    p = subparsers.add_parser(
-        "simulate",
-        help="generate self-play game logs",
-        description="Play self-play games and write their logs (<out>/<n>_games/<id>.csv) "
-        "and <out>/manifest.csv.",
-    )
-    p.add_argument("--games", type=int, required=True, help="number of games in total")
-    p.add_argument(
-        "--players",
-        type=int,
-        nargs="+",
-        default=[2, 3, 4],
-        choices=(2, 3, 4),
-        help="player counts; the games are split evenly over them (default: 2 3 4)",
-    )
-    p.add_argument("--agent", choices=sorted(AGENTS), default="greedy", help="default: greedy")
-    p.add_argument("--seed", type=int, default=0, help="run seed (game ids and game seeds)")
-    p.add_argument("--out", default="data/games", help="output folder (default: data/games)")
-    p.add_argument(
-        "--max-rounds",
-        type=int,
-        default=DEFAULT_MAX_ROUNDS,
-        help=f"round cap, games reaching it end as truncated (default {DEFAULT_MAX_ROUNDS})",
-    )
-    p.add_argument(
-        "--num-workers",
-        type=int,
-        default=1,
-        help="worker processes playing games in parallel (default 1: in this process)",
-    )
-    p.add_argument(
-        "--scheduler-address",
-        default=None,
-        help="play on an existing Dask cluster (its workers must see --out)",
-    )
-    p.add_argument(
-        "--dialect",
-        choices=tuple(DIALECTS),
-        default="current",
-        help="how the logs are written: current (this exporter), legacy (older exporters: "
-        "'nan' cells, float integers, blind reserves from 11, CRLF) or legacy-402 (legacy "
-        "without current_player); the games are the same (default: current)",
-    )
-    p.add_argument(
-        "--line-endings",
-        choices=tuple(LINE_ENDINGS),
-        default=None,
-        help="line endings of the logs (default: lf for current, crlf for the legacy dialects)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run)
-    return p

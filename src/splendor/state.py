@@ -11,13 +11,9 @@ import random
 from dataclasses import dataclass, field
 
 from splendor.cards import CARD_IDS_BY_LEVEL, NOBLES
+from splendor.limits import GOLD_TOKENS, TOKENS_PER_COLOUR
 
-GOLD = 5
-TOKENS_PER_COLOUR = {2: 4, 3: 5, 4: 7}
-GOLD_TOKENS = 5
-WINNING_POINTS = 15
-MAX_TOKENS = 10
-MAX_RESERVED = 3
+GOLD = 5  # index of gold in a token vector
 DEFAULT_MAX_ROUNDS = 100
 UNKNOWN_CARD = -1  # deck placeholder in a state decoded from a log (decks known by count)
 

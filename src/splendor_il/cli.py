@@ -1,9 +1,10 @@
 """`splendor-il`: the project's command line.
 
-Each subcommand lives with the code it drives and registers itself here:
-``simulate`` (self-play logs, :mod:`splendor.simulate`), ``preprocess`` (the Dask job,
-:mod:`imitation_learning.cli`) and ``check`` (a saved dataset's soundness and learnability,
-:mod:`imitation_learning.check_cli`).
+The composition root: each subcommand is a module of this package that registers itself
+here and drives the lower layers: ``simulate`` (self-play logs, :mod:`splendor_il.simulate_cli`
+over :mod:`splendor.simulate`), ``preprocess`` (the Dask job, :mod:`splendor_il.preprocess_cli`
+over :mod:`imitation_learning`) and ``check`` (a saved dataset's soundness and learnability,
+:mod:`splendor_il.check_cli`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ class _OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from imitation_learning.check_cli import register_cli as register_check
-    from imitation_learning.cli import register_cli as register_preprocess
-    from splendor.simulate import register_cli as register_simulate
+    from splendor_il.check_cli import register_cli as register_check
+    from splendor_il.preprocess_cli import register_cli as register_preprocess
+    from splendor_il.simulate_cli import register_cli as register_simulate
 
     parser = _OneLineErrors(
         prog="splendor-il",

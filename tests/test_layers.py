@@ -1,0 +1,180 @@
+"""The packages' layers, read from the code: every import of every module under ``src/``
+(those inside functions too) points down or sideways within a layer, never up, and the
+modules' imports have no cycle; no module imports another's private name.
+
+Layers, bottom to top: ``splendor`` (the game and its log format), the per-file steps of
+``imitation_learning``, the job and its assembly (the rest of ``imitation_learning``), and
+``splendor_il`` (the command line, the composition root).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGES = ("splendor", "imitation_learning", "splendor_il")
+
+#: The modules of ``imitation_learning`` that turn one file into its outputs: they import
+#: nothing of the job above them.
+PER_FILE_STEPS = {
+    "imitation_learning.config",
+    "imitation_learning.masks",
+    "imitation_learning.labels",
+    "imitation_learning.compaction",
+    "imitation_learning.features",
+    "imitation_learning.results",
+    "imitation_learning.file_processing",
+    "imitation_learning.memory_pages",
+}
+
+
+def layer_of(module: str) -> int:
+    """0 the game, 1 the per-file steps, 2 the job, 3 the command line."""
+    package = module.split(".")[0]
+    if package == "splendor":
+        return 0
+    if package == "imitation_learning":
+        return 1 if module in PER_FILE_STEPS else 2
+    return 3
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {
+        module_name(p): p for package in PACKAGES for p in sorted((SRC / package).rglob("*.py"))
+    }
+
+
+def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, list[str]]]:
+    """``(imported module, names)`` for each import of the project's modules in ``path``
+    (``names``: what a ``from`` import takes, empty for a plain import)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names = [alias.name for alias in node.names]
+            submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in modules]
+            if submodules:  # ``from splendor import columns``
+                found += [(m, []) for m in submodules]
+            else:
+                found.append((base, names))
+    return [(m, names) for m, names in found if m.split(".")[0] in PACKAGES]
+
+
+def import_graph() -> dict[str, dict[str, list[str]]]:
+    modules = project_modules()
+    graph: dict[str, dict[str, list[str]]] = {}
+    for module, path in modules.items():
+        edges: dict[str, list[str]] = {}
+        for target, names in imports_of(module, path, modules):
+            if target != module:
+                edges.setdefault(target, []).extend(names)
+        graph[module] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, dict[str, list[str]]]) -> list[str] | None:
+    """One cycle of the graph as a list of modules, or ``None``."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, {})):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_three_packages_are_found():
+    graph = import_graph()
+    assert {m.split(".")[0] for m in graph} == set(PACKAGES)
+    assert "splendor.rules" in graph and "imitation_learning.assembly" in graph
+    assert "splendor_il.cli" in graph
+    assert graph["splendor.rules"], "the import walk found no import of the rules module"
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [
+        f"{module} imports {target}"
+        for module, edges in import_graph().items()
+        for target in edges
+        if layer_of(target) > layer_of(module)
+    ]
+    assert upward == []
+
+
+def test_the_game_never_imports_the_pipeline():
+    graph = import_graph()
+    offending = [
+        (module, target)
+        for module, edges in graph.items()
+        if module.startswith("splendor.")
+        for target in edges
+        if not target.startswith("splendor.")
+    ]
+    assert offending == []
+
+
+def test_no_import_cycle():
+    assert find_cycle(import_graph()) is None
+
+
+def test_no_private_name_imported_across_modules():
+    private = [
+        f"{module} imports {target}.{name}"
+        for module, edges in import_graph().items()
+        for target, names in edges.items()
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert private == []
+
+
+def test_the_checks_can_fail():
+    """The walkers see an upward edge, a cycle and a private import when there is one."""
+    graph = {"a": {"b": ["_x"]}, "b": {"c": []}, "c": {"a": []}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b": []}, "b": {}}) is None
+    assert layer_of("splendor_il.cli") > layer_of("imitation_learning.assembly")
+    assert layer_of("imitation_learning.assembly") > layer_of("imitation_learning.features")
+    assert layer_of("imitation_learning.features") > layer_of("splendor.rules")
+
+
+def test_the_architecture_page_matches_the_code():
+    """``docs/architecture.md``'s module map is what ``docs/module_map.py`` prints now."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "module_map", SRC.parent / "docs" / "module_map.py"
+    )
+    module_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module_map)
+    page = module_map.PAGE.read_text()
+    assert module_map.BEGIN in page and module_map.END in page
+    assert module_map.page_with_map(page, module_map.module_map()) == page, (
+        "docs/architecture.md is out of date: run python docs/module_map.py --write"
+    )
