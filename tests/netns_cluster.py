@@ -173,8 +173,8 @@ def _free_subnet_index(start: int) -> int:
 
 @dataclass
 class Host:
-    """One simulated host: its namespace, its address, and the root-side end of its link
-    (set down to cut the host off)."""
+    """One simulated host: its namespace, its address, and the far end of its link (on the
+    bridge side; set down to cut the host off)."""
 
     role: str
     netns: str
@@ -308,6 +308,20 @@ def _build_network(cluster: SimulatedCluster, tag: str, n: int) -> None:
         cluster.routes.append(route)
 
 
+def _limit_rate(cluster: SimulatedCluster, rate_mbit: int) -> None:
+    """Every host's link at ``rate_mbit`` Mbit/s each way (a token bucket on both ends of
+    its veth pair: ``tc qdisc ... tbf``). The kernel here has no ``netem``: no delay."""
+    burst_kb = max(32, rate_mbit * 1000 // 8 // 250 * 2)  # two timer ticks' worth (HZ 250)
+    tbf = ["root", "tbf", "rate", f"{rate_mbit}mbit", "burst", f"{burst_kb}kb"]
+    tbf += ["latency", "50ms"]
+    for host in cluster.hosts.values():
+        for netns, dev in ((host.netns, "eth0"), (host.link_netns, host.link)):
+            cmd = ["tc", "qdisc", "replace", "dev", dev, *tbf]
+            if netns is not None:
+                cmd = ["ip", "netns", "exec", netns, *cmd]
+            subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+
 def _launch(cluster: SimulatedCluster, role: str, *args: str) -> None:
     host = cluster.hosts[role]
     log = open(cluster.folder / f"{role}.log", "wb")  # noqa: SIM115 (closed with the process)
@@ -324,10 +338,18 @@ def _launch(cluster: SimulatedCluster, role: str, *args: str) -> None:
 
 
 def start_cluster(
-    topology: str, folder: Path, *, settings: dict[str, str] | None = None, timeout_s: float = 90
+    topology: str,
+    folder: Path,
+    *,
+    settings: dict[str, str] | None = None,
+    rate_mbit: int | None = None,
+    timeout_s: float = 90,
 ) -> SimulatedCluster:
     """Build the hosts and start the scheduler and one worker per worker host; return once
-    both workers are connected. On any failure everything built so far is removed."""
+    both workers are connected. On any failure everything built so far is removed.
+
+    ``settings``: the processes' ``DASK_*`` environment (default: ``cluster/dask.env``);
+    ``rate_mbit``: each host's link limited to that many Mbit/s each way."""
     if topology not in ("flat", "gated"):
         raise ValueError(f"topology must be 'flat' or 'gated', got {topology!r}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -340,6 +362,8 @@ def start_cluster(
             fcntl.flock(lock, fcntl.LOCK_EX)
             remove_stale()
             _build_network(cluster, tag, _free_subnet_index(os.getpid()))
+        if rate_mbit is not None:
+            _limit_rate(cluster, rate_mbit)
         sched = cluster.hosts["scheduler"]
         # the scheduler listens on every address of its host (the job's side and, gated, the
         # workers' side); each party names the address it can reach

@@ -94,7 +94,7 @@ async def _connect_all(addresses: list[str], timeout_s: float, connection_args: 
             comm = await asyncio.wait_for(
                 connect(address, timeout=timeout_s, **connection_args), timeout_s
             )
-        except (OSError, TimeoutError):  # refused, unroutable, no answer in time
+        except (OSError, TimeoutError, ValueError):  # refused, unroutable, silent, unknown scheme
             return False
         await comm.close()
         return True
