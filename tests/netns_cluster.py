@@ -445,9 +445,12 @@ def worker_address(cluster: SimulatedCluster, role: str) -> str:
     return address
 
 
-def wait_until_mid_run(scheduler_address: str, worker: str, timeout_s: float = 120) -> None:
+def wait_until_mid_run(
+    scheduler_address: str, worker: str, job_running=lambda: True, timeout_s: float = 120
+) -> None:
     """Return once a partition of the job has been computed and ``worker`` is busy with
-    another one (polling the scheduler's task states)."""
+    another one (polling the scheduler's task states); raise if ``job_running()`` turns
+    false first."""
     from distributed import Client
 
     def progress(dask_scheduler, worker=worker):
@@ -462,6 +465,8 @@ def wait_until_mid_run(scheduler_address: str, worker: str, timeout_s: float = 1
             done, busy = client.run_on_scheduler(progress)
             if done >= 1 and busy:
                 return
+            if not job_running():
+                raise RuntimeError(f"the job ended before {worker} was busy mid-run")
             time.sleep(0.02)
     raise TimeoutError(f"the job made no progress on {worker} within {timeout_s} s")
 

@@ -130,19 +130,28 @@ def run_job(games: Path, out: Path, cluster: nc.SimulatedCluster, **prep) -> dic
     return run_preprocessing(cfg, progress=False)
 
 
-def in_background(action) -> threading.Thread:
-    """Run ``action`` in a thread; its exception, if any, is kept in ``thread.error``."""
+def run_job_disrupted(games: Path, out: Path, cluster: nc.SimulatedCluster, disrupt) -> dict:
+    """The job (small partitions: a long mid-run) with ``disrupt(job_running)`` running
+    beside it in a thread; fails the test if ``disrupt`` did not complete."""
+    finished = threading.Event()
+    failure: list[BaseException] = []
 
     def body():
         try:
-            action()
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
-            thread.error = exc
+            disrupt(lambda: not finished.is_set())
+        except BaseException as exc:  # reported below
+            failure.append(exc)
 
     thread = threading.Thread(target=body, daemon=True)
-    thread.error = None
     thread.start()
-    return thread
+    try:
+        summary = run_job(games, out, cluster, files_per_partition=5)
+    finally:
+        finished.set()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the disruption did not end"
+    assert not failure, f"disruption failed: {failure[0]!r}"
+    return summary
 
 
 # --- the cluster itself -----------------------------------------------------------------
@@ -217,15 +226,12 @@ def test_worker_host_killed_mid_run(games, reference, fresh_flat, tmp_path, job_
     """Every process of a worker host SIGKILLed (nanny included: nothing comes back)."""
     victim = nc.worker_address(fresh_flat, "worker-a")
 
-    def kill():
-        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim)
+    def kill(job_running):
+        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim, job_running)
         fresh_flat.kill_host("worker-a")
 
-    killer = in_background(kill)
     out = tmp_path / "job" / "processed"
-    summary = run_job(games, out, fresh_flat, files_per_partition=20)
-    killer.join(timeout=10)
-    assert killer.error is None, killer.error
+    summary = run_job_disrupted(games, out, fresh_flat, kill)
     assert nc.ip("netns", "pids", fresh_flat.hosts["worker-a"].netns).split() == []
     assert summary["files"] == 300 and summary["rows_rejected"] == 0
     assert_same_dataset(out, reference)
@@ -240,18 +246,15 @@ def test_worker_host_cut_off_mid_run(games, reference, fresh_flat, tmp_path, job
     victim = nc.worker_address(fresh_flat, "worker-a")
     noticed = {}
 
-    def cut():
-        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim)
+    def cut(job_running):
+        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim, job_running)
         fresh_flat.cut_host("worker-a")
         noticed["cut"] = time.monotonic()
         nc.wait_until_removed(fresh_flat.scheduler_address, victim)
         noticed["removed"] = time.monotonic()
 
-    cutter = in_background(cut)
     out = tmp_path / "job" / "processed"
-    summary = run_job(games, out, fresh_flat, files_per_partition=20)
-    cutter.join(timeout=120)
-    assert cutter.error is None, cutter.error
+    summary = run_job_disrupted(games, out, fresh_flat, cut)
     assert nc.ip("netns", "pids", fresh_flat.hosts["worker-a"].netns).split() != []  # alive
     assert summary["files"] == 300 and summary["rows_rejected"] == 0
     assert_same_dataset(out, reference)
@@ -279,13 +282,13 @@ def test_scheduler_host_cut_off_mid_run(games, fresh_flat, tmp_path):
     victim = nc.worker_address(fresh_flat, "worker-a")
     argv = ["preprocess", "--data-root", str(games), "--output", str(out), "--no-progress"]
     argv += ["--scheduler-address", fresh_flat.scheduler_address]
-    argv += ["--config", str(write_config(tmp_path, files_per_partition=10))]
+    argv += ["--config", str(write_config(tmp_path, files_per_partition=5))]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"} | SETTINGS
     job = subprocess.Popen(
         [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     try:
-        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim)
+        nc.wait_until_mid_run(fresh_flat.scheduler_address, victim, lambda: job.poll() is None)
         fresh_flat.cut_host("scheduler")
         bound = TCP_TIMEOUT_S + CONNECT_TIMEOUT_S + 10
         try:
