@@ -13,7 +13,9 @@
 #
 # Point the job at the cluster with
 #   splendor-il preprocess --scheduler-address "$(cluster/local-cluster.sh address)" ...
-# or export DASK_SCHEDULER_ADDRESS to the address printed by `start`.
+# or export DASK_SCHEDULER_ADDRESS to the address printed by `start`. The scheduler and the
+# workers run with the Dask settings of cluster/dask.env (give them to the job too:
+# `set -a; . cluster/dask.env; set +a`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -127,13 +129,16 @@ cmd_start() {
     rm -f "$scheduler_file"
     local deadline=$((SECONDS + timeout))
 
-    # One partition at a time per worker (as the job's own local cluster does: see
-    # LOCAL_CLUSTER_CONFIG in src/imitation_learning/cluster.py).
-    DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 \
-        launch scheduler "${DASK[@]}" scheduler \
-            --host 127.0.0.1 --port "$port" \
-            --dashboard-address "127.0.0.1:$dashboard_port" \
-            --scheduler-file "$scheduler_file"
+    # The cluster's Dask settings (one partition at a time per worker, time-outs that bound
+    # how long a lost host goes unnoticed): cluster/dask.env, for the scheduler and workers.
+    set -a
+    # shellcheck source=dask.env
+    source "$ROOT/cluster/dask.env"
+    set +a
+    launch scheduler "${DASK[@]}" scheduler \
+        --host 127.0.0.1 --port "$port" \
+        --dashboard-address "127.0.0.1:$dashboard_port" \
+        --scheduler-file "$scheduler_file"
 
     local i
     for ((i = 1; i <= n; i++)); do

@@ -44,8 +44,13 @@ if [[ -n "${DASK_INTERFACE:-}" ]]; then
     net_args=(--interface "$DASK_INTERFACE")
 fi
 
-# One partition at a time per worker, as the job's own local cluster does.
-export DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0
+# The cluster's Dask settings (one partition at a time per worker, time-outs that bound how
+# long a lost node goes unnoticed) for the scheduler, the workers (srun passes the
+# environment on) and the job: cluster/dask.env.
+set -a
+# shellcheck source=dask.env
+source "$PROJECT/cluster/dask.env"
+set +a
 dask scheduler --scheduler-file "$SCHEDULER_FILE" ${net_args[@]+"${net_args[@]}"} \
     --dashboard-address 127.0.0.1:8787 >"$RUN_DIR/scheduler.log" 2>&1 &
 scheduler_pid=$!

@@ -25,6 +25,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+#: The cluster's Dask settings, one ``NAME=value`` a line (see cluster/README.md).
+DASK_ENV_FILE = Path(__file__).resolve().parent / "dask.env"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +47,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def dask_settings(path: Path = DASK_ENV_FILE) -> dict[str, str]:
+    """The ``DASK_*`` variables of ``cluster/dask.env`` (comments and blank lines skipped)."""
+    settings = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+def config_keys(settings: dict[str, str]) -> dict[str, object]:
+    """``DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP=12s`` -> ``{"distributed.comm.timeouts.tcp":
+    "12s"}``, values read as Dask reads environment variables (``1.0`` a number), for
+    ``dask.config.set`` in this process, which started without them."""
+    import ast
+
+    def value_of(text: str) -> object:
+        try:
+            return ast.literal_eval(text)
+        except (SyntaxError, ValueError):
+            return text
+
+    return {
+        name.removeprefix("DASK_").lower().replace("__", ".").replace("_", "-"): value_of(v)
+        for name, v in settings.items()
+    }
+
+
 def make_cluster(args: argparse.Namespace):
     """A ``SLURMCluster`` whose jobs each run ``workers_per_job`` one-thread workers."""
     import dask
@@ -51,26 +84,30 @@ def make_cluster(args: argparse.Namespace):
 
     n = args.workers_per_job
     job_memory = format_bytes(parse_bytes(args.memory_per_worker) * n)
-    # The scheduler runs in this process: one partition at a time per worker, as the job's
-    # own local cluster does (LOCAL_CLUSTER_CONFIG in imitation_learning.cluster).
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-        cluster = SLURMCluster(
-            queue=args.queue,
-            account=args.account,
-            cores=n,  # threads per job ...
-            processes=n,  # ... split over n processes: one thread each
-            memory=job_memory,
-            walltime=args.walltime,
-            job_name="splendor-dask",
-            interface=args.interface,
-            log_directory=args.log_dir,
-            local_directory="$TMPDIR",  # spill to node-local disk, not the shared filesystem
-            python=sys.executable,  # the workers run this very environment (same versions)
-            job_script_prologue=["export OMP_NUM_THREADS=1"],
-            worker_extra_args=["--death-timeout", "120"],
-            scheduler_options={"dashboard_address": "127.0.0.1:8787"},
-        )
-    return cluster
+    # The cluster's settings (cluster/dask.env): set for the whole of this process, which
+    # runs the scheduler and the job (the comm time-outs apply to every connection opened);
+    # the workers get them as environment variables in their job script.
+    settings = dask_settings()
+    dask.config.set(config_keys(settings))
+    return SLURMCluster(
+        queue=args.queue,
+        account=args.account,
+        cores=n,  # threads per job ...
+        processes=n,  # ... split over n processes: one thread each
+        memory=job_memory,
+        walltime=args.walltime,
+        job_name="splendor-dask",
+        interface=args.interface,
+        log_directory=args.log_dir,
+        local_directory="$TMPDIR",  # spill to node-local disk, not the shared filesystem
+        python=sys.executable,  # the workers run this very environment (same versions)
+        job_script_prologue=[
+            "export OMP_NUM_THREADS=1",
+            *(f"export {name}={value}" for name, value in settings.items()),
+        ],
+        worker_extra_args=["--death-timeout", "120"],
+        scheduler_options={"dashboard_address": "127.0.0.1:8787"},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -246,7 +246,22 @@ def test_slurm_example_compiles_and_is_guarded(tmp_path: Path) -> None:
     assert "from imitation_learning.parallel_processor import" in text
 
 
-def test_slurm_example_builds_one_thread_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def restore_dask_config():
+    """The SLURM example sets the cluster's settings for its whole process: undo that."""
+    import copy
+
+    import dask
+
+    saved = copy.deepcopy(dask.config.config)
+    yield
+    dask.config.config.clear()
+    dask.config.config.update(saved)
+
+
+def test_slurm_example_builds_one_thread_workers(
+    monkeypatch: pytest.MonkeyPatch, restore_dask_config
+) -> None:
     created: dict = {}
 
     class FakeSLURMCluster:
@@ -277,3 +292,111 @@ def test_slurm_batch_script_starts_scheduler_and_workers_by_file() -> None:
     assert re.search(r"--nthreads 1\b", text)
     assert "#SBATCH --cpus-per-task=1" in text
     assert re.search(r"splendor-il preprocess --scheduler-address ", text)
+
+
+# --- the cluster's Dask settings (cluster/dask.env) in every deployment ------------------
+
+
+def dask_env() -> dict[str, str]:
+    """``cluster/dask.env`` as NAME -> value (the file every deployment takes them from)."""
+    settings = {}
+    for line in (CLUSTER / "dask.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, value = line.partition("=")
+            assert sep and name == name.strip() and value == value.strip(), line
+            settings[name] = value
+    return settings
+
+
+def config_key(name: str) -> str:
+    return name.removeprefix("DASK_").lower().replace("__", ".").replace("_", "-")
+
+
+def test_dask_env_names_real_settings_with_valid_values() -> None:
+    import dask
+    import distributed  # noqa: F401  (loads distributed's defaults into dask.config)
+    from dask.utils import parse_timedelta
+
+    settings = dask_env()
+    assert set(settings) == {
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION",
+        "DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP",
+        "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT",
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL",
+    }
+    for name in settings:  # each one a key of Dask's own configuration (no typo)
+        dask.config.get(config_key(name))
+    # Dask reads environment values as Python literals where they are ones
+    parsed = dask.config.collect_env(settings)
+
+    def get(key):
+        return dask.config.get(key, config=parsed)
+
+    assert get("distributed.scheduler.worker-saturation") == 1.0
+    tcp = parse_timedelta(get("distributed.comm.timeouts.tcp"))
+    connect = parse_timedelta(get("distributed.comm.timeouts.connect"))
+    ttl = parse_timedelta(get("distributed.scheduler.worker-ttl"))
+    # Dask's keepalive arithmetic refuses less than 11 s (10 probes + an idle second)
+    assert 11 <= tcp <= 15
+    assert connect <= 10
+    assert tcp < ttl <= 60
+
+
+def test_every_deployment_takes_the_dask_settings_from_dask_env(compose, helm) -> None:
+    settings = dask_env()
+    # local-cluster.sh and slurm-batch.sh source the file with auto-export, before starting
+    for script, root in (("local-cluster.sh", "$ROOT"), ("slurm-batch.sh", "$PROJECT")):
+        text = (CLUSTER / script).read_text()
+        sourced = text.index(f'source "{root}/cluster/dask.env"')
+        assert text.rindex("set -a", 0, sourced) > text.rfind("set +a", 0, sourced), script
+        starts = text.index("launch scheduler" if root == "$ROOT" else "\ndask scheduler")
+        assert sourced < starts, script
+        assert "DASK_DISTRIBUTED__" not in text.replace("DASK_DISTRIBUTED__SCHEDULER", "")
+    # Compose: every service (scheduler, workers, the job) reads the file, and nothing
+    # overrides it
+    for name, service in compose["services"].items():
+        assert service["env_file"] == "dask.env", name
+        assert not any(k in settings for k in service.get("environment", {})), name
+    # Helm: the scheduler and the workers both carry every setting, with the file's values
+    for role in ("scheduler", "worker"):
+        env = {e["name"]: e["value"] for e in helm[role]["env"]}
+        assert {k: env.get(k) for k in settings} == settings, role
+
+
+def test_slurm_example_gives_the_settings_to_scheduler_job_and_workers(
+    monkeypatch: pytest.MonkeyPatch, restore_dask_config
+) -> None:
+    import dask
+
+    created: dict = {}
+
+    class FakeSLURMCluster:
+        def __init__(self, **kwargs):
+            created.update(kwargs)
+            created["config at start"] = {
+                config_key(n): dask.config.get(config_key(n)) for n in dask_env()
+            }
+
+    monkeypatch.setitem(
+        sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
+    )
+    example = load_slurm_example()
+    example.make_cluster(example.parse_args(["--data-root", "/shared/games"]))
+    settings = dask_env()
+    for name, value in settings.items():
+        assert f"export {name}={value}" in created["job_script_prologue"]
+    # the scheduler and the job run in the example's process: the settings are its own,
+    # with the types Dask gives environment values, from the start and for the whole run
+    parsed = dask.config.collect_env(settings)
+    want = {config_key(n): dask.config.get(config_key(n), config=parsed) for n in settings}
+    assert want["distributed.scheduler.worker-saturation"] == 1.0  # a number, not "1.0"
+    assert created["config at start"] == want
+    assert {key: dask.config.get(key) for key in want} == want
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (CLUSTER / "README.md").read_text()
+    section = readme[readme.index("## Time-outs") :]
+    for name, value in dask_env().items():
+        key = config_key(name)
+        assert key in section and value in section, key

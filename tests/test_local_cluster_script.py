@@ -58,6 +58,22 @@ def test_start_status_stop(tmp_path: Path) -> None:
             squares = client.gather(client.map(lambda x: x * x, range(6)))
             assert squares == [0, 1, 4, 9, 16, 25]
             worker_pids = set(client.run(os.getpid).values())
+            # the scheduler and the workers run with the settings of cluster/dask.env
+            def _cluster_settings(dask_scheduler=None) -> dict:  # sent by value
+                import dask
+
+                keys = ["scheduler.worker-saturation", "scheduler.worker-ttl"]
+                keys += ["comm.timeouts.tcp", "comm.timeouts.connect"]
+                return {f"distributed.{k}": dask.config.get(f"distributed.{k}") for k in keys}
+
+            settings = client.run_on_scheduler(_cluster_settings)
+            assert settings == {
+                "distributed.scheduler.worker-saturation": 1.0,
+                "distributed.scheduler.worker-ttl": "30s",
+                "distributed.comm.timeouts.tcp": "12s",
+                "distributed.comm.timeouts.connect": "10s",
+            }
+            assert list(client.run(_cluster_settings).values()) == [settings, settings]
         assert len(worker_pids) == 2
 
         status = run_script("status", "--dir", cluster_dir)

@@ -839,28 +839,6 @@ def test_features_travel_as_uint8_only_when_exact():
     assert pp.process_partition(["a"], {}, fake).features.dtype == np.float32
 
 
-def test_results_come_straight_from_workers_only_on_this_machine():
-    from imitation_learning.cluster import all_on_this_machine, on_this_machine
-
-    assert all_on_this_machine(["tcp://127.0.0.1:8786", "tcp://127.0.0.1:40001"])
-    # Docker: scheduler published on loopback, workers on container addresses
-    assert not all_on_this_machine(["tcp://127.0.0.1:8786", "tcp://172.18.0.3:40001"])
-
-    for local in (
-        "tcp://127.0.0.1:8786",
-        "tcp://localhost:8786",
-        "tcp://[::1]:8786",
-        "127.0.0.2:1",
-    ):
-        assert on_this_machine(local), local
-    for remote in (
-        "tcp://10.0.0.2:8786",
-        "tls://scheduler.example.org:8786",
-        "tcp://[2001:db8::1]:1",
-    ):
-        assert not on_this_machine(remote), remote
-
-
 def test_normal_pages_leaves_numpy_huge_page_setting_as_it_was():
     from imitation_learning.memory_pages import huge_page_switch, normal_pages
 

@@ -4,8 +4,8 @@
 single-threaded worker processes bound to 127.0.0.1 (started, and always stopped, here:
 errors and Ctrl-C included), or on the running cluster at ``scheduler_address`` (reached
 within :data:`CONNECT_TIMEOUT_S`, and left running). Results are fetched straight from the
-workers when the scheduler and all its workers are on loopback addresses; from any other
-cluster they come through its scheduler, as its workers may not be reachable from here.
+workers when this process can reach every one of them (:func:`workers_reachable`, a probe);
+otherwise they come through the scheduler.
 """
 
 from __future__ import annotations
@@ -64,26 +64,42 @@ def _without_dask_malloc_setting() -> Iterator[None]:
         os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", saved)
 
 
-def all_on_this_machine(addresses: list[str]) -> bool:
-    """Whether the job may fetch results straight from the workers: the scheduler and every
-    worker are on loopback addresses. (A scheduler published on 127.0.0.1 by Docker has its
-    workers on container addresses, which this machine may not reach: results then come
-    through the scheduler.)"""
-    return all(on_this_machine(address) for address in addresses)
+#: Seconds a worker has to accept the job's probe connection (all workers are probed at
+#: once). Connections within a data centre take milliseconds; a worker that does not answer
+#: in time (firewall, private network, another host's container address) is taken as out
+#: of reach.
+PROBE_TIMEOUT_S = 2.0
 
 
-def on_this_machine(address: str) -> bool:
-    """Whether a Dask address (``tcp://host:port``) is on the loopback interface."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name
+def workers_reachable(client, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether this process can open a Dask connection (TCP, TLS: the client's own security
+    settings) to every worker of ``client``'s cluster within ``timeout_s``; False for a
+    cluster without workers. Probed at once, so it takes at most about ``timeout_s``."""
+    addresses = list(client.scheduler_info(n_workers=-1)["workers"])
+    if not addresses:
         return False
+    reached = client.sync(_connect_all, addresses, timeout_s, client.connection_args)
+    return all(reached)
+
+
+async def _connect_all(addresses: list[str], timeout_s: float, connection_args: dict):
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def one(address: str) -> bool:
+        try:
+            # the outer bound covers the handshake too, which Dask's connect waits for
+            # without a time-out (a host that accepts connections but is frozen)
+            comm = await asyncio.wait_for(
+                connect(address, timeout=timeout_s, **connection_args), timeout_s
+            )
+        except (OSError, TimeoutError, ValueError):  # refused, unroutable, silent, unknown scheme
+            return False
+        await comm.close()
+        return True
+
+    return await asyncio.gather(*(one(a) for a in addresses))
 
 
 @contextmanager
@@ -114,9 +130,7 @@ def pool_client(
                     "(preprocessing.scheduler_address / DASK_SCHEDULER_ADDRESS / "
                     "--scheduler-address) or leave it unset to start a local cluster"
                 ) from exc
-            client.direct_to_workers = all_on_this_machine(
-                [scheduler_address, *client.nthreads()]
-            )
+            client.direct_to_workers = workers_reachable(client)
         else:
             with (
                 warnings.catch_warnings(record=True) as caught,
