@@ -26,6 +26,7 @@ Needs root (``ip netns add``); :func:`namespaces_unavailable` says why when it c
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import itertools
 import os
 import re
@@ -38,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DASK_ENV_FILE = ROOT / "cluster" / "dask.env"
 
 #: The ``dask`` command of the environment running this code (the project's venv).
 DASK = str(Path(sys.executable).parent / "dask")
@@ -49,34 +49,22 @@ _LOCK = Path(tempfile.gettempdir()) / "splil-netns.lock"
 _counter = itertools.count(1)
 
 
-def read_dask_env(path: Path = DASK_ENV_FILE) -> dict[str, str]:
-    """``NAME=value`` lines of a shell environment file (comments and blanks skipped)."""
-    settings = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, sep, value = line.partition("=")
-            assert sep and name.startswith("DASK_"), f"{path}: not NAME=value: {line!r}"
-            settings[name] = value.strip("\"'")
-    return settings
+def _cluster_settings_module():
+    """``cluster/slurm_jobqueue.py``, which owns reading ``cluster/dask.env`` (a script of the
+    cluster folder, not a package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(
+        "slurm_jobqueue", ROOT / "cluster" / "slurm_jobqueue.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def dask_config_of(env: dict[str, str]) -> dict[str, object]:
-    """Dask configuration keys (``distributed.comm.timeouts.tcp``) of ``DASK_*`` variables,
-    values read as Dask reads the environment, for ``dask.config.set`` in a process that
-    did not start with them."""
-    import ast
-
-    def value_of(text: str) -> object:
-        try:
-            return ast.literal_eval(text)
-        except (SyntaxError, ValueError):
-            return text
-
-    return {
-        name.removeprefix("DASK_").lower().replace("__", ".").replace("_", "-"): value_of(v)
-        for name, v in env.items()
-    }
+_settings = _cluster_settings_module()
+#: ``DASK_*`` variables of ``cluster/dask.env`` -> {name: value}.
+read_dask_env = _settings.dask_settings
+#: ``{"DASK_X__Y": "12s"}`` -> ``{"x.y": "12s"}``, values read as Dask reads the environment.
+dask_config_of = _settings.config_keys
 
 
 def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
