@@ -34,6 +34,7 @@ from imitation_learning.config import validate_config
 from imitation_learning.features import get_all_feature_names
 from imitation_learning.results import FileResult
 from splendor.errors import Rejection
+from stopped_run import SAID, stopped_run_script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -758,26 +759,14 @@ def test_dashboard_link_when_the_scheduler_has_none():
     assert pp._dashboard_link(WithDashboard()) == "http://127.0.0.1:8787/status"
 
 
-_INTERRUPTED_RUN = """
-import sys, time
-from imitation_learning import parallel_processor as pp
-
-class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mid-run
-    def __init__(self, *args, **kwargs):
-        pass
-    def __enter__(self):
-        return self
-    def __exit__(self, *exc):
-        return False
-    def update(self, n=1):
-        print("first partition back", file=sys.stderr, flush=True)
-        time.sleep(600)  # the SIGINT arrives while the job is here
-
-pp.tqdm = StopAtFirstPartition
-files = pp.discover_csv_files(sys.argv[1])
+_INTERRUPTED_RUN = stopped_run_script(
+    "imitation_learning.parallel_processor",
+    """
+files = job.discover_csv_files(sys.argv[1])
 config = {"preprocessing": {"dashboard_address": "127.0.0.1:0", "files_per_partition": 3}}
-pp.run_job(files, config, 2, progress=False)
-"""
+job.run_job(files, config, 2, progress=False)
+""",
+)
 
 
 @pytest.mark.slow
@@ -793,9 +782,9 @@ def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
         seen = []
         for line in proc.stderr:  # blocks until the job says it is mid-run (or it ends)
             seen.append(line)
-            if line.startswith("first partition back"):
+            if line.startswith(SAID):
                 break
-        assert seen and seen[-1].startswith("first partition back"), "".join(seen)
+        assert seen and seen[-1].startswith(SAID), "".join(seen)
         workers = psutil.Process(proc.pid).children(recursive=True)
         workers = [w for w in workers if "resource_tracker" not in " ".join(w.cmdline())]
         assert len(workers) == 2, [w.cmdline() for w in workers]

@@ -35,6 +35,7 @@ from imitation_learning import assembly
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
+from stopped_run import SAID, stopped_run_script
 
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
 
@@ -205,25 +206,10 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
     assert not out.exists()
 
 
-_CLI_STOPPED_MID_RUN = """
-import sys, time
-from imitation_learning import assembly
-from splendor_il.cli import main
-
-class StopAtFirstPartition:  # the job's progress bar: the driver waits here, mid-run
-    def __init__(self, *args, **kwargs):
-        pass
-    def __enter__(self):
-        return self
-    def __exit__(self, *exc):
-        return False
-    def update(self, n=1):
-        print("first partition back", file=sys.stderr, flush=True)
-        time.sleep(600)  # the SIGINT arrives here
-
-assembly.tqdm = StopAtFirstPartition
-sys.exit(main())
-"""
+_CLI_STOPPED_MID_RUN = stopped_run_script(
+    "imitation_learning.assembly",
+    "from splendor_il.cli import main\nsys.exit(main())\n",
+)
 
 
 @pytest.mark.slow
@@ -253,9 +239,9 @@ def test_ctrl_c_on_the_cli_leaves_no_partial_output(tmp_path):
         said = []
         for line in proc.stderr:  # blocks until the driver is stopped mid-run (or it ends)
             said.append(line)
-            if line == "first partition back\n":
+            if line == SAID + "\n":
                 break
-        assert said and said[-1] == "first partition back\n", "".join(said)
+        assert said and said[-1] == SAID + "\n", "".join(said)
         assert list(work.glob(".processed.tmp-*"))  # the save's folder, being written
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
