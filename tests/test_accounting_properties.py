@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imitation_learning import parallel_processor as pp
@@ -110,6 +110,9 @@ def check_kept_rows(result, body: list[bytes], path: str) -> None:
 
 @SETTINGS
 @given(ops=st.lists(mutation, max_size=8))
+# found by CI: an unclosed quote ending the first row swallowed the rest of the file for
+# pyarrow, and the line checks took it as an empty cell: the whole file was rejected
+@example(ops=[("corrupt", 0, 402, b'"')])
 def test_mutated_log_never_raises_and_accounts_for_every_row(ops, tmp_path_factory):
     body = mutate(LINES, ops)
     path = tmp_path_factory.mktemp("prop") / "2_games" / "1.csv"

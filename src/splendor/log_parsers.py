@@ -195,8 +195,9 @@ def _slow_path(
             reason = "carriage return inside the row: a line break in the middle of a cell"
             rejections.append(Rejection(name, line, column, reason))
             continue
-        try:
-            cells = next(csv.reader([text]), [])
+        try:  # strict: an unclosed quote is an error here, as it is for pyarrow (for which
+            # it swallows the line breaks after it), not an empty last cell
+            cells = next(csv.reader([text], strict=True), [])
         except csv.Error as exc:
             rejections.append(Rejection(name, line, None, f"not a CSV row: {exc}"))
             continue
