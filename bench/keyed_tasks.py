@@ -21,7 +21,7 @@ from bench.datasets import get_dataset
 from imitation_learning import parallel_processor as pp
 from imitation_learning.cluster import pool_client
 from imitation_learning.config import validate_config
-from imitation_learning.results import FileResult
+from imitation_learning.per_file.results import FileResult
 
 
 class _NoBar:

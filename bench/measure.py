@@ -36,7 +36,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The module every pool worker imports before the processing clock starts.
-PER_FILE_MODULE = "imitation_learning.file_processing"
+PER_FILE_MODULE = "imitation_learning.per_file.file_processing"
 #: Pool processes are spawned, as Dask's worker processes are.
 START_METHOD = "spawn"
 
@@ -326,7 +326,7 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
         file_weights,
         partition_sizes,
     )
-    from imitation_learning.results import FileResult
+    from imitation_learning.per_file.results import FileResult
 
     config = job_config()
     paths = list(paths)

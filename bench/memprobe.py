@@ -64,7 +64,7 @@ def probe(data_root: str, num_workers: int) -> dict:
     import pandas  # noqa: F401
     import pyarrow.csv  # noqa: F401
 
-    import imitation_learning.file_processing  # noqa: F401
+    import imitation_learning.per_file.file_processing  # noqa: F401
     from bench.measure import job_config
     from bench.parallel import output_nbytes
     from imitation_learning.parallel_processor import discover_csv_files, run_job

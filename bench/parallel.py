@@ -29,7 +29,7 @@ import numpy as np
 from imitation_learning import parallel_processor as pp
 from imitation_learning.cluster import LOCAL_CLUSTER_CONFIG
 from imitation_learning.config import validate_config
-from imitation_learning.results import FileResult
+from imitation_learning.per_file.results import FileResult
 
 if __package__ in (None, ""):  # run as a script: the ``bench`` package from the repository
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -86,7 +86,7 @@ def _pool_task(args):
 
 
 def _warm_up(_):
-    import imitation_learning.file_processing  # noqa: F401  (import cost, not work)
+    import imitation_learning.per_file.file_processing  # noqa: F401  (import cost, not work)
 
     return os.getpid()
 

@@ -49,10 +49,10 @@ def _files(folders: list[str]) -> list[Path]:
 def _stage_timer() -> tuple[Callable[[Path], None], dict[str, float]]:
     """A per-file function running the stages of ``process_game_log`` one by one (the same
     calls), and the dict where it adds up the seconds spent in each stage."""
-    from imitation_learning.compaction import build_frame, compact
-    from imitation_learning.features import compute_features
-    from imitation_learning.labels import compute_labels, find_inconsistent_rows
-    from imitation_learning.masks import compute_masks, masks_contain_labels
+    from imitation_learning.per_file.compaction import build_frame, compact
+    from imitation_learning.per_file.features import compute_features
+    from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
+    from imitation_learning.per_file.masks import compute_masks, masks_contain_labels
     from splendor.log_reader import read_game_log
 
     totals: dict[str, float] = {}
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     import pyarrow.csv as pacsv
 
     from bench.measure import _tokenize_plain, _typed_convert_options
-    from imitation_learning.file_processing import process_game_log
+    from imitation_learning.per_file.file_processing import process_game_log
     from splendor.log_writer import DIALECTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imitation_learning import parallel_processor as pp
-from imitation_learning.file_processing import process_game_log
+from imitation_learning.per_file.file_processing import process_game_log
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "data" / "games" / "2_games" / "2026000003.csv"

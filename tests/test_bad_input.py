@@ -30,7 +30,7 @@ import pytest
 from bad_corpus import CORPUS_ROOT, Expected, Game, build_corpus, make_runtime_entries
 from imitation_learning import parallel_processor as pp
 from imitation_learning.dataset import load_dataset
-from imitation_learning.file_processing import StrictModeError, process_game_log
+from imitation_learning.per_file.file_processing import StrictModeError, process_game_log
 from splendor import log_layout
 from splendor_il.cli import main
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imitation_learning.compaction import (
+from imitation_learning.per_file.compaction import (
     FRAME_COLUMNS,
     POSITION_COLUMNS,
     build_frame,

@@ -19,7 +19,7 @@ from game_data import LEGACY_LOGS
 from imitation_learning import data_preprocessing as DP
 from imitation_learning import dataset as D
 from imitation_learning import parallel_processor as PP
-from imitation_learning.results import FileResult
+from imitation_learning.per_file.results import FileResult
 from splendor import columns as C
 from splendor.errors import Rejection
 
@@ -85,7 +85,7 @@ def fake_job(monkeypatch, tmp_path):
     monkeypatch.setattr(PP, "discover_csv_files", fake_discover)
     monkeypatch.setattr(PP, "_file_processor", lambda: fake_step)
     monkeypatch.setattr(
-        "imitation_learning.features.get_all_feature_names", lambda: list(STRATEGIC_NAMES)
+        "imitation_learning.per_file.features.get_all_feature_names", lambda: list(STRATEGIC_NAMES)
     )
     return result, files, rejections, calls
 

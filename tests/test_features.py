@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imitation_learning.compaction import compact
-from imitation_learning.features import (
+from imitation_learning.per_file.compaction import compact
+from imitation_learning.per_file.features import (
     NUM_FEATURES,
     compute_features,
     get_all_feature_names,

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from game_data import LEGACY_LOGS
-from imitation_learning.compaction import FRAME_COLUMNS, empty_frame
-from imitation_learning.features import NUM_FEATURES, get_all_feature_names
-from imitation_learning.file_processing import empty_result, process_game_log
+from imitation_learning.per_file.compaction import FRAME_COLUMNS, empty_frame
+from imitation_learning.per_file.features import NUM_FEATURES, get_all_feature_names
+from imitation_learning.per_file.file_processing import empty_result, process_game_log
 from splendor import columns as C
 
 LEGACY = LEGACY_LOGS

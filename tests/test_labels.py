@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from game_data import LEGACY_LOGS
-from imitation_learning.labels import compute_labels, find_inconsistent_rows
-from imitation_learning.masks import compute_masks
+from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
+from imitation_learning.per_file.masks import compute_masks
 from splendor import columns as C
 
 NONE_REMOVED = {f"gems_removed_{c}": 0 for c in C.COLOURS_GOLD}
@@ -247,7 +247,7 @@ def test_consistency_fast_path_never_hides_a_problem():
     """Random mutations of a real log's decisions (and of the state they point to): whenever
     the whole-block test passes, the detailed checks find nothing, and
     find_inconsistent_rows always equals the detailed checks (with and without masks)."""
-    from imitation_learning.labels import _all_consistent, _detailed_inconsistencies
+    from imitation_learning.per_file.labels import _all_consistent, _detailed_inconsistencies
     from splendor.log_reader import read_game_log
 
     base = read_game_log(LEGACY_LOG, blind_reserve_base=11).values[::6]  # 16 rows

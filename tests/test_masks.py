@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from game_data import LEGACY_LOGS
-from imitation_learning.labels import compute_labels, find_inconsistent_rows
-from imitation_learning.masks import compute_masks, masks_contain_labels
+from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
+from imitation_learning.per_file.masks import compute_masks, masks_contain_labels
 from splendor import columns as C
 from splendor.log_reader import read_game_log
 

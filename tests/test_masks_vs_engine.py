@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from imitation_learning.labels import compute_labels, find_inconsistent_rows
-from imitation_learning.masks import compute_masks
+from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
+from imitation_learning.per_file.masks import compute_masks
 from splendor import rules
 from splendor.agents import make_agent
 from splendor.log_codec import encode_values

@@ -31,8 +31,8 @@ from pandas.testing import assert_frame_equal
 from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
 from imitation_learning.config import validate_config
-from imitation_learning.features import get_all_feature_names
-from imitation_learning.results import FileResult
+from imitation_learning.per_file.features import get_all_feature_names
+from imitation_learning.per_file.results import FileResult
 from splendor.errors import Rejection
 from stopped_run import SAID, stopped_run_script
 
@@ -802,7 +802,7 @@ def test_ctrl_c_on_a_real_run_leaves_no_worker(simulated_games):
 def test_features_travel_as_uint8_only_when_exact():
     """Partitions hold a file's features as uint8 only when exact (whole numbers in
     0..255), and the driver's concatenation gives float32 back either way."""
-    from imitation_learning.results import _concat_popping, pack_features
+    from imitation_learning.per_file.results import _concat_popping, pack_features
 
     whole = np.array([[0, 3, 255]], dtype=np.float32)
     fractional = np.array([[0.5, 3, 1]], dtype=np.float32)
@@ -829,7 +829,7 @@ def test_features_travel_as_uint8_only_when_exact():
 
 
 def test_normal_pages_leaves_numpy_huge_page_setting_as_it_was():
-    from imitation_learning.memory_pages import huge_page_switch, normal_pages
+    from imitation_learning.per_file.memory_pages import huge_page_switch, normal_pages
 
     switch = huge_page_switch()
     before = switch(True)
@@ -865,7 +865,7 @@ def test_local_pool_hands_out_one_partition_at_a_time_and_fetches_directly(monke
 
 
 def test_large_concatenation_filled_by_threads_equals_numpy(monkeypatch):
-    import imitation_learning.results as results
+    import imitation_learning.per_file.results as results
 
     monkeypatch.setattr(results, "_THREADED_COPY_BYTES", 1)
     monkeypatch.setattr(results, "_COPY_THREADS", 3)

@@ -533,7 +533,7 @@ def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:
     for s in summaries:
         if s.rows:
             return s.strategic_width
-    from imitation_learning.features import NUM_FEATURES
+    from imitation_learning.per_file.features import NUM_FEATURES
 
     return NUM_FEATURES if prep["enable_feature_engineering"] else 0
 

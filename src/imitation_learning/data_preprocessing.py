@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    from imitation_learning.file_processing import StrictModeError
+    from imitation_learning.per_file.file_processing import StrictModeError
 
     try:
         summary = run_preprocessing(config, progress=not args.no_progress)

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imitation_learning import features
-from imitation_learning.memory_pages import normal_pages
+from imitation_learning.per_file import features
+from imitation_learning.per_file.memory_pages import normal_pages
 from splendor import columns as C
 from splendor.limits import MAX_RESERVED
 
@@ -82,7 +82,7 @@ TRANSFORM_BYTES = 1 << 20  # float64 temporaries of Scaler.transform, per step
 
 def strategic_feature_kinds(names: Sequence[str]) -> list[str]:
     """Kind of each strategic feature: ``binary`` for the 0/1 flags
-    (:func:`imitation_learning.features.get_binary_feature_names`), else ``continuous``."""
+    (:func:`imitation_learning.per_file.features.get_binary_feature_names`), else ``continuous``."""
     binary = set(features.get_binary_feature_names())
     return [BINARY if n in binary else CONTINUOUS for n in names]
 
@@ -143,7 +143,7 @@ def build_feature_matrix(
     names, kinds = feature_columns(strategic_features.shape[1], strategic_names)
     s_names = names[len(LOG_FEATURE_COLUMNS) + len(POSITION_COLUMNS) : len(names) - NUM_ONEHOT]
 
-    with normal_pages():  # written once, kept: see imitation_learning.memory_pages
+    with normal_pages():  # written once, kept: see imitation_learning.per_file.memory_pages
         X = np.zeros((n, len(names)), dtype=np.float32)
     start = 0
     for block in (LOG_FEATURE_COLUMNS, POSITION_COLUMNS):

@@ -2,7 +2,7 @@
 
 The files are split into partitions; each partition is one Dask task (``client.submit``
 under the readable key ``process-partition-<run>-<i>``) that runs
-:func:`imitation_learning.file_processing.process_game_log` on its files and concatenates
+:func:`imitation_learning.per_file.file_processing.process_game_log` on its files and concatenates
 them on the worker (:meth:`FileResult.concat`). The driver collects the partitions as they
 finish (futures + ``as_completed``), shows a bar of files done and puts the partitions back
 in path order, so the output does not depend on the number of workers or on the cluster.
@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from imitation_learning.cluster import pool_client, results_as_completed
 from imitation_learning.config import validate_config
-from imitation_learning.results import FileResult, pack_features
+from imitation_learning.per_file.results import FileResult, pack_features
 from splendor.errors import Rejection
 
 GAME_FOLDERS = ("2_games", "3_games", "4_games")
@@ -102,13 +102,13 @@ def discover_csv_files(data_root: str | os.PathLike, max_games: int | None = Non
 
 
 def _file_processor() -> FileProcessor:
-    from imitation_learning import file_processing
+    from imitation_learning.per_file import file_processing
 
     return file_processing.process_game_log
 
 
 def _empty_result(config: dict) -> FileResult:
-    from imitation_learning import file_processing
+    from imitation_learning.per_file import file_processing
 
     return file_processing.empty_result(config)
 
@@ -358,7 +358,7 @@ def _dashboard_link(client) -> str | None:
 
 
 def _import_file_step() -> None:
-    _file_processor()  # imports imitation_learning.file_processing and its dependencies
+    _file_processor()  # imports imitation_learning.per_file.file_processing and its dependencies
 
 
 def _partition_task() -> Callable[..., FileResult]:
@@ -487,7 +487,7 @@ def run_job(
 
 
 def _strict_error(rejection: Rejection) -> Exception:
-    from imitation_learning.file_processing import StrictModeError
+    from imitation_learning.per_file.file_processing import StrictModeError
 
     return StrictModeError(rejection)
 

@@ -187,7 +187,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
     # job reports the loss itself, on one line (ClusterLostError below).
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     from imitation_learning.data_preprocessing import run_preprocessing
-    from imitation_learning.file_processing import StrictModeError
+    from imitation_learning.per_file.file_processing import StrictModeError
 
     try:
         summary = run_preprocessing(cfg, progress=not args.no_progress)

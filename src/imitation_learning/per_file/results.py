@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imitation_learning.memory_pages import normal_pages
+from imitation_learning.per_file.memory_pages import normal_pages
 from splendor.errors import Rejection
 
 

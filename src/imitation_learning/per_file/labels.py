@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imitation_learning.masks import masks_contain_labels
+from imitation_learning.per_file.masks import masks_contain_labels
 from splendor import columns as C
 from splendor.limits import MAX_TOKENS
 

@@ -23,11 +23,11 @@ import os
 
 import numpy as np
 
-from imitation_learning.compaction import build_frame, compact, empty_frame
-from imitation_learning.features import NUM_FEATURES, compute_features
-from imitation_learning.labels import compute_labels, find_inconsistent_rows
-from imitation_learning.masks import compute_masks, masks_contain_labels
-from imitation_learning.results import FileResult
+from imitation_learning.per_file.compaction import build_frame, compact, empty_frame
+from imitation_learning.per_file.features import NUM_FEATURES, compute_features
+from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
+from imitation_learning.per_file.masks import compute_masks, masks_contain_labels
+from imitation_learning.per_file.results import FileResult
 from splendor import columns as C
 from splendor.errors import GameLogError, Rejection
 from splendor.log_reader import read_game_log
