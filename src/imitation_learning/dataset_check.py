@@ -69,13 +69,12 @@ from imitation_learning.dataset import (
     CARD_POSITION_COLUMNS,
     CONTINUOUS,
     NUM_PLAYERS_ONEHOT,
-    PLAYER_COUNTS,
     SEAT_ONEHOT,
     SPLITS,
     load_dataset,
 )
 from splendor import columns as C
-from splendor.limits import MAX_RESERVED
+from splendor.limits import MAX_RESERVED, PLAYER_COUNTS
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 

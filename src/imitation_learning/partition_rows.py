@@ -35,7 +35,6 @@ import numpy as np
 
 from imitation_learning.dataset import (
     CONTINUOUS,
-    PLAYER_COUNTS,
     SPLITS,
     Moments,
     Scaler,
@@ -45,6 +44,7 @@ from imitation_learning.dataset import (
 )
 from splendor import columns as C
 from splendor.errors import Rejection
+from splendor.limits import PLAYER_COUNTS
 
 
 @dataclass
