@@ -64,15 +64,15 @@ from pathlib import Path
 
 import numpy as np
 
-from imitation_learning.dataset import (
+from imitation_learning.dataset.feature_matrix import (
     BINARY,
     CARD_POSITION_COLUMNS,
     CONTINUOUS,
     NUM_PLAYERS_ONEHOT,
     SEAT_ONEHOT,
-    SPLITS,
-    load_dataset,
 )
+from imitation_learning.dataset.splits import SPLITS
+from imitation_learning.dataset.store import load_dataset
 from splendor import columns as C
 from splendor.limits import MAX_RESERVED, PLAYER_COUNTS
 
