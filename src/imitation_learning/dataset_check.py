@@ -300,24 +300,34 @@ def _is_boolean(arr: np.ndarray) -> bool:
     return bool(np.isin(np.unique(arr), (0, 1)).all())
 
 
-def _check_labels_valid(ds: dict, layout: _Layout) -> CheckResult:
-    res = CheckResult("labels_valid")
+def _count_per_head(ds: dict, layout: _Layout, res: CheckResult, key: str, count) -> tuple:
+    """Run ``count(split, head, classes, labels as int64) -> (bad, checked)`` on every head
+    whose arrays passed the shape check; ``res.per_split[split][key]`` gets each head's
+    ``bad``. Returns the totals ``(bad, checked)``."""
     total = checked = 0
     for split in SPLITS:
         per_head = {}
         for head, k in C.HEADS.items():
-            if not layout.heads.get((split, head)):
-                continue
-            lab = np.asarray(ds[f"labels_{split}"][head]).astype(np.int64)
-            bad = np.flatnonzero((lab < -1) | (lab >= k))
-            per_head[head] = int(len(bad))
-            total += len(bad)
-            checked += len(lab)
-            if len(bad):
-                res.problem(
-                    f"{split} row {bad[0]}, {head}: label {lab[bad[0]]} (classes 0..{k - 1})"
-                )
-        res.per_split[split] = {"invalid_labels": per_head}
+            if layout.heads.get((split, head)):
+                lab = np.asarray(ds[f"labels_{split}"][head]).astype(np.int64)
+                bad, seen = count(split, head, k, lab)
+                per_head[head] = bad
+                total += bad
+                checked += seen
+        res.per_split[split] = {key: per_head}
+    return total, checked
+
+
+def _check_labels_valid(ds: dict, layout: _Layout) -> CheckResult:
+    res = CheckResult("labels_valid")
+
+    def count(split: str, head: str, k: int, lab: np.ndarray) -> tuple[int, int]:
+        bad = np.flatnonzero((lab < -1) | (lab >= k))
+        if len(bad):
+            res.problem(f"{split} row {bad[0]}, {head}: label {lab[bad[0]]} (classes 0..{k - 1})")
+        return int(len(bad)), len(lab)
+
+    total, checked = _count_per_head(ds, layout, res, "invalid_labels", count)
     res.summary = (
         f"{checked} labels" if res.status == PASS else f"{total} of {checked} labels out of range"
     )
@@ -326,24 +336,18 @@ def _check_labels_valid(ds: dict, layout: _Layout) -> CheckResult:
 
 def _check_labels_in_masks(ds: dict, layout: _Layout) -> CheckResult:
     res = CheckResult("labels_in_masks")
-    total = checked = 0
-    for split in SPLITS:
-        per_head = {}
-        for head, k in C.HEADS.items():
-            if not layout.heads.get((split, head)):
-                continue
-            lab = np.asarray(ds[f"labels_{split}"][head]).astype(np.int64)
-            msk = np.asarray(ds[f"masks_{split}"][head]).astype(bool)
-            rows = np.flatnonzero((lab >= 0) & (lab < k))  # out-of-range: labels_valid's
-            illegal = rows[~msk[rows, lab[rows]]]
-            per_head[head] = int(len(illegal))
-            total += len(illegal)
-            checked += len(rows)
-            if len(illegal):
-                r = illegal[0]
-                legal = np.flatnonzero(msk[r]).tolist()
-                res.problem(f"{split} row {r}, {head}: label {lab[r]} not in legal {legal}")
-        res.per_split[split] = {"labels_outside_mask": per_head}
+
+    def count(split: str, head: str, k: int, lab: np.ndarray) -> tuple[int, int]:
+        msk = np.asarray(ds[f"masks_{split}"][head]).astype(bool)
+        rows = np.flatnonzero((lab >= 0) & (lab < k))  # out-of-range: labels_valid's
+        illegal = rows[~msk[rows, lab[rows]]]
+        if len(illegal):
+            r = illegal[0]
+            legal = np.flatnonzero(msk[r]).tolist()
+            res.problem(f"{split} row {r}, {head}: label {lab[r]} not in legal {legal}")
+        return int(len(illegal)), len(rows)
+
+    total, checked = _count_per_head(ds, layout, res, "labels_outside_mask", count)
     res.summary = (
         f"{checked} labels other than -1"
         if res.status == PASS
