@@ -16,8 +16,11 @@ from pathlib import Path
 from imitation_learning.dataset.files import fsync_path
 
 
-def is_dataset_dir(path: Path) -> bool:
-    return (path / "stats.json").exists() and (path / "feature_names.json").exists()
+def is_dataset_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a saved dataset: its ``stats.json`` (written last) and
+    ``feature_names.json`` are there, as files."""
+    path = Path(path)
+    return (path / "stats.json").is_file() and (path / "feature_names.json").is_file()
 
 
 class AtomicDir:
