@@ -35,8 +35,8 @@ def probe(dataset_dir: str, max_rows: int | None) -> dict:
     import numpy  # noqa: F401
     import tqdm  # noqa: F401
 
-    import imitation_learning.dataset_check  # noqa: F401
-    import imitation_learning.learnability  # noqa: F401
+    import imitation_learning.check.learnability  # noqa: F401
+    import imitation_learning.check.soundness  # noqa: F401
     import splendor_il.check_cli as check_cli
     from bench.memprobe import _reset_peak, current_rss_bytes, peak_rss_bytes
 
@@ -80,7 +80,7 @@ def _run_probe(dataset_dir: Path, max_rows: int | None) -> dict:
 def _prepared_dataset(games: int, cache_dir: str) -> Path:
     """The preprocessed dataset of ``games`` cached games (made once)."""
     from imitation_learning.data_preprocessing import run_preprocessing
-    from imitation_learning.dataset_check import is_dataset_dir
+    from imitation_learning.dataset import is_dataset_dir
 
     out = WORK_DIR / f"g{games}"
     if not is_dataset_dir(out):

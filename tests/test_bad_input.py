@@ -336,7 +336,7 @@ def test_config_errors_exit_2_with_one_clear_message(
 _HOOKED_RUN = r"""
 import os, sys, time
 from pathlib import Path
-import imitation_learning.dataset as D
+from imitation_learning.dataset import atomic_dir, store
 
 point = sys.argv[1]
 
@@ -345,21 +345,21 @@ def stop_here():
     time.sleep(600)  # the SIGKILL arrives here
 
 if point == "writing":  # a half-written array in the temporary folder
-    real = D._write_npz
+    real = store.write_npz
     def write_npz(path, arrays, compress=True):
         if Path(path).name == "masks_val.npz":
             with open(path, "wb") as fh:
                 fh.write(b"PK\x03\x04 half an archive")
             stop_here()
         real(path, arrays, compress)
-    D._write_npz = write_npz
+    store.write_npz = write_npz
 elif point == "swap":  # between the two renames: the previous dataset moved aside
     real_rename = os.rename
     def rename(src, dst):
         real_rename(src, dst)
         if ".old-" in os.path.basename(dst):
             stop_here()
-    D.os.rename = rename
+    atomic_dir.os.rename = rename
 
 from splendor_il.cli import main
 sys.exit(main(["preprocess", *sys.argv[2:]]))

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from imitation_learning import dataset as D
+from imitation_learning.dataset import atomic_dir, scaler, store
 from splendor import columns as C
 from splendor.limits import MAX_RESERVED
 
@@ -242,7 +243,7 @@ def test_scaler_fits_train_only():
 
 
 def test_scaler_constant_column_and_blocks(monkeypatch):
-    monkeypatch.setattr(D, "CHUNK_ROWS", 7)  # many blocks, merged
+    monkeypatch.setattr(scaler, "CHUNK_ROWS", 7)  # many blocks, merged
     rng = np.random.default_rng(0)
     X = rng.normal(5, 3, size=(100, 3)).astype(np.float32)
     X[:, 1] = 4.0
@@ -380,7 +381,7 @@ def test_crash_mid_save_keeps_previous_dataset(tmp_path, monkeypatch):
     save(out, df, features, labels, masks, config={"run": 1})
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    real_write_npz = D._write_npz
+    real_write_npz = store.write_npz
 
     def crash_on_val_masks(path, arrays, compress=True):
         if Path(path).name == "masks_val.npz":
@@ -388,7 +389,7 @@ def test_crash_mid_save_keeps_previous_dataset(tmp_path, monkeypatch):
             raise OSError("disk full")
         real_write_npz(path, arrays, compress)
 
-    monkeypatch.setattr(D, "_write_npz", crash_on_val_masks)
+    monkeypatch.setattr(store, "write_npz", crash_on_val_masks)
     df2, features2, labels2, masks2 = make_inputs(seed=1)
     with pytest.raises(OSError, match="disk full"):
         save(out, df2, features2, labels2, masks2, config={"run": 2})
@@ -440,14 +441,14 @@ def test_failed_swap_puts_previous_dataset_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
     save(out, df, features, labels, masks, config={"run": 1})
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_rename = D.os.rename
+    real_rename = atomic_dir.os.rename
 
     def rename(src, dst):
         if Path(dst) == out and ".tmp-" in Path(src).name:  # swapping the new one in
             raise OSError("rename failed")
         real_rename(src, dst)
 
-    monkeypatch.setattr(D.os, "rename", rename)
+    monkeypatch.setattr(atomic_dir.os, "rename", rename)
     with pytest.raises(OSError, match="rename failed"):
         save(out, df, features, labels, masks, config={"run": 2})
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -469,7 +470,7 @@ def test_kill_between_renames_is_recovered_by_next_save(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     with monkeypatch.context() as m:  # the next save fails too, but restores the old one first
-        m.setattr(D, "_write_npz", crash)
+        m.setattr(store, "write_npz", crash)
         with pytest.raises(OSError):
             save(out, df, features, labels, masks, config={"run": 2})
     assert D.load_dataset(out)["stats"]["config"] == {"run": 1}

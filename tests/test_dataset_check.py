@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from game_data import pipeline_config, simulated_root
-from imitation_learning import dataset_check as DC
-from imitation_learning import learnability as LN
+from imitation_learning import check as DC
+from imitation_learning.check import learnability as LN
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import SPLITS, Scaler, load_dataset
 from imitation_learning.parallel_processor import discover_csv_files

@@ -47,16 +47,13 @@ from tqdm.auto import tqdm
 from imitation_learning import parallel_processor as pp
 from imitation_learning.cluster import results_as_completed
 from imitation_learning.config import validate_config
-from imitation_learning.dataset import (
-    SPLITS,
-    AtomicDir,
-    Scaler,
-    feature_columns,
-    fsync_path,
-    split_by_game,
-    split_stats,
-    write_metadata,
-)
+from imitation_learning.dataset.atomic_dir import AtomicDir
+from imitation_learning.dataset.feature_matrix import feature_columns
+from imitation_learning.dataset.files import fsync_path
+from imitation_learning.dataset.scaler import Scaler
+from imitation_learning.dataset.splits import SPLITS, split_by_game
+from imitation_learning.dataset.stats import split_stats
+from imitation_learning.dataset.store import write_metadata
 from imitation_learning.partition_rows import (
     PartitionRows,
     PartitionSummary,

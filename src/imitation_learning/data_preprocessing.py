@@ -16,13 +16,10 @@ import sys
 import time
 from collections.abc import Mapping
 
-from imitation_learning.dataset import (
-    Scaler,
-    build_feature_matrix,
-    load_dataset,
-    save_dataset,
-    split_by_game,
-)
+from imitation_learning.dataset.feature_matrix import build_feature_matrix
+from imitation_learning.dataset.scaler import Scaler
+from imitation_learning.dataset.splits import split_by_game
+from imitation_learning.dataset.store import load_dataset, save_dataset
 
 __all__ = [
     "build_feature_matrix",

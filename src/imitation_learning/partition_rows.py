@@ -33,18 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from imitation_learning.dataset import (
-    CONTINUOUS,
-    PLAYER_COUNTS,
-    SPLITS,
-    Moments,
-    Scaler,
-    build_feature_matrix,
-    head_stats,
-    write_labels_and_masks,
-)
+from imitation_learning.dataset.feature_matrix import CONTINUOUS, build_feature_matrix
+from imitation_learning.dataset.scaler import Moments, Scaler
+from imitation_learning.dataset.splits import SPLITS
+from imitation_learning.dataset.stats import head_stats
+from imitation_learning.dataset.store import write_labels_and_masks
 from splendor import columns as C
 from splendor.errors import Rejection
+from splendor.limits import PLAYER_COUNTS
 
 
 @dataclass
@@ -330,7 +326,7 @@ def write_split_labels_masks(
 ) -> tuple[dict, dict]:
     """Concatenate one split's labels and masks from :func:`write_x_rows`'s results (in
     partition order), write them into ``folder`` (which must exist) and return their
-    statistics (:func:`~imitation_learning.dataset.head_stats`)."""
+    statistics (:func:`~imitation_learning.dataset.stats.head_stats`)."""
     folder_path = Path(folder)
     if not folder_path.is_dir():
         raise FileNotFoundError(f"{folder}: the save's folder is gone (run stopped?)")

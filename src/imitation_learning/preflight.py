@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from imitation_learning.dataset import is_dataset_dir
+from imitation_learning.dataset.atomic_dir import is_dataset_dir
 
 
 class UsageError(ValueError):

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from splendor.agents import make_agent
+from splendor.limits import PLAYER_COUNTS
 from splendor.log_codec import encode_values
 from splendor.log_writer import (
     LINE_ENDINGS,
@@ -154,7 +155,7 @@ GAMES_PER_TASK = 25
 
 def simulate(
     num_games: int,
-    players: tuple[int, ...] = (2, 3, 4),
+    players: tuple[int, ...] = PLAYER_COUNTS,
     agent: str = "greedy",
     seed: int = 0,
     out: Path | str = Path("data/games"),

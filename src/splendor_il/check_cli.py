@@ -1,8 +1,8 @@
 """``splendor-il check [DATASET_DIR]``: is a saved dataset sound and learnable?
 
-Runs the soundness checks (:mod:`imitation_learning.dataset_check`, one pass/fail line
-each) and the learnability check (:mod:`imitation_learning.learnability`, per head: a masked
-softmax regression against baselines) on a saved dataset, X memory-mapped, and prints the
+Runs the soundness checks (:mod:`imitation_learning.check.soundness`, one pass/fail
+line each) and the learnability check (:mod:`imitation_learning.check.learnability`, per
+head: a masked softmax regression against baselines) on a saved dataset, X memory-mapped, and prints the
 report as text or, with ``--json``, as one JSON document. ``DATASET_DIR`` defaults to the
 configured output (``data.processed_dir`` of ``--config FILE``, else ``./config.yaml`` if
 present, else the defaults).
@@ -29,7 +29,7 @@ DEFAULT_CONFIG_FILE = "config.yaml"
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add the ``check`` subcommand to ``splendor-il``."""
-    from imitation_learning.learnability import DEFAULT_EPOCHS, DEFAULT_MAX_ROWS, DEFAULT_SEED
+    from imitation_learning.check.learnability import DEFAULT_EPOCHS, DEFAULT_MAX_ROWS, DEFAULT_SEED
 
     p = subparsers.add_parser(
         "check",
@@ -101,17 +101,12 @@ def run_check(
     progress: bool = False,
 ) -> dict:
     """The whole report as a dict (what ``--json`` prints); ``exit_code`` included.
-    Raises :class:`imitation_learning.dataset_check.DatasetNotFoundError`."""
-    from imitation_learning import learnability as learn
-    from imitation_learning.dataset_check import (
-        FAIL,
-        SPLITS,
-        DatasetNotFoundError,
-        check_soundness,
-        open_dataset,
-        passed,
-        report_dict,
-    )
+    Raises :class:`imitation_learning.check.DatasetNotFoundError`."""
+    from imitation_learning.check import learnability as learn
+    from imitation_learning.check.report import FAIL, passed, report_dict
+    from imitation_learning.check.shapes import DatasetNotFoundError, open_dataset
+    from imitation_learning.check.soundness import check_soundness
+    from imitation_learning.dataset.splits import SPLITS
 
     t0 = time.perf_counter()
     try:
@@ -206,8 +201,8 @@ def format_report(report: dict) -> str:
 
 
 def run_check_command(args: argparse.Namespace) -> int:
+    from imitation_learning.check.shapes import DatasetNotFoundError
     from imitation_learning.config import ConfigError
-    from imitation_learning.dataset_check import DatasetNotFoundError
 
     if args.max_rows < 1:
         print(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from imitation_learning.cluster import pool_client
 from splendor.agents import AGENTS
+from splendor.limits import PLAYER_COUNTS
 from splendor.log_writer import DIALECTS, LINE_ENDINGS, get_dialect
 from splendor.simulate import simulate
 from splendor.state import DEFAULT_MAX_ROUNDS
@@ -56,8 +57,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "--players",
         type=int,
         nargs="+",
-        default=[2, 3, 4],
-        choices=(2, 3, 4),
+        default=list(PLAYER_COUNTS),
+        choices=PLAYER_COUNTS,
         help="player counts; the games are split evenly over them (default: 2 3 4)",
     )
     p.add_argument("--agent", choices=sorted(AGENTS), default="greedy", help="default: greedy")

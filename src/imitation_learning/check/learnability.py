@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from imitation_learning.dataset_check import release_pages
+from imitation_learning.check.x_scan import release_pages
 from splendor import columns as C
 
 #: Train rows sampled (and test rows evaluated) by default, per split.
@@ -247,7 +247,7 @@ def check_learnability(
     progress: bool = False,
 ) -> dict:
     """Train on up to ``max_rows`` train rows, evaluate on up to ``max_rows`` test rows, per
-    head; ``ds`` as :func:`imitation_learning.dataset_check.open_dataset` returns it.
+    head; ``ds`` as :func:`imitation_learning.check.shapes.open_dataset` returns it.
 
     Returns ``{"settings": {...}, "heads": [HeadResult.to_dict(), ...]}``.
     """
