@@ -84,6 +84,16 @@ class Compacted:
     def __len__(self) -> int:
         return len(self.values)
 
+    def rows(self, rows: slice) -> Compacted:
+        """These rows only (views)."""
+        return Compacted(
+            values=self.values[rows],
+            card_present=self.card_present[rows],
+            reserved_present=self.reserved_present[rows],
+            noble_present=self.noble_present[rows],
+            player_present=self.player_present[rows],
+        )
+
     @property
     def card_positions(self) -> np.ndarray:
         """int8 ``(n, 12)``: ``i`` for a present card at running index ``i``, else -1."""

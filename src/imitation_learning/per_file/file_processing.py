@@ -15,11 +15,15 @@ and one file-level rejection; so does a file holding only its header (no data ro
 ``preprocessing.strict`` the first rejection raises :class:`StrictModeError` instead. The
 function is pure (no printing, no global state), and its result is picklable, so it runs
 unchanged in Dask worker processes.
+
+``process_game_logs(paths, config)`` gives the same results for several files, faster: the
+steps after the read run on several files' rows at once (see :data:`BATCH_ROWS`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -30,7 +34,7 @@ from imitation_learning.per_file.masks import compute_masks, masks_contain_label
 from imitation_learning.per_file.results import FileResult
 from splendor import columns as C
 from splendor.errors import GameLogError, Rejection
-from splendor.log_reader import read_game_log
+from splendor.log_reader import GameLog, read_game_log
 
 DEFAULT_BLIND_RESERVE_BASE = C.CANONICAL_BLIND_BASE
 
@@ -138,15 +142,47 @@ def process_game_log(path: str | os.PathLike, config: dict | None = None) -> Fil
     With ``preprocessing.strict`` on, the first rejection of the file (file-level, else its
     first row) raises :class:`StrictModeError` instead of being returned.
     """
-    result = _process(path, config)
-    if result.rejections and ((config or {}).get("preprocessing") or {}).get("strict"):
-        raise StrictModeError(result.rejections[0])
-    return result
+    return next(process_game_logs([path], config))
 
 
-def _process(path: str | os.PathLike, config: dict | None) -> FileResult:
-    name = os.fspath(path)
-    base, masking_on, features_on = _settings(config)
+#: Data rows gathered from consecutive files before the row steps run on them at once
+#: (:func:`process_game_logs`). The steps cost about as much per call as per 50 rows; a
+#: few hundred rows amortise that while their temporaries stay in the processor's cache
+#: (one core, 100 files: 10.7 us a row file by file, 6.3 at 4 files a step, 12 at 16).
+BATCH_ROWS = 320
+
+
+def process_game_logs(
+    paths: Sequence[str | os.PathLike], config: dict | None = None
+) -> Iterator[FileResult]:
+    """:func:`process_game_log` of each path, in order: the same results, made faster.
+
+    Every step after the read works row by row, so the files' rows are run through the
+    steps together, about :data:`BATCH_ROWS` at a time, and split back into one result per
+    file (a row's rejection names its own file and line). Results come as each batch is
+    done; under ``preprocessing.strict`` the first file with a rejection raises
+    :class:`StrictModeError` when its turn comes (the files after it in its batch are read,
+    not returned).
+    """
+    strict = ((config or {}).get("preprocessing") or {}).get("strict")
+    batch: list[tuple[str, GameLog | FileResult]] = []
+    rows = 0
+    for i, path in enumerate(paths):
+        name = os.fspath(path)
+        read = _read(path, name, config)
+        batch.append((name, read))
+        rows += len(read) if isinstance(read, GameLog) else 0
+        if rows >= BATCH_ROWS or i == len(paths) - 1:
+            for result in _process_batch(batch, config):
+                if result.rejections and strict:
+                    raise StrictModeError(result.rejections[0])
+                yield result
+            batch, rows = [], 0
+
+
+def _read(path: str | os.PathLike, name: str, config: dict | None) -> GameLog | FileResult:
+    """The file's rows, or its result when the file is rejected as a whole."""
+    base, _, _ = _settings(config)
     try:
         log = read_game_log(path, blind_reserve_base=base, on_bad_row="reject")
     except GameLogError as exc:
@@ -155,14 +191,27 @@ def _process(path: str | os.PathLike, config: dict | None) -> FileResult:
         return _file_rejected(
             Rejection(name, None, None, f"cannot read the file: {exc}", 0), config
         )
-
     if log.rows_read == 0:  # a game log without a single decision: truncated or not a log
         return _file_rejected(
             Rejection(name, None, None, "no data row: the file holds only its header", 0),
             config,
         )
+    return log
 
-    values = log.values
+
+def _process_batch(
+    batch: list[tuple[str, GameLog | FileResult]], config: dict | None
+) -> list[FileResult]:
+    """The row steps on the rows of the batch's logs at once, then one result per file."""
+    _, masking_on, features_on = _settings(config)
+    results = [read for _, read in batch]  # the logs' places filled below
+    logs = [(i, name, read) for i, (name, read) in enumerate(batch) if isinstance(read, GameLog)]
+    if not logs:
+        return results
+    values = (
+        np.concatenate([log.values for _, _, log in logs]) if len(logs) > 1 else logs[0][2].values
+    )
+    starts = np.cumsum([0, *(len(log) for _, _, log in logs)])  # each log's first row
     n = len(values)
     labels = compute_labels(values)
     problems = find_inconsistent_rows(values, labels)
@@ -171,7 +220,20 @@ def _process(path: str | os.PathLike, config: dict | None) -> FileResult:
         consistent = np.ones(n, dtype=bool)
         consistent[[row for row, _, _ in problems]] = False
         problems += _illegal_decisions(masks, labels, consistent)
-    keep, rejections = _row_rejections(name, log.line_numbers, problems)
+
+    # Each file's problems, in the order they came (so as the file's own run orders them),
+    # with its own row numbers; then its rejections and rows kept.
+    own: list[list[tuple[int, str, str]]] = [[] for _ in logs]
+    files = np.searchsorted(starts, [row for row, _, _ in problems], side="right") - 1
+    for f, (row, column, reason) in zip(files.tolist(), problems, strict=True):
+        own[f].append((row - int(starts[f]), column, reason))
+    keeps, rejections = [], []
+    for (_, name, log), found in zip(logs, own, strict=True):
+        keep, rejected = _row_rejections(name, log.line_numbers, found)
+        keeps.append(keep)
+        rejections.append(rejected)
+    keep = np.concatenate(keeps)
+    kept = np.cumsum([0, *(int(np.count_nonzero(k)) for k in keeps)])  # first kept rows
 
     if not keep.all():
         values = values[keep]
@@ -182,12 +244,16 @@ def _process(path: str | os.PathLike, config: dict | None) -> FileResult:
         features = compute_features(compacted)
     else:
         features = np.empty((len(values), 0), dtype=np.float32)
-    return FileResult(
-        df=build_frame(compacted),
-        features=features,
-        labels={head: label.astype(np.int16, copy=False) for head, label in labels.items()},
-        masks={head: mask.astype(bool, copy=False) for head, mask in masks.items()},
-        rejections=list(log.rejections) + rejections,
-        rows_read=log.rows_read,
-        files_ok=[name],
-    )
+
+    for f, (i, name, log) in enumerate(logs):
+        rows = slice(int(kept[f]), int(kept[f + 1]))
+        results[i] = FileResult(
+            df=build_frame(compacted.rows(rows)),
+            features=features[rows],
+            labels={head: label[rows].astype(np.int16, copy=False) for head, label in labels.items()},
+            masks={head: mask[rows].astype(bool, copy=False) for head, mask in masks.items()},
+            rejections=list(log.rejections) + rejections[f],
+            rows_read=log.rows_read,
+            files_ok=[name],
+        )
+    return results  # type: ignore[return-value]
