@@ -156,8 +156,7 @@ def spill_name(paths: Sequence[str], config: Mapping) -> str:
 #: arrays (X: about 80 rows of 5 KB per file) stay under glibc's largest mmap threshold
 #: (32 MiB), so malloc hands the next group the memory the last one used, already mapped;
 #: a whole partition's X (~45 MB) was mapped afresh every time, and first writes into new
-#: pages are slow on the machines measured here (phase 1 of 100-file partitions, one core:
-#: 1.05 -> 0.56 page faults and about 0.3-0.6 us less a row).
+#: pages are slow on the machines measured here (docs/benchmarks.md, "Settings in the code").
 GROUP_FILES = 32
 
 

@@ -148,7 +148,7 @@ def process_game_log(path: str | os.PathLike, config: dict | None = None) -> Fil
 #: Data rows gathered from consecutive files before the row steps run on them at once
 #: (:func:`process_game_logs`). The steps cost about as much per call as per 50 rows; a
 #: few hundred rows amortise that while their temporaries stay in the processor's cache
-#: (one core, 100 files: 10.7 us a row file by file, 6.3 at 4 files a step, 12 at 16).
+#: (docs/benchmarks.md, "Settings in the code").
 BATCH_ROWS = 320
 
 
