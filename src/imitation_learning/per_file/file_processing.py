@@ -23,7 +23,9 @@ steps after the read run on several files' rows at once (see :data:`BATCH_ROWS`)
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
 
 import numpy as np
 
@@ -211,7 +213,7 @@ def _process_batch(
     values = (
         np.concatenate([log.values for _, _, log in logs]) if len(logs) > 1 else logs[0][2].values
     )
-    starts = np.cumsum([0, *(len(log) for _, _, log in logs)])  # each log's first row
+    starts = list(accumulate((len(log) for _, _, log in logs), initial=0))  # first rows
     n = len(values)
     labels = compute_labels(values)
     problems = find_inconsistent_rows(values, labels)
@@ -224,16 +226,16 @@ def _process_batch(
     # Each file's problems, in the order they came (so as the file's own run orders them),
     # with its own row numbers; then its rejections and rows kept.
     own: list[list[tuple[int, str, str]]] = [[] for _ in logs]
-    files = np.searchsorted(starts, [row for row, _, _ in problems], side="right") - 1
-    for f, (row, column, reason) in zip(files.tolist(), problems, strict=True):
-        own[f].append((row - int(starts[f]), column, reason))
+    for row, column, reason in problems:
+        f = bisect_right(starts, row) - 1
+        own[f].append((row - starts[f], column, reason))
     keeps, rejections = [], []
     for (_, name, log), found in zip(logs, own, strict=True):
         keep, rejected = _row_rejections(name, log.line_numbers, found)
         keeps.append(keep)
         rejections.append(rejected)
-    keep = np.concatenate(keeps)
-    kept = np.cumsum([0, *(int(np.count_nonzero(k)) for k in keeps)])  # first kept rows
+    keep = np.concatenate(keeps) if len(keeps) > 1 else keeps[0]
+    kept = list(accumulate((int(np.count_nonzero(k)) for k in keeps), initial=0))
 
     if not keep.all():
         values = values[keep]
@@ -246,9 +248,9 @@ def _process_batch(
         features = np.empty((len(values), 0), dtype=np.float32)
 
     for f, (i, name, log) in enumerate(logs):
-        rows = slice(int(kept[f]), int(kept[f + 1]))
+        rows = slice(kept[f], kept[f + 1])
         results[i] = FileResult(
-            df=build_frame(compacted.rows(rows)),
+            df=build_frame(compacted.rows(rows) if len(logs) > 1 else compacted),
             features=features[rows],
             labels={head: label[rows].astype(np.int16, copy=False) for head, label in labels.items()},
             masks={head: mask[rows].astype(bool, copy=False) for head, mask in masks.items()},
