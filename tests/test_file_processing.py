@@ -235,6 +235,30 @@ def test_files_together_give_the_results_of_each_alone(tmp_path, monkeypatch, ba
         assert_same_result(a, b)
 
 
+@pytest.mark.parametrize("pack", [False, True])
+def test_partition_joined_gives_the_concatenation_of_each_file_alone(tmp_path, monkeypatch, pack):
+    # the job's path (consecutive files as one result, no frame per file) against the same
+    # per-file step run file by file, on good files around bad rows and files rejected whole
+    from imitation_learning import parallel_processor as pp
+
+    bad = [edited_copy(tmp_path / str(i), edit) for i, edit in enumerate(
+        [{(4, "card_selection"): "3"}, {(4, "gems_board_black"): "3"}]
+    )]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    paths = [str(p) for p in (LEGACY_FILES[0], bad[0], LEGACY_FILES[1], empty, bad[1],
+                              tmp_path / "missing.csv", *LEGACY_FILES[2:], GAME)]
+    monkeypatch.setattr(file_processing, "BATCH_ROWS", 150)  # several batches and runs
+    done = []
+    joined = pp.process_partition(paths, LEGACY_CONFIG, on_file_done=lambda: done.append(1),
+                                  pack=pack)
+    alone = pp.process_partition(paths, LEGACY_CONFIG, lambda p, c: process_game_log(p, c),
+                                 pack=pack)
+    assert len(done) == len(paths)
+    assert joined.df.attrs == alone.df.attrs and len(joined.df.attrs[pp.FILE_INDEX_ATTR]) == len(paths)
+    assert_same_result(joined, alone)
+
+
 def test_files_together_strict_stops_at_the_first_file_with_a_rejection(tmp_path):
     bad = edited_copy(tmp_path, {(4, "card_selection"): "3"})
     config = {**LEGACY_CONFIG, "preprocessing": {"strict": True}}

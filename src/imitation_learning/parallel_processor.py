@@ -152,13 +152,14 @@ def process_partition(
     """
     process = file_processor or _file_processor()
     parts, index = [], []
-    for path, part in zip(paths, _each_file(process, paths, config), strict=True):
+    for part, entries in _parts(process, paths, config):
         if pack:
             part.features = pack_features(part.features)
         parts.append(part)
-        index.append(_file_index_entry(path, part))
+        index += entries
         if on_file_done is not None:
-            on_file_done()
+            for _ in entries:
+                on_file_done()
     if not parts:
         result = _empty_result(config)
     else:
@@ -167,17 +168,20 @@ def process_partition(
     return result
 
 
-def _each_file(
+def _parts(
     process: FileProcessor, paths: Sequence[str], config: dict
-) -> Iterator[FileResult]:
-    """``process(path, config)`` for each path, in order. The job's own per-file step runs
-    the rows of several files at once (``process_game_logs``: the same results, faster);
-    another one (a test's) file by file."""
+) -> Iterator[tuple[FileResult, list[tuple[str, int, int, list[int]]]]]:
+    """The results of ``process(path, config)`` over the paths, in order, each with the
+    file index entries of its files. The job's own per-file step runs the rows of several
+    files at once and gives consecutive files as one result (``process_game_logs_joined``:
+    the same rows, rejections and entries as file by file, faster); another one (a
+    test's) runs file by file."""
     from imitation_learning.per_file import file_processing
 
     if process is file_processing.process_game_log:
-        return file_processing.process_game_logs(paths, config)
-    return (process(path, config) for path in paths)
+        return file_processing.process_game_logs_joined(paths, config)
+    return ((part, [_file_index_entry(path, part)]) for path, part in
+            ((path, process(path, config)) for path in paths))
 
 
 def _file_index_entry(path: str, part: FileResult) -> tuple[str, int, int, list[int]]:

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
 import numpy as np
+import pandas as pd
 
 from imitation_learning.per_file.compaction import build_frame, compact, empty_frame
 from imitation_learning.per_file.features import NUM_FEATURES, compute_features
@@ -166,6 +167,26 @@ def process_game_logs(
     :class:`StrictModeError` when its turn comes (the files after it in its batch are read,
     not returned).
     """
+    for result, _ in _batches(paths, config, joined=False):
+        yield result
+
+
+#: What the job keeps of each file besides its rows: (name, rows read, rows kept, game ids
+#: in order of appearance).
+FileEntry = tuple[str, int, int, list[int]]
+
+
+def process_game_logs_joined(
+    paths: Sequence[str | os.PathLike], config: dict | None = None
+) -> Iterator[tuple[FileResult, list[FileEntry]]]:
+    """:func:`process_game_logs` for a job that concatenates the results: consecutive files
+    read whole come as one result (their results concatenated: rows one after the other,
+    rejections and files in order; a file rejected whole comes alone), each with the
+    :data:`FileEntry` of its files. No frame is made per file, nor taken apart again."""
+    return _batches(paths, config, joined=True)
+
+
+def _batches(paths, config: dict | None, joined: bool):
     strict = ((config or {}).get("preprocessing") or {}).get("strict")
     batch: list[tuple[str, GameLog | FileResult]] = []
     rows = 0
@@ -175,10 +196,10 @@ def process_game_logs(
         batch.append((name, read))
         rows += len(read) if isinstance(read, GameLog) else 0
         if rows >= BATCH_ROWS or i == len(paths) - 1:
-            for result in _process_batch(batch, config):
+            for result, entries in _process_batch(batch, config, joined):
                 if result.rejections and strict:
                     raise StrictModeError(result.rejections[0])
-                yield result
+                yield result, entries
             batch, rows = [], 0
 
 
@@ -202,14 +223,15 @@ def _read(path: str | os.PathLike, name: str, config: dict | None) -> GameLog | 
 
 
 def _process_batch(
-    batch: list[tuple[str, GameLog | FileResult]], config: dict | None
-) -> list[FileResult]:
-    """The row steps on the rows of the batch's logs at once, then one result per file."""
+    batch: list[tuple[str, GameLog | FileResult]], config: dict | None, joined: bool = False
+) -> list[tuple[FileResult, list[FileEntry]]]:
+    """The row steps on the rows of the batch's logs at once, then one result per file (or,
+    ``joined``, per run of consecutive logs), each with its files' entries."""
     _, masking_on, features_on = _settings(config)
-    results = [read for _, read in batch]  # the logs' places filled below
+    rejected = [(read, [(name, read.rows_read, 0, [])]) for name, read in batch]
     logs = [(i, name, read) for i, (name, read) in enumerate(batch) if isinstance(read, GameLog)]
     if not logs:
-        return results
+        return rejected  # type: ignore[return-value]
     values = (
         np.concatenate([log.values for _, _, log in logs]) if len(logs) > 1 else logs[0][2].values
     )
@@ -231,9 +253,9 @@ def _process_batch(
         own[f].append((row - starts[f], column, reason))
     keeps, rejections = [], []
     for (_, name, log), found in zip(logs, own, strict=True):
-        keep, rejected = _row_rejections(name, log.line_numbers, found)
+        keep, rows_rejected = _row_rejections(name, log.line_numbers, found)
         keeps.append(keep)
-        rejections.append(rejected)
+        rejections.append(list(log.rejections) + rows_rejected)
     keep = np.concatenate(keeps) if len(keeps) > 1 else keeps[0]
     kept = list(accumulate((int(np.count_nonzero(k)) for k in keeps), initial=0))
 
@@ -246,16 +268,39 @@ def _process_batch(
         features = compute_features(compacted)
     else:
         features = np.empty((len(values), 0), dtype=np.float32)
+    game_ids = compacted.values[:, C.GAME_ID_COL].astype(np.int64)  # as in the frame
 
-    for f, (i, name, log) in enumerate(logs):
-        rows = slice(kept[f], kept[f + 1])
-        results[i] = FileResult(
+    def result(first: int, stop: int) -> tuple[FileResult, list[FileEntry]]:
+        """The result of logs ``first`` to ``stop - 1`` (their rows are consecutive)."""
+        rows = slice(kept[first], kept[stop])
+        files = range(first, stop)
+        entries = [
+            (logs[f][1], logs[f][2].rows_read, kept[f + 1] - kept[f],
+             [int(g) for g in pd.unique(game_ids[kept[f] : kept[f + 1]])])
+            for f in files
+        ]
+        return FileResult(
             df=build_frame(compacted.rows(rows) if len(logs) > 1 else compacted),
             features=features[rows],
             labels={head: label[rows].astype(np.int16, copy=False) for head, label in labels.items()},
             masks={head: mask[rows].astype(bool, copy=False) for head, mask in masks.items()},
-            rejections=list(log.rejections) + rejections[f],
-            rows_read=log.rows_read,
-            files_ok=[name],
-        )
-    return results  # type: ignore[return-value]
+            rejections=[r for f in files for r in rejections[f]],
+            rows_read=sum(logs[f][2].rows_read for f in files),
+            files_ok=[logs[f][1] for f in files],
+        ), entries
+
+    out: list = rejected
+    if not joined:
+        for f, (i, _, _) in enumerate(logs):
+            out[i] = result(f, f + 1)
+        return out
+    # Runs of consecutive logs (a file rejected whole between them ends a run, so that
+    # rejections stay in file order).
+    run_start = 0
+    for f in range(1, len(logs) + 1):
+        if f == len(logs) or logs[f][0] != logs[f - 1][0] + 1:
+            out[logs[run_start][0]] = result(run_start, f)
+            for g in range(run_start + 1, f):
+                out[logs[g][0]] = None
+            run_start = f
+    return [part for part in out if part is not None]
