@@ -228,10 +228,14 @@ def _process_batch(
     """The row steps on the rows of the batch's logs at once, then one result per file (or,
     ``joined``, per run of consecutive logs), each with its files' entries."""
     _, masking_on, features_on = _settings(config)
-    rejected = [(read, [(name, read.rows_read, 0, [])]) for name, read in batch]
+    # A file rejected whole has its result already; the logs' places are filled below.
+    out: list = [
+        None if isinstance(read, GameLog) else (read, [(name, read.rows_read, 0, [])])
+        for name, read in batch
+    ]
     logs = [(i, name, read) for i, (name, read) in enumerate(batch) if isinstance(read, GameLog)]
     if not logs:
-        return rejected  # type: ignore[return-value]
+        return out
     values = (
         np.concatenate([log.values for _, _, log in logs]) if len(logs) > 1 else logs[0][2].values
     )
@@ -289,18 +293,15 @@ def _process_batch(
             files_ok=[logs[f][1] for f in files],
         ), entries
 
-    out: list = rejected
     if not joined:
         for f, (i, _, _) in enumerate(logs):
             out[i] = result(f, f + 1)
         return out
-    # Runs of consecutive logs (a file rejected whole between them ends a run, so that
-    # rejections stay in file order).
+    # Runs of consecutive logs, each in its first log's place (a file rejected whole between
+    # two logs ends a run, so that the rejections stay in file order).
     run_start = 0
     for f in range(1, len(logs) + 1):
         if f == len(logs) or logs[f][0] != logs[f - 1][0] + 1:
             out[logs[run_start][0]] = result(run_start, f)
-            for g in range(run_start + 1, f):
-                out[logs[g][0]] = None
             run_start = f
     return [part for part in out if part is not None]
