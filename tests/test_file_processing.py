@@ -10,9 +10,15 @@ import pandas as pd
 import pytest
 
 from game_data import LEGACY_LOGS
+from imitation_learning.per_file import file_processing
 from imitation_learning.per_file.compaction import FRAME_COLUMNS, empty_frame
 from imitation_learning.per_file.features import NUM_FEATURES, get_all_feature_names
-from imitation_learning.per_file.file_processing import empty_result, process_game_log
+from imitation_learning.per_file.file_processing import (
+    StrictModeError,
+    empty_result,
+    process_game_log,
+    process_game_logs,
+)
 from splendor import columns as C
 
 LEGACY = LEGACY_LOGS
@@ -185,3 +191,79 @@ def test_empty_result(features_on):
     check_shapes(result, 0, features=NUM_FEATURES if features_on else 0)
     pd.testing.assert_series_equal(result.df.dtypes, empty_frame().dtypes)
     assert result.rows_read == 0 and result.rejections == []
+
+
+def assert_same_result(a, b) -> None:
+    pd.testing.assert_frame_equal(a.df, b.df, check_exact=True)
+    assert a.features.dtype == b.features.dtype and a.features.shape == b.features.shape
+    assert a.features.tobytes() == b.features.tobytes()
+    for head in C.HEADS:
+        assert a.labels[head].dtype == b.labels[head].dtype
+        np.testing.assert_array_equal(a.labels[head], b.labels[head])
+        assert a.masks[head].dtype == b.masks[head].dtype
+        np.testing.assert_array_equal(a.masks[head], b.masks[head])
+    assert (a.rejections, a.rows_read, a.files_ok) == (b.rejections, b.rows_read, b.files_ok)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 50, file_processing.BATCH_ROWS, 10**6])
+@pytest.mark.parametrize("masking", [True, False])
+def test_files_together_give_the_results_of_each_alone(tmp_path, monkeypatch, batch_rows, masking):
+    # good files around files with bad rows (inconsistent, illegal, unreadable) and files
+    # rejected whole, in batches of every size
+    edits = [
+        {(4, "card_selection"): "3"},
+        {(4, "gems_board_black"): "3", (6, "card_selection"): "3"},
+        {(10, "gems_board_red"): "lots"},
+    ]
+    bad = []
+    for i, edit in enumerate(edits):
+        folder = tmp_path / str(i)
+        bad.append(edited_copy(folder, edit))
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(GAME.read_text().splitlines()[0] + "\n")
+    paths = [LEGACY_FILES[0], bad[0], empty, LEGACY_FILES[1], bad[1], tmp_path / "missing.csv"]
+    paths += [header_only, bad[2], *LEGACY_FILES[2:], GAME]
+    config = {**LEGACY_CONFIG, "preprocessing": {"enable_masking": masking}}
+    alone = [process_game_log(p, config) for p in paths]
+    assert sum(len(r.rejections) for r in alone) >= 6
+    monkeypatch.setattr(file_processing, "BATCH_ROWS", batch_rows)
+    together = list(process_game_logs(paths, config))
+    assert len(together) == len(paths)
+    for a, b in zip(together, alone, strict=True):
+        assert_same_result(a, b)
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_partition_joined_gives_the_concatenation_of_each_file_alone(tmp_path, monkeypatch, pack):
+    # the job's path (consecutive files as one result, no frame per file) against the same
+    # per-file step run file by file, on good files around bad rows and files rejected whole
+    from imitation_learning import parallel_processor as pp
+
+    bad = [edited_copy(tmp_path / str(i), edit) for i, edit in enumerate(
+        [{(4, "card_selection"): "3"}, {(4, "gems_board_black"): "3"}]
+    )]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    paths = [str(p) for p in (LEGACY_FILES[0], bad[0], LEGACY_FILES[1], empty, bad[1],
+                              tmp_path / "missing.csv", *LEGACY_FILES[2:], GAME)]
+    monkeypatch.setattr(file_processing, "BATCH_ROWS", 150)  # several batches and runs
+    done = []
+    joined = pp.process_partition(paths, LEGACY_CONFIG, on_file_done=lambda: done.append(1),
+                                  pack=pack)
+    alone = pp.process_partition(paths, LEGACY_CONFIG, lambda p, c: process_game_log(p, c),
+                                 pack=pack)
+    assert len(done) == len(paths)
+    assert joined.df.attrs == alone.df.attrs and len(joined.df.attrs[pp.FILE_INDEX_ATTR]) == len(paths)
+    assert_same_result(joined, alone)
+
+
+def test_files_together_strict_stops_at_the_first_file_with_a_rejection(tmp_path):
+    bad = edited_copy(tmp_path, {(4, "card_selection"): "3"})
+    config = {**LEGACY_CONFIG, "preprocessing": {"strict": True}}
+    seen = []
+    with pytest.raises(StrictModeError) as raised:
+        for result in process_game_logs([*LEGACY_FILES[:2], bad, *LEGACY_FILES[2:]], config):
+            seen.append(result)
+    assert len(seen) == 2 and raised.value.rejection.file == str(bad)

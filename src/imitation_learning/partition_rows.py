@@ -27,7 +27,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,17 @@ class GameGroups:
 
     def moments(self, i: int) -> Moments:
         return Moments(int(self.rows[i].sum()), self.mean[i], self.m2[i])
+
+    @staticmethod
+    def concat(parts: Sequence[GameGroups]) -> GameGroups:
+        """The parts' entries, in order."""
+        return GameGroups(
+            file=np.concatenate([p.file for p in parts]),
+            game_id=np.concatenate([p.game_id for p in parts]),
+            rows=np.concatenate([p.rows for p in parts]),
+            mean=np.concatenate([p.mean for p in parts]),
+            m2=np.concatenate([p.m2 for p in parts]),
+        )
 
 
 @dataclass
@@ -136,6 +148,14 @@ def spill_name(paths: Sequence[str], config: Mapping) -> str:
     return f".x-unscaled-{len(paths):05d}-{digest.hexdigest()[:24]}.f32"
 
 
+#: Files run through the per-file step and X at a time within a partition. A group's
+#: arrays (X: about 80 rows of 5 KB per file) stay under glibc's largest mmap threshold
+#: (32 MiB), so malloc hands the next group the memory the last one used, already mapped;
+#: a whole partition's X (~45 MB) was mapped afresh every time, and first writes into new
+#: pages are slow on the machines measured here (docs/benchmarks.md, "Settings in the code").
+GROUP_FILES = 32
+
+
 def process_partition_rows(
     paths: Sequence[str],
     config: dict,
@@ -146,54 +166,92 @@ def process_partition_rows(
 ) -> PartitionRows:
     """The per-file step on each path, X built, per-game statistics (runs on a worker).
 
+    The files go :data:`GROUP_FILES` at a time; X is the groups' rows in order (the same
+    rows as one pass over the partition: X and the statistics are made row by row and file
+    by file).
+
     ``spill_dir`` (an existing folder, the save's temporary folder): X goes into a spill
-    file there instead of staying in memory. Its pages are the system's file cache; when
-    the write of phase 2 reads it back and deletes it, the output's pages reuse them
-    (memory the system had just used is much faster to get than memory it never touched,
-    on the virtual machines measured here)."""
+    file there, group by group, instead of staying in memory. Its pages are the system's
+    file cache; when the write of phase 2 reads it back and deletes it, the output's pages
+    reuse them (memory the system had just used is much faster to get than memory it never
+    touched, on the virtual machines measured here)."""
     from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
-    result = process_partition(paths, config, file_processor, on_file_done)
-    file_index = result.df.attrs.pop(FILE_INDEX_ATTR)
-    X, _, kinds = build_feature_matrix(result.df, result.features)
-    strategic_width = result.features.shape[1]
-    result.features = None
-    game_ids = result.df["game_id"].to_numpy().astype(np.int64)
-    num_players = result.df["num_players"].to_numpy().astype(np.int64)
-    result.df = None
-    row_group, groups = _game_groups(X, game_ids, num_players, file_index, kinds)
+    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
+    blocks, results, file_index, row_groups, groups = [], [], [], [], []
+    width = strategic_width = 0
+    with _new_file(spill) as write:
+        for first in range(0, max(len(paths), 1), GROUP_FILES):
+            result = process_partition(
+                paths[first : first + GROUP_FILES], config, file_processor, on_file_done
+            )
+            index = result.df.attrs.pop(FILE_INDEX_ATTR)
+            X, _, kinds = build_feature_matrix(result.df, result.features)
+            width, strategic_width = X.shape[1], result.features.shape[1]
+            game_ids = result.df["game_id"].to_numpy().astype(np.int64)
+            num_players = result.df["num_players"].to_numpy().astype(np.int64)
+            result.df = result.features = None
+            row_group, group = _game_groups(X, game_ids, num_players, index, kinds)
+            row_groups.append(row_group + sum(len(g) for g in groups))
+            group.file += len(file_index)  # positions in the partition's file index
+            groups.append(group)
+            file_index += index
+            results.append(result)
+            if write is None:
+                blocks.append(X)
+            else:
+                write(X)
+            del X
     summary = PartitionSummary(
         file_index=file_index,
-        rejections=result.rejections,
-        rows_read=result.rows_read,
-        files_ok=result.files_ok,
-        rows=len(X),
-        width=X.shape[1],
+        rejections=[r for result in results for r in result.rejections],
+        rows_read=sum(result.rows_read for result in results),
+        files_ok=[f for result in results for f in result.files_ok],
+        rows=sum(len(g) for g in row_groups),
+        width=width,
         strategic_width=strategic_width,
-        groups=groups,
+        groups=GameGroups.concat(groups),
     )
-    rows = PartitionRows(X, row_group, result.labels, result.masks, summary)
-    if spill_dir is not None:
-        rows.paths, rows.config = tuple(paths), config
-        rows.spill = os.path.join(spill_dir, spill_name(paths, config))
-        _write_new_file(rows.spill, X)
-        rows.X = None
+    heads = list(results[0].labels)
+    rows = PartitionRows(
+        X=None if write is not None else _joined(blocks),
+        row_group=_joined(row_groups),
+        labels={h: _joined([r.labels[h] for r in results]) for h in heads},
+        masks={h: _joined([r.masks[h] for r in results]) for h in heads},
+        summary=summary,
+    )
+    if spill is not None:
+        rows.paths, rows.config, rows.spill = tuple(paths), config, spill
     return rows
 
 
-def _write_new_file(path: str, block: np.ndarray) -> None:
-    """``block``'s bytes as the file ``path``, whose folder must exist (never created: a
-    task still running after its run was stopped leaves nothing behind). Written under a
-    temporary name, then renamed: a reader of an earlier copy (Dask running the partition
-    twice) keeps reading whole rows."""
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays one after the other (the array itself when there is one)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+@contextmanager
+def _new_file(path: str | None) -> Iterator[Callable[[np.ndarray], None] | None]:
+    """A function writing blocks' bytes one after the other into the new file ``path``
+    (``None`` when ``path`` is None), whose folder must exist (never created: a task still
+    running after its run was stopped leaves nothing behind). Written under a temporary
+    name, renamed when the block ends without an error (else removed): a reader of an
+    earlier copy (Dask running the partition twice) keeps reading whole rows."""
+    if path is None:
+        yield None
+        return
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(block: np.ndarray) -> None:
+        data = memoryview(np.ascontiguousarray(block)).cast("B")
+        done = 0
+        while done < len(data):
+            done += os.write(fd, data[done:])
+
     try:
         try:
-            data = memoryview(np.ascontiguousarray(block)).cast("B")
-            done = 0
-            while done < len(data):
-                done += os.write(fd, data[done:])
+            yield write
         finally:
             os.close(fd)
         os.replace(tmp, path)

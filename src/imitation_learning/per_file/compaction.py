@@ -84,6 +84,16 @@ class Compacted:
     def __len__(self) -> int:
         return len(self.values)
 
+    def rows(self, rows: slice) -> Compacted:
+        """These rows only (views)."""
+        return Compacted(
+            values=self.values[rows],
+            card_present=self.card_present[rows],
+            reserved_present=self.reserved_present[rows],
+            noble_present=self.noble_present[rows],
+            player_present=self.player_present[rows],
+        )
+
     @property
     def card_positions(self) -> np.ndarray:
         """int8 ``(n, 12)``: ``i`` for a present card at running index ``i``, else -1."""
@@ -159,16 +169,16 @@ def build_frame(compacted: Compacted, action_codes: np.ndarray | None = None) ->
     n = len(v)
     if action_codes is None:
         action_codes = v[:, C.ACTION_COL]
+    # Each block is the transpose of a row-major (n, columns) array: no transposing copy
+    # here, and the job's concatenation of the files' frames and its gathers of columns
+    # for X then copy whole rows (pandas keeps a block's memory order through both).
     blocks = [
-        (v[:, :1].T.astype(np.int64, order="C"), _GAME_ID_PLACE),
-        # cast, then transpose: a transposing copy of int16 is cheaper than a transposing cast
-        (np.ascontiguousarray(v[:, _STATE].astype(np.int16).T), _STATE_PLACE),
+        (v[:, :1].T.astype(np.int64), _GAME_ID_PLACE),
+        (v[:, _STATE].astype(np.int16).T, _STATE_PLACE),
         (_action_categorical(action_codes), _ACTION_PLACE),
-        (v[:, _DECISION_FLOAT].T.astype(np.float32, order="C"), _DECISION_FLOAT_PLACE),
+        (v[:, _DECISION_FLOAT].astype(np.float32).T, _DECISION_FLOAT_PLACE),
         (
-            np.concatenate(
-                [compacted.card_positions, compacted.reserved_positions], axis=1
-            ).T.copy(),
+            np.concatenate([compacted.card_positions, compacted.reserved_positions], axis=1).T,
             _POSITION_PLACE,
         ),
     ]
