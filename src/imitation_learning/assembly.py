@@ -67,6 +67,12 @@ from imitation_learning.partition_rows import (
     write_split_labels_masks,
     write_x_rows,
 )
+from imitation_learning.result_cache import (
+    CacheCounts,
+    CacheSpec,
+    cache_size,
+    config_key,
+)
 from splendor.errors import Rejection
 
 #: Task name prefixes, as the dashboard and the performance report show them.
@@ -107,6 +113,7 @@ class BuildRun:
     num_workers: int
     dashboard_link: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    cache: dict | None = None  # the result cache's figures (None: run without a cache)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -239,15 +246,20 @@ class InProcess:
     """Both phases in this process. Between them, each partition's X waits in a spill file
     in the save's temporary folder (removed with it); its labels and masks in memory."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cache: CacheSpec | None = None):
         self.folder = folder
+        self.cache = cache
         self.parts: list[PartitionRows] = []
 
     def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
         for chunk in chunks:
             self.parts.append(
                 process_partition_rows(
-                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=spill_folder(self.folder)
+                    chunk,
+                    cfg,
+                    on_file_done=lambda: bar.update(1),
+                    spill_dir=spill_folder(self.folder),
+                    cache=self.cache,
                 )
             )
         return [r.summary for r in self.parts]
@@ -267,9 +279,10 @@ class InProcess:
 class OnCluster:
     """Both phases as Dask tasks (named, see :data:`TASK_NAMES`) on the client's cluster."""
 
-    def __init__(self, client, folder: Path):
+    def __init__(self, client, folder: Path, cache: CacheSpec | None = None):
         self.client = client
         self.folder = folder
+        self.cache = cache
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
         self.held: list = []  # futures kept until the end: the dashboard shows them done
@@ -291,6 +304,7 @@ class OnCluster:
             chunks,
             [cfg] * len(chunks),
             key=[self._key("process-partition", i) for i in n],
+            cache=self.cache,
             **spill,
         )
         summaries_f = client.map(
@@ -398,9 +412,14 @@ def build_dataset(
     progress: bool = True,
     t_start: float | None = None,
     timings: dict[str, float] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> BuildRun:
     """Process ``files`` and save the dataset to ``data.processed_dir`` (atomically: on
-    any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring."""
+    any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring.
+
+    ``cache_dir``: the folder of the per-file result cache
+    (:mod:`imitation_learning.result_cache`; created if missing, and seen by the workers
+    at that path); None runs without a cache. The saved files are the same either way."""
     t_start = time.perf_counter() if t_start is None else t_start
     cfg = validate_config(config)
     prep, data = cfg["preprocessing"], cfg["data"]
@@ -411,12 +430,17 @@ def build_dataset(
     address = pp.resolve_scheduler_address(cfg)
     timings = {**(timings or {}), "cluster_start_s": 0.0}
     info = {"workers": 1, "link": None}
+    cache = None
+    if cache_dir is not None:
+        folder = Path(os.path.abspath(os.fspath(cache_dir)))
+        folder.mkdir(parents=True, exist_ok=True)
+        cache = CacheSpec(str(folder), config_key(cfg))
 
     with AtomicDir(Path(data["processed_dir"])) as tmp:
         if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
             if prep.get("report") is not None:
                 pp._say("no performance report: the job runs in this process, without a cluster")
-            run = _phases(InProcess(tmp), paths, cfg, 1, tmp, progress, timings)
+            run = _phases(InProcess(tmp, cache), paths, cfg, 1, tmp, progress, timings)
         else:
             t0 = time.perf_counter()
             with pp.pool_client(
@@ -440,7 +464,13 @@ def build_dataset(
                 )
                 with _unless_failing(report), _unless_failing(_task_stream(client)) as stream:
                     run = _phases(
-                        OnCluster(client, tmp), paths, cfg, info["workers"], tmp, progress, timings
+                        OnCluster(client, tmp, cache),
+                        paths,
+                        cfg,
+                        info["workers"],
+                        tmp,
+                        progress,
+                        timings,
                     )
                 t_closing = time.perf_counter()
                 timings["cluster_up_s"] = t_closing - t0 - timings["cluster_start_s"]
@@ -448,7 +478,7 @@ def build_dataset(
             timings["workers_busy_s"] = _busy_seconds(stream.data)
             timings.update(_seconds_by_task(stream.data))
         t_save = time.perf_counter()
-        plan, heads, names, kinds = run
+        plan, heads, names, kinds, counts = run
         # The spill folder goes before the swap: a partition that Dask ran again after its
         # write (a worker lost late in the run, the task left running on an existing
         # cluster) finds no folder to write into, and nothing of it reaches the output.
@@ -473,6 +503,18 @@ def build_dataset(
         timings["metadata_s"] = time.perf_counter() - t_save
     timings["total_s"] = time.perf_counter() - t_start
     rejections = [r.to_dict() for r in plan.rejections]
+    cache_figures = None
+    if cache is not None and counts is not None:
+        entries, size = cache_size(cache.folder)
+        cache_figures = {
+            "dir": cache.folder,
+            "files_cached": counts.cached,
+            "files_processed": counts.processed,
+            "not_stored": counts.not_stored,
+            "damaged": list(counts.damaged),
+            "entries": entries,
+            "bytes": size,
+        }
     return BuildRun(
         output_dir=Path(data["processed_dir"]),
         files=len(paths),
@@ -485,12 +527,14 @@ def build_dataset(
         num_workers=info["workers"],
         dashboard_link=info["link"],
         timings=timings,
+        cache=cache_figures,
     )
 
 
 def _phases(runner, paths, cfg, workers, tmp, progress, timings):
-    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds),
-    ``heads`` the label and mask statistics of each split."""
+    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds,
+    cache counts), ``heads`` the label and mask statistics of each split, the cache counts
+    summed over the partitions (None without a cache)."""
     prep, data = cfg["preprocessing"], cfg["data"]
     sizes = pp.partition_sizes(
         len(paths), workers, prep["files_per_partition"], pp.file_weights(paths)
@@ -503,6 +547,12 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
             summaries = runner.process(chunks, cfg, bar)
         t1 = time.perf_counter()
         timings["processing_s"] = t1 - t0
+        counts = None
+        if runner.cache is not None:
+            counts = CacheCounts()
+            for s in summaries:
+                if s.cache is not None:
+                    counts.add(s.cache)
         names, kinds = feature_columns(_strategic_width(summaries, prep))
         width = len(names)
         for s in summaries:
@@ -525,7 +575,7 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
         timings["flush_s"] = time.perf_counter() - t3
     finally:
         runner.close()
-    return plan, heads, names, kinds
+    return plan, heads, names, kinds, counts
 
 
 def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:

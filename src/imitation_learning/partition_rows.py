@@ -43,6 +43,7 @@ from imitation_learning.dataset import (
     head_stats,
     write_labels_and_masks,
 )
+from imitation_learning.result_cache import CacheCounts, CachedStep, CacheSpec
 from splendor import columns as C
 from splendor.errors import Rejection
 
@@ -83,6 +84,7 @@ class PartitionSummary:
     width: int
     strategic_width: int
     groups: GameGroups
+    cache: CacheCounts | None = None  # what the result cache did (None: no cache)
 
 
 @dataclass
@@ -101,6 +103,7 @@ class PartitionRows:
     spill: str | None = None
     paths: tuple[str, ...] = ()
     config: dict = field(default_factory=dict, repr=False)
+    cache: CacheSpec | None = None
 
     def load_x(self) -> np.ndarray:
         """X, from memory or from the spill file. A spill file that is gone (its write ran
@@ -115,7 +118,7 @@ class PartitionRows:
             # mapped, not copied: the rows are read straight from the file cache
             return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
-            X = process_partition_rows(self.paths, self.config).X
+            X = process_partition_rows(self.paths, self.config, cache=self.cache).X
             if X.shape != shape:
                 raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
             return X
@@ -147,6 +150,7 @@ def process_partition_rows(
     on_file_done: Callable[[], None] | None = None,
     *,
     spill_dir: str | None = None,
+    cache: CacheSpec | None = None,
 ) -> PartitionRows:
     """The per-file step on each path, X built, per-game statistics (runs on a worker).
 
@@ -154,9 +158,20 @@ def process_partition_rows(
     file there instead of staying in memory. Its pages are the system's file cache; when
     the write of phase 2 reads it back and deletes it, the output's pages reuse them
     (memory the system had just used is much faster to get than memory it never touched,
-    on the virtual machines measured here)."""
-    from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
+    on the virtual machines measured here).
 
+    ``cache`` (:mod:`imitation_learning.result_cache`): each file's result of the per-file
+    step is taken from the cache when its key is there, else computed and stored; what
+    follows is the same either way. Ignored with a custom ``file_processor``."""
+    from imitation_learning.parallel_processor import (
+        FILE_INDEX_ATTR,
+        _file_processor,
+        process_partition,
+    )
+
+    cached = None
+    if cache is not None and file_processor is None:
+        file_processor = cached = CachedStep(cache, _file_processor())
     result = process_partition(paths, config, file_processor, on_file_done)
     file_index = result.df.attrs.pop(FILE_INDEX_ATTR)
     X, _, kinds = build_feature_matrix(result.df, result.features)
@@ -175,10 +190,11 @@ def process_partition_rows(
         width=X.shape[1],
         strategic_width=strategic_width,
         groups=groups,
+        cache=cached.counts if cached is not None else None,
     )
     rows = PartitionRows(X, row_group, result.labels, result.masks, summary)
     if spill_dir is not None:
-        rows.paths, rows.config = tuple(paths), config
+        rows.paths, rows.config, rows.cache = tuple(paths), config, cache
         rows.spill = os.path.join(spill_dir, spill_name(paths, config))
         _write_new_file(rows.spill, X)
         rows.X = None

@@ -1,0 +1,474 @@
+"""The cache of per-file results: a re-run processes only the game files it has not seen.
+
+Each game file's result of the per-file step (the :class:`FileResult` that
+:func:`imitation_learning.per_file.file_processing.process_game_log` returns: its frame,
+strategic features, labels, masks, rejections and row count) is kept in a cache folder,
+one entry per file, under a key made of
+
+- the **content** of the file: the SHA-256 of its bytes (never its name, size or mtime);
+- the **configuration keys that change the result** (:data:`RESULT_CONFIG_KEYS`: the
+  reader's settings, the masking and feature switches); every other key is listed in
+  :data:`OTHER_CONFIG_KEYS`, and a test fails when a key of the schema is in neither, so a
+  new key cannot be forgotten;
+- the **version of the per-file step** (:func:`step_version`): the SHA-256 of the source
+  of every module of the project that the step and this module import (the import graph
+  walked from :data:`VERSION_ROOTS`, module and function-level imports alike, every
+  package ``__init__`` on the way), of the game data files (``splendor/data``), of this
+  entry format and of the numpy and pandas versions. Any edit of those sources gives a new
+  version, hence new keys: nothing to remember to bump.
+
+The job (:func:`imitation_learning.partition_rows.process_partition_rows`) runs the step
+through :class:`CachedStep`, which returns a stored result when the key is in the cache
+and otherwise runs the step and stores its result. Everything after the step (X, the
+per-game statistics, the split, the scaler, the writes) runs on the results exactly as
+without a cache, so the saved files are byte-identical to a run with an empty cache.
+
+An entry (``<cache>/entries/<key[:2]>/<key>.entry``) is one file::
+
+    MAGIC | header length (8 bytes, little-endian) | header (JSON) | payload | SHA-256
+
+The header holds the key, the row counts and the file's rejections (without the file's
+name: a renamed copy of a file hits the same entry, and its report names the new path).
+The payload is the frame and the arrays, pickled (protocol 5; features as uint8 when
+that is exact, masks as packed bits) and read back by an unpickler that only builds numpy,
+pandas and pyarrow objects. The last 32 bytes are the SHA-256 of everything before them.
+
+Safety: an entry is written under a unique temporary name in its folder, then renamed over
+the final name (``os.replace``), so a reader (another run sharing the cache) sees either
+no entry or a whole one. A damaged or truncated entry (wrong magic, length, checksum or
+key) is reported, never used, and replaced by the result computed again. A file whose
+bytes change while it is processed (hashed before and after) is not stored. The cache is
+an optimisation only: an entry that cannot be written is counted and the run goes on.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import pickle
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imitation_learning.per_file.results import FileResult
+from splendor.errors import Rejection
+
+#: The entry format (part of the step version).
+FORMAT = 1
+MAGIC = b"SPLENDOR-IL-RC\x00\x01"
+_DIGEST = 32
+ENTRIES = "entries"
+SUFFIX = ".entry"
+
+#: The configuration keys that change a file's result (read by the per-file step).
+RESULT_CONFIG_KEYS = (
+    "reader.blind_reserve_base",
+    "preprocessing.enable_masking",
+    "preprocessing.enable_feature_engineering",
+)
+#: Every other key of the configuration: they change how files are found, split, scaled,
+#: scheduled or reported, never one file's result. (``preprocessing.strict`` stops the run
+#: on a rejection; the cached rejections are checked against it.)
+OTHER_CONFIG_KEYS = (
+    "seed",
+    "data.data_root",
+    "data.processed_dir",
+    "data.train_ratio",
+    "data.val_ratio",
+    "data.test_ratio",
+    "preprocessing.num_workers",
+    "preprocessing.scheduler_address",
+    "preprocessing.dashboard_address",
+    "preprocessing.files_per_partition",
+    "preprocessing.max_games",
+    "preprocessing.report",
+    "preprocessing.strict",
+    "preprocessing.out_of_core",
+    "preprocessing.no_workers_timeout_s",
+    "preprocessing.durable",
+)
+
+#: The modules whose import graph makes the step version: the per-file step and this
+#: module (the entry format).
+VERSION_ROOTS = ("imitation_learning.per_file.file_processing", "imitation_learning.result_cache")
+#: Only the project's own packages are followed (libraries count by their version).
+PROJECT_PACKAGES = ("imitation_learning", "splendor")
+#: Folders of data files read by the step (hashed with the sources).
+DATA_FOLDERS = (("splendor", "data"),)
+
+
+def default_cache_dir(output_dir: str | os.PathLike) -> Path:
+    """The cache folder beside the output: ``data/processed`` -> ``data/processed.cache``."""
+    out = Path(os.path.abspath(os.fspath(output_dir)))
+    return out.with_name(out.name + ".cache")
+
+
+# --------------------------------------------------------------------------- the key
+
+
+def config_key(config: Mapping) -> str:
+    """The part of the key taken from the configuration (:data:`RESULT_CONFIG_KEYS`)."""
+    values = {}
+    for dotted in RESULT_CONFIG_KEYS:
+        node = config
+        for part in dotted.split("."):
+            node = node[part]
+        values[dotted] = node
+    return json.dumps(values, sort_keys=True)
+
+
+def step_modules(roots: Sequence[str] = VERSION_ROOTS) -> dict[str, str]:
+    """module name -> source path of every project module the ``roots`` import, directly
+    or not (their packages' ``__init__`` included), found by reading their sources."""
+    found: dict[str, str] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or name.split(".")[0] not in PROJECT_PACKAGES:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # ``from module import name``: not a module
+            continue
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        found[name] = spec.origin
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages
+        is_package = spec.submodule_search_locations is not None
+        package = name if is_package else ".".join(parts[:-1])
+        tree = ast.parse(Path(spec.origin).read_bytes(), spec.origin)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                todo.append(module)
+                # ``from package import module`` imports a module too
+                todo += [f"{module}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return found
+
+
+def version_of(sources: Mapping[str, str | os.PathLike], data_files: Iterable[Path] = ()) -> str:
+    """SHA-256 of the sources (name and bytes, in name order), the data files, the entry
+    format and the versions of the libraries the results are made of."""
+    import pandas
+
+    h = hashlib.sha256(f"format {FORMAT}\0".encode())
+    h.update(f"python {sys.version_info[:2]} numpy {np.__version__} pandas {pandas.__version__}\0".encode())
+    for name in sorted(sources):
+        h.update(f"{name}\0".encode() + hashlib.sha256(Path(sources[name]).read_bytes()).digest())
+    for path in sorted(Path(p) for p in data_files):
+        h.update(f"{path.name}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _data_files() -> list[Path]:
+    out = []
+    for package, folder in DATA_FOLDERS:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for location in spec.submodule_search_locations:
+            out += [p for p in (Path(location) / folder).glob("*") if p.is_file()]
+    return out
+
+
+@functools.cache
+def step_version() -> str:
+    """The version of the per-file step in this process (see the module docstring)."""
+    return version_of(step_modules(), _data_files())
+
+
+def content_hash(path: str) -> str | None:
+    """SHA-256 (hex) of the file's bytes; None when it cannot be read (not cached: the
+    step reports it)."""
+    h = hashlib.sha256()
+    try:
+        if "://" in path:
+            import fsspec
+
+            with fsspec.open(path, "rb") as f:
+                data = f.read()
+            h.update(data)
+        else:
+            with open(path, "rb", buffering=0) as f:
+                while chunk := f.read(1 << 22):
+                    h.update(chunk)
+    except (OSError, ValueError):
+        return None
+    return h.hexdigest()
+
+
+def entry_key(content: str, config_part: str, version: str) -> str:
+    return hashlib.sha256(f"{content}\0{config_part}\0{version}".encode()).hexdigest()
+
+
+def entry_path(folder: str | os.PathLike, key: str) -> Path:
+    return Path(folder) / ENTRIES / key[:2] / f"{key}{SUFFIX}"
+
+
+# --------------------------------------------------------------------------- the entries
+
+
+class DamagedEntry(ValueError):
+    """An entry that cannot be trusted (never used)."""
+
+
+#: Modules whose classes the payload may name (numpy, pandas and pyarrow objects only).
+_SAFE_MODULES = ("numpy", "pandas", "pyarrow")
+_SAFE_BUILTINS = {"slice", "range", "complex", "frozenset", "set", "tuple", "list", "dict"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        top = module.split(".")[0]
+        if top in _SAFE_MODULES or (module == "builtins" and name in _SAFE_BUILTINS):
+            return super().find_class(module, name)
+        if module == "copyreg" and name == "_reconstructor":
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a cache entry")
+
+
+def encode(result: FileResult, path: str, key: str) -> bytes:
+    """The entry of ``result`` (the step's result for the file ``path``)."""
+    packed = _pack_features(result.features)
+    payload = {
+        "df": result.df,
+        "features": packed,
+        "features_dtype": str(result.features.dtype),
+        "labels": result.labels,
+        "masks": {h: np.packbits(m, axis=1) for h, m in result.masks.items()},
+        "mask_classes": {h: int(m.shape[1]) for h, m in result.masks.items()},
+    }
+    body = pickle.dumps(payload, protocol=5)
+    header = json.dumps(
+        {
+            "key": key,
+            "rows_read": int(result.rows_read),
+            "rows": len(result.df),
+            "file_ok": bool(result.files_ok),
+            "rejections": [[r.line, r.column, r.reason, r.rows] for r in result.rejections],
+        }
+    ).encode()
+    head = MAGIC + len(header).to_bytes(8, "little") + header
+    digest = hashlib.sha256(head)
+    digest.update(body)
+    return b"".join((head, body, digest.digest()))
+
+
+def decode(data: bytes, path: str, key: str) -> FileResult:
+    """The result stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
+    entry is not whole and sound."""
+    view = memoryview(data)
+    if len(data) < len(MAGIC) + 8 + _DIGEST or bytes(view[: len(MAGIC)]) != MAGIC:
+        raise DamagedEntry("not a cache entry (bad magic or truncated)")
+    if hashlib.sha256(view[:-_DIGEST]).digest() != bytes(view[-_DIGEST:]):
+        raise DamagedEntry("checksum mismatch (damaged or truncated)")
+    start = len(MAGIC) + 8
+    size = int.from_bytes(view[len(MAGIC) : start], "little")
+    try:
+        header = json.loads(bytes(view[start : start + size]))
+        if header["key"] != key:
+            raise DamagedEntry("entry holds another key")
+        payload = _Unpickler(io.BytesIO(view[start + size : -_DIGEST])).load()
+        features = payload["features"].astype(payload["features_dtype"], copy=False)
+        masks = {
+            h: np.unpackbits(m, axis=1, count=payload["mask_classes"][h]).astype(bool)
+            for h, m in payload["masks"].items()
+        }
+        result = FileResult(
+            df=payload["df"],
+            features=features,
+            labels=payload["labels"],
+            masks=masks,
+            rejections=[Rejection(path, *r) for r in header["rejections"]],
+            rows_read=int(header["rows_read"]),
+            files_ok=[path] if header["file_ok"] else [],
+        )
+    except DamagedEntry:
+        raise
+    except Exception as exc:  # a sound checksum over an unreadable payload
+        raise DamagedEntry(f"unreadable entry ({type(exc).__name__}: {exc})") from None
+    if len(result.df) != header["rows"]:
+        raise DamagedEntry("entry's row count does not match its frame")
+    return result
+
+
+def _pack_features(features: np.ndarray) -> np.ndarray:
+    if features.size and features.dtype == np.float32:
+        packed = features.astype(np.uint8)
+        if np.array_equal(packed, features):
+            return packed
+    return features
+
+
+def storable(result: FileResult, path: str) -> bool:
+    """Whether the result can be kept under its content alone: every rejection is of this
+    file, and none names the path in its text (it would be wrong for a renamed copy)."""
+    return all(r.file == path and path not in r.reason for r in result.rejections) and (
+        result.files_ok in ([], [path])
+    )
+
+
+def read_entry(folder: str | os.PathLike, key: str, path: str) -> FileResult | None:
+    """The stored result (None if absent); :class:`DamagedEntry` if it is damaged."""
+    try:
+        with open(entry_path(folder, key), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DamagedEntry(f"cannot read the entry ({exc})") from None
+    return decode(data, path, key)
+
+
+def write_entry(folder: str | os.PathLike, key: str, data: bytes) -> None:
+    """Write an entry atomically: a unique temporary file in the entry's folder, renamed
+    over the final name (a concurrent reader sees no entry or a whole one)."""
+    final = entry_path(folder, key)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{final.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- the step
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a worker needs to use the cache: its folder (seen by every worker at this
+    path) and the configuration's part of the key."""
+
+    folder: str
+    config_part: str
+
+
+@dataclass
+class CacheCounts:
+    """What the cache did for a block of files."""
+
+    cached: int = 0
+    processed: int = 0
+    not_stored: int = 0
+    damaged: list[str] = field(default_factory=list)  # "<file>: <why>" per damaged entry
+
+    def add(self, other: CacheCounts) -> None:
+        self.cached += other.cached
+        self.processed += other.processed
+        self.not_stored += other.not_stored
+        self.damaged += other.damaged
+
+
+class CachedStep:
+    """The per-file step through the cache (a ``file_processor`` for
+    :func:`imitation_learning.parallel_processor.process_partition`)."""
+
+    def __init__(self, spec: CacheSpec, step: Callable[[str, dict], FileResult]):
+        self.spec = spec
+        self.step = step
+        self.version = step_version()
+        self.counts = CacheCounts()
+
+    def __call__(self, path: str, config: dict) -> FileResult:
+        path = os.fspath(path)
+        content = content_hash(path)
+        if content is None:  # unreadable: the step reports it
+            self.counts.processed += 1
+            return self.step(path, config)
+        key = entry_key(content, self.spec.config_part, self.version)
+        try:
+            result = read_entry(self.spec.folder, key, path)
+        except DamagedEntry as exc:
+            self.counts.damaged.append(f"{path}: {exc}")
+            result = None
+        if result is not None:
+            self.counts.cached += 1
+            if result.rejections and (config.get("preprocessing") or {}).get("strict"):
+                from imitation_learning.per_file.file_processing import StrictModeError
+
+                raise StrictModeError(result.rejections[0])
+            return result
+        result = self.step(path, config)
+        self.counts.processed += 1
+        # stored only if the file did not change under the step, and the result holds
+        # nothing of its name
+        if storable(result, path) and content_hash(path) == content:
+            try:
+                write_entry(self.spec.folder, key, encode(result, path, key))
+            except OSError:
+                self.counts.not_stored += 1
+        else:
+            self.counts.not_stored += 1
+        return result
+
+
+# --------------------------------------------------------------------------- prune, size
+
+
+def cache_size(folder: str | os.PathLike) -> tuple[int, int]:
+    """(entries, bytes) in the cache folder."""
+    n = size = 0
+    for path in (Path(folder) / ENTRIES).glob(f"*/*{SUFFIX}"):
+        try:
+            size += path.stat().st_size
+            n += 1
+        except FileNotFoundError:
+            pass
+    return n, size
+
+
+def current_keys(paths: Sequence[str], config: Mapping, threads: int | None = None) -> set[str]:
+    """The keys of ``paths`` under ``config`` and this step version (the files hashed by a
+    few threads: hashlib works outside the GIL)."""
+    part, version = config_key(config), step_version()
+    with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
+        contents = list(pool.map(content_hash, paths))
+    return {entry_key(c, part, version) for c in contents if c is not None}
+
+
+#: A temporary file older than this is a leftover of a stopped run (prune removes it).
+STALE_TMP_S = 3600.0
+
+
+def prune(folder: str | os.PathLike, keep: set[str]) -> dict[str, int]:
+    """Remove every entry whose key is not in ``keep`` (and old temporary leftovers)."""
+    out = {"kept": 0, "kept_bytes": 0, "removed": 0, "removed_bytes": 0}
+    now = time.time()
+    for path in sorted((Path(folder) / ENTRIES).glob("*/*")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.name.endswith(SUFFIX):
+            if path.name[: -len(SUFFIX)] in keep:
+                out["kept"] += 1
+                out["kept_bytes"] += st.st_size
+                continue
+        elif ".tmp-" not in path.name or now - st.st_mtime < STALE_TMP_S:
+            continue  # not ours, or a write in progress
+        path.unlink(missing_ok=True)
+        out["removed"] += 1
+        out["removed_bytes"] += st.st_size
+    return out
