@@ -418,8 +418,8 @@ def build_dataset(
     any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring.
 
     ``cache_dir``: the folder of the per-file result cache
-    (:mod:`imitation_learning.result_cache`; created if missing, and seen by the workers
-    at that path); None runs without a cache. The saved files are the same either way."""
+    (:mod:`imitation_learning.result_cache`; made when the first entry is written, and
+    seen by the workers at that path); None runs without a cache. The saved files are the same either way."""
     t_start = time.perf_counter() if t_start is None else t_start
     cfg = validate_config(config)
     prep, data = cfg["preprocessing"], cfg["data"]
@@ -432,9 +432,9 @@ def build_dataset(
     info = {"workers": 1, "link": None}
     cache = None
     if cache_dir is not None:
-        folder = Path(os.path.abspath(os.fspath(cache_dir)))
-        folder.mkdir(parents=True, exist_ok=True)
-        cache = CacheSpec(str(folder), config_key(cfg))
+        # made by the first entry's write, on the worker (nothing is left by a run that
+        # fails before any file is processed)
+        cache = CacheSpec(os.path.abspath(os.fspath(cache_dir)), config_key(cfg))
 
     with AtomicDir(Path(data["processed_dir"])) as tmp:
         if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does

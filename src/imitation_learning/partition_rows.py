@@ -163,15 +163,13 @@ def process_partition_rows(
     ``cache`` (:mod:`imitation_learning.result_cache`): each file's result of the per-file
     step is taken from the cache when its key is there, else computed and stored; what
     follows is the same either way. Ignored with a custom ``file_processor``."""
-    from imitation_learning.parallel_processor import (
-        FILE_INDEX_ATTR,
-        _file_processor,
-        process_partition,
-    )
+    from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
     cached = None
     if cache is not None and file_processor is None:
-        file_processor = cached = CachedStep(cache, _file_processor())
+        from imitation_learning.per_file.file_processing import process_game_log
+
+        file_processor = cached = CachedStep(cache, process_game_log)
     result = process_partition(paths, config, file_processor, on_file_done)
     file_index = result.df.attrs.pop(FILE_INDEX_ATTR)
     X, _, kinds = build_feature_matrix(result.df, result.features)

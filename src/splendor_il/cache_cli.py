@@ -13,6 +13,7 @@ Exit codes: 0 done, 2 usage error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from imitation_learning.config import ConfigError
@@ -46,9 +47,15 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _usage_error(message: str) -> int:
+    """A user error on one line; exit code 2."""
+    print(f"splendor-il cache: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def run_cache_command(args: argparse.Namespace) -> int:
     from imitation_learning import result_cache as rc
-    from splendor_il.preprocess_cli import _usage_error, build_config, cache_dir_of, format_bytes
+    from splendor_il.preprocess_cli import build_config, cache_dir_of, format_bytes
 
     try:
         cfg = build_config(args)
