@@ -65,6 +65,11 @@ def empty_cache_run(root: Path, out: Path, tmp_path: Path, **prep) -> dict[str, 
     return saved(out)
 
 
+def reassemble(out: Path) -> None:
+    """Touch the output: the next run assembles it again instead of leaving it as it is."""
+    (out / "stats.json").touch()
+
+
 def counts(summary: dict) -> tuple[int, int]:
     return summary["cache"]["files_cached"], summary["cache"]["files_processed"]
 
@@ -77,13 +82,32 @@ def test_rerun_with_nothing_changed_takes_every_file_from_the_cache(root, tmp_pa
     first = run(root, out, cache)
     assert counts(first) == (0, 18)
     assert first["cache"]["entries"] == 18 and first["cache"]["bytes"] > 0
+    assert first["cache"]["output_unchanged"] is False
     want = saved(out)
+    # the output holds this very run's dataset: left as it is
+    inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
     again = run(root, out, cache)
+    assert again["cache"]["output_unchanged"] is True
+    assert counts(again) == (18, 0)
+    assert {p.name: p.stat().st_ino for p in out.iterdir()} == inodes
+    assert again["rows_read"] == first["rows_read"]
+    assert again["rows_per_split"] == first["rows_per_split"]
+    assert saved(out) == want
+    # a file of the output rewritten (even with its own bytes): assembled again, every
+    # file from the cache
+    x = out / "X_val.npy"
+    x.write_bytes(x.read_bytes())
+    again = run(root, out, cache)
+    assert again["cache"]["output_unchanged"] is False
     assert counts(again) == (18, 0)
     assert saved(out) == want
     # and the same bytes as a run without any cache
     run(root, out, None)
     assert saved(out) == want
+    # the output gone: assembled again
+    shutil.rmtree(out)
+    again = run(root, out, cache)
+    assert again["cache"]["output_unchanged"] is False and saved(out) == want
 
 
 def test_rerun_after_adding_files(games, tmp_path):
@@ -159,6 +183,7 @@ def test_a_configuration_change_after_the_step_does_not_invalidate(root, tmp_pat
         cache_dir=cache,
     )
     assert counts(summary) == (18, 0)
+    assert summary["cache"]["output_unchanged"] is False  # another dataset: assembled
     got = saved(out)
     fresh = tmp_path / "fresh"
     run_preprocessing(
@@ -184,6 +209,7 @@ def test_cache_shared_by_the_workers_of_a_cluster(root, tmp_path, dask_scheduler
     settings = {"scheduler_address": dask_scheduler_address, "files_per_partition": 4}
     assert counts(run(root, out, cache, **settings)) == (0, 18)
     want = saved(out)
+    reassemble(out)
     again = run(root, out, cache, **settings)
     assert again["num_workers"] == 2
     assert counts(again) == (18, 0)
@@ -211,6 +237,7 @@ def test_damaged_and_truncated_entries_are_reported_and_recomputed(root, tmp_pat
     flipped.write_bytes(bytes(data))
     cut.write_bytes(cut.read_bytes()[:-100])
     emptied.write_bytes(b"")
+    reassemble(out)
     summary = run(root, out, cache)
     assert counts(summary) == (15, 3)
     damaged = summary["cache"]["damaged"]
@@ -218,6 +245,7 @@ def test_damaged_and_truncated_entries_are_reported_and_recomputed(root, tmp_pat
     assert any("checksum mismatch" in d for d in damaged)
     assert any("bad magic or truncated" in d for d in damaged)
     assert saved(out) == want
+    reassemble(out)
     assert counts(run(root, out, cache)) == (18, 0)  # replaced by sound entries
 
 
@@ -363,6 +391,10 @@ def test_cli_cache_beside_the_output_and_its_summary(root, tmp_path, capsys):
     assert main(_argv(root, out)) == 0
     assert "cache:          0 files from the cache, 18 processed" in capsys.readouterr().out
     assert (tmp_path / "processed.cache" / rc.ENTRIES).is_dir()
+    assert main(_argv(root, out)) == 0
+    printed = capsys.readouterr().out
+    assert "18 files, configuration and code unchanged since the output was saved" in printed
+    (out / "stats.json").touch()
     assert main(_argv(root, out)) == 0
     printed = capsys.readouterr().out
     assert "cache:          18 files from the cache, 0 processed; 18 entries" in printed

@@ -175,7 +175,12 @@ def format_summary(summary: dict) -> str:
     if summary.get("num_workers") is not None:
         lines.append(f"  workers:        {summary['num_workers']}")
     cache = summary.get("cache")
-    if cache:
+    if cache and cache.get("output_unchanged"):
+        lines.append(
+            f"  cache:          {cache['files_cached']} files, configuration and code "
+            "unchanged since the output was saved: left as it is"
+        )
+    elif cache:
         lines.append(
             f"  cache:          {cache['files_cached']} files from the cache, "
             f"{cache['files_processed']} processed; {cache['entries']} entries, "
