@@ -20,7 +20,7 @@ from game_data import pipeline_config, simulated_root
 from imitation_learning import result_cache as rc
 from imitation_learning.config import _SCHEMA, validate_config
 from imitation_learning.data_preprocessing import run_preprocessing
-from imitation_learning.per_file.file_processing import StrictModeError, process_game_log
+from imitation_learning.per_file.file_processing import StrictModeError
 from splendor_il.cli import main
 
 
@@ -249,41 +249,46 @@ def test_damaged_and_truncated_entries_are_reported_and_recomputed(root, tmp_pat
     assert counts(run(root, out, cache)) == (18, 0)  # replaced by sound entries
 
 
+def _piece(path: Path, cache: Path) -> rc.Piece:
+    """``path``'s share of a partition, through the cache (stored on a miss)."""
+    from imitation_learning.partition_rows import process_partition_rows
+
+    cfg = validate_config({})
+    process_partition_rows([str(path)], cfg, cache=rc.CacheSpec(str(cache), rc.config_key(cfg)))
+    (entry,) = _entries(cache)
+    return rc.read_entry(cache, entry.name[: -len(rc.SUFFIX)], str(path))
+
+
 def test_entry_round_trip_is_exact_and_checked(games, tmp_path):
+    from imitation_learning.partition_rows import process_partition_rows
+
     path = str(sorted(games.glob("4_games/*.csv"))[0])
     cfg = validate_config({})
-    result = process_game_log(path, cfg)
-    data = rc.encode(result, path, "k" * 64)
-    back = rc.decode(data, "elsewhere.csv", "k" * 64)
-    assert back.df.equals(result.df)
-    assert list(back.df.dtypes) == list(result.df.dtypes)
-    assert back.features.dtype == result.features.dtype
-    assert back.features.tobytes() == result.features.tobytes()
-    for h in result.labels:
-        assert back.labels[h].dtype == result.labels[h].dtype
-        assert np.array_equal(back.labels[h], result.labels[h])
-        assert back.masks[h].dtype == result.masks[h].dtype
-        assert np.array_equal(back.masks[h], result.masks[h])
-    assert back.rows_read == result.rows_read and back.files_ok == ["elsewhere.csv"]
+    plain = process_partition_rows([path], cfg)
+    piece = _piece(Path(path), tmp_path / "cache")
+    assert piece.X.dtype == plain.X.dtype and piece.X.tobytes() == plain.X.tobytes()
+    assert np.array_equal(piece.row_group, plain.row_group)
+    for h in plain.labels:
+        assert piece.labels[h].dtype == plain.labels[h].dtype
+        assert np.array_equal(piece.labels[h], plain.labels[h])
+        assert piece.masks[h].dtype == plain.masks[h].dtype
+        assert np.array_equal(piece.masks[h], plain.masks[h])
+    g = plain.summary.groups
+    assert piece.group_mean.tobytes() == g.mean.tobytes()
+    assert piece.group_m2.tobytes() == g.m2.tobytes()
+    assert np.array_equal(piece.group_game_id, g.game_id)
+    assert np.array_equal(piece.group_rows, g.rows)
+    assert piece.rows_read == plain.summary.rows_read and piece.file_ok
+
+    data = b"".join(bytes(b) for b in rc.encode(piece, "k" * 64))
+    assert rc.decode(data, path, "k" * 64).X.tobytes() == piece.X.tobytes()
     with pytest.raises(rc.DamagedEntry, match="another key"):
         rc.decode(data, path, "j" * 64)
-    for bad in (data[:-1], data[:10], b"", data[:-32] + bytes(32)):
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    for bad in (data[:-1], data[:10], b"", bytes(flipped), data[:-4] + bytes(4)):
         with pytest.raises(rc.DamagedEntry):
             rc.decode(bad, path, "k" * 64)
-
-
-def test_payload_may_only_build_numpy_and_pandas_objects():
-    import pickle
-
-    body = pickle.dumps({"df": print}, protocol=5)
-    header = json.dumps({"key": "k", "rows_read": 0, "rows": 0, "file_ok": True,
-                         "rejections": []}).encode()
-    head = rc.MAGIC + len(header).to_bytes(8, "little") + header
-    import hashlib
-
-    data = head + body + hashlib.sha256(head + body).digest()
-    with pytest.raises(rc.DamagedEntry, match="not allowed"):
-        rc.decode(data, "x.csv", "k")
 
 
 def test_writes_are_atomic_and_leave_nothing_when_they_fail(tmp_path, monkeypatch):
@@ -331,21 +336,23 @@ def test_rejected_files_are_cached_with_their_rejections(tmp_path):
 
 
 def test_a_renamed_copy_hits_the_entry_and_its_report_names_the_new_path(tmp_path):
+    from imitation_learning.partition_rows import process_partition_rows
+
     bad = next(p for p in sorted(CORPUS_ROOT.glob("*_games/*.csv")) if p.name == "910003.csv")
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     shutil.copy(bad, a)
     shutil.copy(bad, b)
     cfg = validate_config({})
-    step = rc.CachedStep(rc.CacheSpec(str(tmp_path / "cache"), rc.config_key(cfg)),
-                         process_game_log)
-    first = step(str(a), cfg)
-    second = step(str(b), cfg)
-    assert (step.counts.processed, step.counts.cached) == (1, 1)
+    spec = rc.CacheSpec(str(tmp_path / "cache"), rc.config_key(cfg))
+    first = process_partition_rows([str(a)], cfg, cache=spec).summary
+    second = process_partition_rows([str(b)], cfg, cache=spec).summary
+    assert (first.cache.processed, second.cache.cached) == (1, 1)
     assert first.rejections and [r.file for r in second.rejections] == [str(b)]
     assert [r.reason for r in second.rejections] == [r.reason for r in first.rejections]
+    assert second.file_index[0][0] == str(b) and second.files_ok == [str(b)]
     strict = validate_config({"preprocessing": {"strict": True}})
-    with pytest.raises(StrictModeError):
-        step(str(b), strict)  # a cached rejection stops a strict run too
+    with pytest.raises(StrictModeError):  # a cached rejection stops a strict run too
+        process_partition_rows([str(b)], strict, cache=spec)
 
 
 # --------------------------------------------------------------------------- the version

@@ -43,7 +43,7 @@ from imitation_learning.dataset import (
     head_stats,
     write_labels_and_masks,
 )
-from imitation_learning.result_cache import CacheCounts, CachedStep, CacheSpec
+from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, Piece
 from splendor import columns as C
 from splendor.errors import Rejection
 
@@ -160,16 +160,31 @@ def process_partition_rows(
     (memory the system had just used is much faster to get than memory it never touched,
     on the virtual machines measured here).
 
-    ``cache`` (:mod:`imitation_learning.result_cache`): each file's result of the per-file
-    step is taken from the cache when its key is there, else computed and stored; what
-    follows is the same either way. Ignored with a custom ``file_processor``."""
+    ``cache`` (:mod:`imitation_learning.result_cache`): each file's share of the
+    partition (its rows of X, labels, masks, game statistics and report) is taken from the
+    cache when its key is there; the other files go through the per-file step together,
+    as without a cache, and their shares are stored. The partition is then their shares
+    in path order: the same arrays, bit for bit, as without a cache (the rows of X and the
+    statistics of a game depend on that file's rows only). Ignored with a custom
+    ``file_processor``."""
+    if cache is not None and file_processor is None and len(paths):
+        X, row_group, labels, masks, summary = _rows_with_cache(paths, config, on_file_done, cache)
+    else:
+        X, row_group, labels, masks, summary = _rows(paths, config, file_processor, on_file_done)
+    rows = PartitionRows(X, row_group, labels, masks, summary)
+    if spill_dir is not None:
+        rows.paths, rows.config, rows.cache = tuple(paths), config, cache
+        rows.spill = os.path.join(spill_dir, spill_name(paths, config))
+        _write_new_file(rows.spill, X)
+        rows.X = None
+    return rows
+
+
+def _rows(paths, config, file_processor, on_file_done):
+    """The per-file step on ``paths``, X and the game groups: (X, row_group, labels,
+    masks, summary)."""
     from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
-    cached = None
-    if cache is not None and file_processor is None:
-        from imitation_learning.per_file.file_processing import process_game_log
-
-        file_processor = cached = CachedStep(cache, process_game_log)
     result = process_partition(paths, config, file_processor, on_file_done)
     file_index = result.df.attrs.pop(FILE_INDEX_ATTR)
     X, _, kinds = build_feature_matrix(result.df, result.features)
@@ -188,15 +203,115 @@ def process_partition_rows(
         width=X.shape[1],
         strategic_width=strategic_width,
         groups=groups,
-        cache=cached.counts if cached is not None else None,
     )
-    rows = PartitionRows(X, row_group, result.labels, result.masks, summary)
-    if spill_dir is not None:
-        rows.paths, rows.config, rows.cache = tuple(paths), config, cache
-        rows.spill = os.path.join(spill_dir, spill_name(paths, config))
-        _write_new_file(rows.spill, X)
-        rows.X = None
-    return rows
+    return X, row_group, result.labels, result.masks, summary
+
+
+def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
+    """:func:`_rows` with the files' shares taken from, or stored into, the cache."""
+    from imitation_learning.per_file.file_processing import StrictModeError, process_game_log
+
+    lookup = Lookup(cache)
+    strict = bool((config.get("preprocessing") or {}).get("strict"))
+    paths = [os.fspath(p) for p in paths]
+    pieces: list[Piece | None] = []
+    keys = []
+    for path in paths:
+        piece, key = lookup.find(path)
+        if piece is not None:
+            if strict and piece.rejections:
+                raise StrictModeError(piece.rejections[0])
+            if on_file_done is not None:
+                on_file_done()
+        pieces.append(piece)
+        keys.append(key)
+    missing = [i for i, piece in enumerate(pieces) if piece is None]
+    if missing:
+        reports: list[tuple[int, int]] = []  # per file: rejections, files ok
+
+        def step(path, cfg):
+            result = process_game_log(path, cfg)
+            reports.append((len(result.rejections), len(result.files_ok)))
+            return result
+
+        fresh = [paths[i] for i in missing]
+        block = _rows(fresh, config, step, on_file_done)
+        for i, piece in zip(missing, _split(block, reports), strict=True):
+            pieces[i] = piece
+            lookup.store(paths[i], keys[i], piece)
+    return _join(paths, pieces, lookup.counts)  # type: ignore[arg-type]
+
+
+def _split(block, reports: Sequence[tuple[int, int]]) -> list[Piece]:
+    """A block's (:func:`_rows`) share of each of its files."""
+    X, row_group, labels, masks, summary = block
+    g = summary.groups
+    out = []
+    start = g_start = r_start = ok_start = 0
+    for position, (_path, rows_read, kept, game_ids) in enumerate(summary.file_index):
+        stop = start + kept
+        g_stop = g_start + int(np.count_nonzero(g.file == position))
+        n_rejections, n_ok = reports[position]
+        out.append(
+            Piece(
+                rows_read=rows_read,
+                game_ids=list(game_ids),
+                rejections=summary.rejections[r_start : r_start + n_rejections],
+                file_ok=bool(summary.files_ok[ok_start : ok_start + n_ok]),
+                strategic_width=summary.strategic_width,
+                X=X[start:stop],
+                row_group=(row_group[start:stop] - g_start).astype(np.int32),
+                labels={h: a[start:stop] for h, a in labels.items()},
+                masks={h: a[start:stop] for h, a in masks.items()},
+                group_game_id=g.game_id[g_start:g_stop],
+                group_rows=g.rows[g_start:g_stop],
+                group_mean=g.mean[g_start:g_stop],
+                group_m2=g.m2[g_start:g_stop],
+            )
+        )
+        start, g_start = stop, g_stop
+        r_start += n_rejections
+        ok_start += n_ok
+    if start != len(X) or r_start != len(summary.rejections) or g_start != len(g):
+        raise AssertionError("a block's rows, games or rejections not all given to its files")
+    return out
+
+
+def _join(paths: Sequence[str], pieces: Sequence[Piece], counts: CacheCounts):
+    """The partition made of its files' shares, in path order (as :func:`_rows`)."""
+    X = np.concatenate([p.X for p in pieces])
+    offsets = np.cumsum([0] + [len(p.group_game_id) for p in pieces])
+    row_group = np.concatenate(
+        [p.row_group.astype(np.int32) + np.int32(o) for p, o in zip(pieces, offsets, strict=False)]
+    )
+    groups = GameGroups(
+        file=np.concatenate(
+            [np.full(len(p.group_game_id), i, dtype=np.int64) for i, p in enumerate(pieces)]
+        ),
+        game_id=np.concatenate([p.group_game_id for p in pieces]).astype(np.int64),
+        rows=np.concatenate([p.group_rows for p in pieces]).astype(np.int64),
+        mean=np.concatenate([p.group_mean for p in pieces]).astype(np.float64),
+        m2=np.concatenate([p.group_m2 for p in pieces]).astype(np.float64),
+    )
+    heads = list(pieces[0].labels)
+    labels = {h: np.concatenate([p.labels[h] for p in pieces]) for h in heads}
+    masks = {h: np.concatenate([p.masks[h] for p in pieces]) for h in heads}
+    with_rows = [p for p in pieces if p.rows]
+    summary = PartitionSummary(
+        file_index=[
+            (path, p.rows_read, p.rows, list(p.game_ids))
+            for path, p in zip(paths, pieces, strict=True)
+        ],
+        rejections=[r for p in pieces for r in p.rejections],
+        rows_read=sum(p.rows_read for p in pieces),
+        files_ok=[path for path, p in zip(paths, pieces, strict=True) if p.file_ok],
+        rows=len(X),
+        width=X.shape[1],
+        strategic_width=(with_rows or pieces)[0].strategic_width,
+        groups=groups,
+        cache=counts,
+    )
+    return X, row_group, labels, masks, summary
 
 
 def _write_new_file(path: str, block: np.ndarray) -> None:

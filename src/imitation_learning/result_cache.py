@@ -1,9 +1,10 @@
 """The cache of per-file results: a re-run processes only the game files it has not seen.
 
-Each game file's result of the per-file step (the :class:`FileResult` that
-:func:`imitation_learning.per_file.file_processing.process_game_log` returns: its frame,
-strategic features, labels, masks, rejections and row count) is kept in a cache folder,
-one entry per file, under a key made of
+Each game file's share of the job's phase 1 (:class:`Piece`: the file's rows of X,
+unscaled, their labels, masks and game groups, the float64 statistics of each of its games,
+its game ids, row counts and rejections: what
+:func:`imitation_learning.partition_rows.process_partition_rows` makes of the file's result
+of the per-file step) is kept in a cache folder, one entry per file, under a key made of
 
 - the **content** of the file: the SHA-256 of its bytes (never its name, size or mtime);
 - the **configuration keys that change the result** (:data:`RESULT_CONFIG_KEYS`: the
@@ -11,34 +12,41 @@ one entry per file, under a key made of
   :data:`OTHER_CONFIG_KEYS`, and a test fails when a key of the schema is in neither, so a
   new key cannot be forgotten;
 - the **version of the per-file step** (:func:`step_version`): the SHA-256 of the source
-  of every module of the project that the step and this module import (the import graph
-  walked from :data:`VERSION_ROOTS`, module and function-level imports alike, every
-  package ``__init__`` on the way), of the game data files (``splendor/data``), of this
-  entry format and of the numpy and pandas versions. Any edit of those sources gives a new
-  version, hence new keys: nothing to remember to bump.
+  of every module of the project imported by the step and by what turns its result into
+  an entry (the import graph walked from :data:`VERSION_ROOTS`, module and function-level
+  imports alike, every package ``__init__`` on the way), of the game data files
+  (``splendor/data``), of this entry format and of the Python, numpy and pandas versions.
+  Any edit of those sources gives a new version, hence new keys: nothing to remember.
 
-The job (:func:`imitation_learning.partition_rows.process_partition_rows`) runs the step
-through :class:`CachedStep`, which returns a stored result when the key is in the cache
-and otherwise runs the step and stores its result. Everything after the step (X, the
-per-game statistics, the split, the scaler, the writes) runs on the results exactly as
-without a cache, so the saved files are byte-identical to a run with an empty cache.
+A partition (:func:`~imitation_learning.partition_rows.process_partition_rows`) looks each
+of its files up (:class:`Lookup`); the files not found go through the per-file step
+together, as without a cache, and their shares are stored; the partition is then the
+shares in path order. A file's rows of X and its games' statistics depend on its own rows
+only, so the arrays are those of a run without a cache, bit for bit, and so are the saved
+files (the tests compare them).
 
 An entry (``<cache>/entries/<key[:2]>/<key>.entry``) is one file::
 
-    MAGIC | header length (8 bytes, little-endian) | header (JSON) | payload | SHA-256
+    MAGIC | header length (8 bytes, little-endian) | header (JSON) | arrays | CRC-32
 
-The header holds the key, the row counts and the file's rejections (without the file's
-name: a renamed copy of a file hits the same entry, and its report names the new path).
-The payload is the frame and the arrays, pickled (protocol 5; features as uint8 when
-that is exact, masks as packed bits) and read back by an unpickler that only builds numpy,
-pandas and pyarrow objects. The last 32 bytes are the SHA-256 of everything before them.
+The header holds the key, the row counts, the game ids, the file's rejections (without
+the file's name: a renamed copy of a file hits the same entry, and its report names the
+new path) and the arrays' layout; the arrays are raw, 64-byte aligned (masks as packed
+bits), read back as views of the entry's bytes (no pickle). The last 4 bytes are the
+CRC-32 of everything before them (damage, not tampering: the cache folder is trusted).
 
 Safety: an entry is written under a unique temporary name in its folder, then renamed over
 the final name (``os.replace``), so a reader (another run sharing the cache) sees either
 no entry or a whole one. A damaged or truncated entry (wrong magic, length, checksum or
 key) is reported, never used, and replaced by the result computed again. A file whose
-bytes change while it is processed (hashed before and after) is not stored. The cache is
-an optimisation only: an entry that cannot be written is counted and the run goes on.
+bytes change while it is processed (hashed before and after) is not stored, nor one that
+cannot be read. The cache is an optimisation only: an entry that cannot be written is
+counted and the run goes on.
+
+A whole run is also recorded (:func:`record_output`): when a run's inputs, configuration
+and code (:func:`run_key`) are those of the run that saved its output folder, and the
+folder's files are untouched since, the output is left as it is
+(:func:`output_up_to_date`).
 """
 
 from __future__ import annotations
@@ -47,27 +55,25 @@ import ast
 import functools
 import hashlib
 import importlib.util
-import io
 import json
 import os
-import pickle
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from imitation_learning.per_file.results import FileResult
 from splendor.errors import Rejection
 
 #: The entry format (part of the step version).
-FORMAT = 1
-MAGIC = b"SPLENDOR-IL-RC\x00\x01"
-_DIGEST = 32
+FORMAT = 2
+MAGIC = b"SPLENDOR-IL-RC\x00\x02"
+_CHECK = 4  # bytes of the CRC-32 at the end of an entry
 ENTRIES = "entries"
 SUFFIX = ".entry"
 
@@ -99,9 +105,14 @@ OTHER_CONFIG_KEYS = (
     "preprocessing.durable",
 )
 
-#: The modules whose import graph makes the step version: the per-file step and this
-#: module (the entry format).
-VERSION_ROOTS = ("imitation_learning.per_file.file_processing", "imitation_learning.result_cache")
+#: The modules whose import graph makes the step version: the per-file step, what makes a
+#: file's rows of X and its games' statistics from its result (``partition_rows``, which
+#: brings in ``dataset``) and this module (the entry format).
+VERSION_ROOTS = (
+    "imitation_learning.per_file.file_processing",
+    "imitation_learning.partition_rows",
+    "imitation_learning.result_cache",
+)
 #: Only the project's own packages are followed (libraries count by their version).
 PROJECT_PACKAGES = ("imitation_learning", "splendor")
 #: Folders of data files read by the step (hashed with the sources).
@@ -170,7 +181,8 @@ def version_of(sources: Mapping[str, str | os.PathLike], data_files: Iterable[Pa
     import pandas
 
     h = hashlib.sha256(f"format {FORMAT}\0".encode())
-    h.update(f"python {sys.version_info[:2]} numpy {np.__version__} pandas {pandas.__version__}\0".encode())
+    libraries = f"python {sys.version_info[:2]} numpy {np.__version__} pandas {pandas.__version__}"
+    h.update(libraries.encode() + b"\0")
     for name in sorted(sources):
         h.update(f"{name}\0".encode() + hashlib.sha256(Path(sources[name]).read_bytes()).digest())
     for path in sorted(Path(p) for p in data_files):
@@ -230,55 +242,89 @@ class DamagedEntry(ValueError):
     """An entry that cannot be trusted (never used)."""
 
 
-#: Modules whose classes the payload may name (numpy, pandas and pyarrow objects only).
-_SAFE_MODULES = ("numpy", "pandas", "pyarrow")
-_SAFE_BUILTINS = {"slice", "range", "complex", "frozenset", "set", "tuple", "list", "dict"}
+@dataclass
+class Piece:
+    """One file's share of a partition, as :func:`process_partition_rows` assembles it
+    (what an entry holds). ``row_group`` and ``groups.file`` are local to the file (its
+    game groups numbered from 0, file 0)."""
+
+    rows_read: int
+    game_ids: list[int]  # the file index's game ids, in order of appearance
+    rejections: list[Rejection]
+    file_ok: bool
+    strategic_width: int
+    X: np.ndarray  # float32 (n, F), unscaled
+    row_group: np.ndarray  # int32 (n,)
+    labels: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    group_game_id: np.ndarray
+    group_rows: np.ndarray
+    group_mean: np.ndarray
+    group_m2: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.X)
 
 
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        top = module.split(".")[0]
-        if top in _SAFE_MODULES or (module == "builtins" and name in _SAFE_BUILTINS):
-            return super().find_class(module, name)
-        if module == "copyreg" and name == "_reconstructor":
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a cache entry")
+_ALIGN = 64
 
 
-def encode(result: FileResult, path: str, key: str) -> bytes:
-    """The entry of ``result`` (the step's result for the file ``path``)."""
-    packed = _pack_features(result.features)
-    payload = {
-        "df": result.df,
-        "features": packed,
-        "features_dtype": str(result.features.dtype),
-        "labels": result.labels,
-        "masks": {h: np.packbits(m, axis=1) for h, m in result.masks.items()},
-        "mask_classes": {h: int(m.shape[1]) for h, m in result.masks.items()},
+def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
+    """The entry of ``piece``, as the buffers to write one after the other."""
+    arrays: dict[str, np.ndarray] = {
+        "X": piece.X,
+        "row_group": piece.row_group,
+        "group_game_id": piece.group_game_id,
+        "group_rows": piece.group_rows,
+        "group_mean": piece.group_mean,
+        "group_m2": piece.group_m2,
     }
-    body = pickle.dumps(payload, protocol=5)
+    classes = {}
+    for h, a in piece.labels.items():
+        arrays[f"label:{h}"] = a
+    for h, m in piece.masks.items():
+        arrays[f"mask:{h}"] = np.packbits(m, axis=1)
+        classes[h] = int(m.shape[1])
+    layout, offset = [], 0
+    for name, a in arrays.items():
+        layout.append([name, a.dtype.str, list(a.shape), offset])
+        offset += -(-a.nbytes // _ALIGN) * _ALIGN
     header = json.dumps(
         {
             "key": key,
-            "rows_read": int(result.rows_read),
-            "rows": len(result.df),
-            "file_ok": bool(result.files_ok),
-            "rejections": [[r.line, r.column, r.reason, r.rows] for r in result.rejections],
+            "rows_read": int(piece.rows_read),
+            "game_ids": [int(g) for g in piece.game_ids],
+            "file_ok": bool(piece.file_ok),
+            "strategic_width": int(piece.strategic_width),
+            "rejections": [[r.line, r.column, r.reason, r.rows] for r in piece.rejections],
+            "mask_classes": classes,
+            "arrays": layout,
+            "payload": offset,
         }
     ).encode()
     head = MAGIC + len(header).to_bytes(8, "little") + header
-    digest = hashlib.sha256(head)
-    digest.update(body)
-    return b"".join((head, body, digest.digest()))
+    head += bytes(-len(head) % _ALIGN)
+    buffers: list[bytes | memoryview] = [head]
+    for a in arrays.values():
+        data = memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+        buffers.append(data)
+        if -len(data) % _ALIGN:
+            buffers.append(bytes(-len(data) % _ALIGN))
+    crc = 0
+    for b in buffers:
+        crc = zlib.crc32(b, crc)
+    buffers.append(crc.to_bytes(_CHECK, "little"))
+    return buffers
 
 
-def decode(data: bytes, path: str, key: str) -> FileResult:
-    """The result stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
-    entry is not whole and sound."""
+def decode(data: bytes, path: str, key: str) -> Piece:
+    """The piece stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
+    entry is not whole and sound. Its arrays are read-only views of ``data``."""
     view = memoryview(data)
-    if len(data) < len(MAGIC) + 8 + _DIGEST or bytes(view[: len(MAGIC)]) != MAGIC:
+    if len(data) < len(MAGIC) + 8 + _CHECK or bytes(view[: len(MAGIC)]) != MAGIC:
         raise DamagedEntry("not a cache entry (bad magic or truncated)")
-    if hashlib.sha256(view[:-_DIGEST]).digest() != bytes(view[-_DIGEST:]):
+    if zlib.crc32(view[:-_CHECK]) != int.from_bytes(view[-_CHECK:], "little"):
         raise DamagedEntry("checksum mismatch (damaged or truncated)")
     start = len(MAGIC) + 8
     size = int.from_bytes(view[len(MAGIC) : start], "little")
@@ -286,48 +332,49 @@ def decode(data: bytes, path: str, key: str) -> FileResult:
         header = json.loads(bytes(view[start : start + size]))
         if header["key"] != key:
             raise DamagedEntry("entry holds another key")
-        payload = _Unpickler(io.BytesIO(view[start + size : -_DIGEST])).load()
-        features = payload["features"].astype(payload["features_dtype"], copy=False)
-        masks = {
-            h: np.unpackbits(m, axis=1, count=payload["mask_classes"][h]).astype(bool)
-            for h, m in payload["masks"].items()
-        }
-        result = FileResult(
-            df=payload["df"],
-            features=features,
-            labels=payload["labels"],
-            masks=masks,
-            rejections=[Rejection(path, *r) for r in header["rejections"]],
+        base = start + size
+        base += -base % _ALIGN
+        if base + header["payload"] + _CHECK != len(data):
+            raise DamagedEntry("entry's length does not match its header")
+        arrays = {}
+        for name, dtype, shape, offset in header["arrays"]:
+            dt = np.dtype(dtype)
+            count = int(np.prod(shape, dtype=np.int64))
+            arrays[name] = np.frombuffer(data, dt, count, base + offset).reshape(shape)
+        classes = header["mask_classes"]
+        return Piece(
             rows_read=int(header["rows_read"]),
-            files_ok=[path] if header["file_ok"] else [],
+            game_ids=list(header["game_ids"]),
+            rejections=[Rejection(path, *r) for r in header["rejections"]],
+            file_ok=bool(header["file_ok"]),
+            strategic_width=int(header["strategic_width"]),
+            X=arrays["X"],
+            row_group=arrays["row_group"],
+            labels={n[6:]: a for n, a in arrays.items() if n.startswith("label:")},
+            masks={
+                n[5:]: np.unpackbits(a, axis=1, count=classes[n[5:]]).view(bool)
+                for n, a in arrays.items()
+                if n.startswith("mask:")
+            },
+            group_game_id=arrays["group_game_id"],
+            group_rows=arrays["group_rows"],
+            group_mean=arrays["group_mean"],
+            group_m2=arrays["group_m2"],
         )
     except DamagedEntry:
         raise
-    except Exception as exc:  # a sound checksum over an unreadable payload
+    except Exception as exc:  # a sound checksum over a header that does not add up
         raise DamagedEntry(f"unreadable entry ({type(exc).__name__}: {exc})") from None
-    if len(result.df) != header["rows"]:
-        raise DamagedEntry("entry's row count does not match its frame")
-    return result
 
 
-def _pack_features(features: np.ndarray) -> np.ndarray:
-    if features.size and features.dtype == np.float32:
-        packed = features.astype(np.uint8)
-        if np.array_equal(packed, features):
-            return packed
-    return features
+def storable(rejections: Sequence[Rejection], path: str) -> bool:
+    """Whether a file's result can be kept under its content alone: none of its
+    rejections names the path in its text (it would be wrong for a renamed copy)."""
+    return all(r.file == path and path not in r.reason for r in rejections)
 
 
-def storable(result: FileResult, path: str) -> bool:
-    """Whether the result can be kept under its content alone: every rejection is of this
-    file, and none names the path in its text (it would be wrong for a renamed copy)."""
-    return all(r.file == path and path not in r.reason for r in result.rejections) and (
-        result.files_ok in ([], [path])
-    )
-
-
-def read_entry(folder: str | os.PathLike, key: str, path: str) -> FileResult | None:
-    """The stored result (None if absent); :class:`DamagedEntry` if it is damaged."""
+def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
+    """The stored piece (None if absent); :class:`DamagedEntry` if it is damaged."""
     try:
         with open(entry_path(folder, key), "rb") as f:
             data = f.read()
@@ -338,7 +385,7 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> FileResult | N
     return decode(data, path, key)
 
 
-def write_entry(folder: str | os.PathLike, key: str, data: bytes) -> None:
+def write_entry(folder: str | os.PathLike, key: str, buffers: Sequence) -> None:
     """Write an entry atomically: a unique temporary file in the entry's folder, renamed
     over the final name (a concurrent reader sees no entry or a whole one)."""
     final = entry_path(folder, key)
@@ -346,14 +393,15 @@ def write_entry(folder: str | os.PathLike, key: str, data: bytes) -> None:
     tmp = final.with_name(f"{final.name}.tmp-{uuid.uuid4().hex}")
     try:
         with open(tmp, "xb") as f:
-            f.write(data)
+            for b in [buffers] if isinstance(buffers, (bytes, memoryview)) else buffers:
+                f.write(b)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-# --------------------------------------------------------------------------- the step
+# --------------------------------------------------------------------------- the lookups
 
 
 @dataclass(frozen=True)
@@ -381,47 +429,42 @@ class CacheCounts:
         self.damaged += other.damaged
 
 
-class CachedStep:
-    """The per-file step through the cache (a ``file_processor`` for
-    :func:`imitation_learning.parallel_processor.process_partition`)."""
+class Lookup:
+    """A partition's use of the cache on a worker: :meth:`find` each file, :meth:`store`
+    the pieces of those that were not found, the counts in :attr:`counts`."""
 
-    def __init__(self, spec: CacheSpec, step: Callable[[str, dict], FileResult]):
+    def __init__(self, spec: CacheSpec):
         self.spec = spec
-        self.step = step
         self.version = step_version()
         self.counts = CacheCounts()
 
-    def __call__(self, path: str, config: dict) -> FileResult:
-        path = os.fspath(path)
+    def find(self, path: str) -> tuple[Piece | None, tuple[str, str] | None]:
+        """(the stored piece or None, (key, content hash) or None if the file cannot be
+        read: it is then processed and never stored)."""
         content = content_hash(path)
-        if content is None:  # unreadable: the step reports it
-            self.counts.processed += 1
-            return self.step(path, config)
+        if content is None:
+            return None, None
         key = entry_key(content, self.spec.config_part, self.version)
         try:
-            result = read_entry(self.spec.folder, key, path)
+            piece = read_entry(self.spec.folder, key, path)
         except DamagedEntry as exc:
             self.counts.damaged.append(f"{path}: {exc}")
-            result = None
-        if result is not None:
+            piece = None
+        if piece is not None:
             self.counts.cached += 1
-            if result.rejections and (config.get("preprocessing") or {}).get("strict"):
-                from imitation_learning.per_file.file_processing import StrictModeError
+        return piece, (key, content)
 
-                raise StrictModeError(result.rejections[0])
-            return result
-        result = self.step(path, config)
+    def store(self, path: str, found: tuple[str, str] | None, piece: Piece) -> None:
+        """Keep a freshly computed piece, unless the file changed under the step (hashed
+        again) or its report names its path; a write that fails is only counted."""
         self.counts.processed += 1
-        # stored only if the file did not change under the step, and the result holds
-        # nothing of its name
-        if storable(result, path) and content_hash(path) == content:
-            try:
-                write_entry(self.spec.folder, key, encode(result, path, key))
-            except OSError:
-                self.counts.not_stored += 1
-        else:
+        if found is None or not storable(piece.rejections, path) or content_hash(path) != found[1]:
             self.counts.not_stored += 1
-        return result
+            return
+        try:
+            write_entry(self.spec.folder, found[0], encode(piece, found[0]))
+        except OSError:
+            self.counts.not_stored += 1
 
 
 # --------------------------------------------------------------------------- prune, size
@@ -539,8 +582,11 @@ def _output_state(output: str | os.PathLike) -> dict[str, list[int]]:
 
 def record_output(folder: str | os.PathLike, output: str | os.PathLike, key: str) -> None:
     """Note that ``output`` now holds the run ``key``'s dataset (its files as they are)."""
-    record = {"output": os.path.abspath(os.fspath(output)), "run_key": key,
-              "files": _output_state(output)}
+    record = {
+        "output": os.path.abspath(os.fspath(output)),
+        "run_key": key,
+        "files": _output_state(output),
+    }
     path = _record_path(folder, output)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex}")
