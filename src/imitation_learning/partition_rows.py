@@ -92,7 +92,9 @@ class PartitionRows:
     """A partition's rows as the saved dataset needs them (kept by the worker).
 
     X is either in memory or, when the run gave a spill folder, in a spill file there
-    (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows.
+    (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows. A partition
+    made with the result cache holds X as ``parts`` instead: its files' rows, in order,
+    mapped from their cache entries (never copied, never spilled).
     """
 
     X: np.ndarray | None  # float32 (n, F), unscaled
@@ -104,6 +106,17 @@ class PartitionRows:
     paths: tuple[str, ...] = ()
     config: dict = field(default_factory=dict, repr=False)
     cache: CacheSpec | None = None
+    parts: list[np.ndarray] | None = field(default=None, repr=False)
+
+    def x_blocks(self) -> list[tuple[int, np.ndarray]]:
+        """X as blocks of consecutive rows: ``(first row, rows)``, in order."""
+        if self.parts is None:
+            return [(0, self.load_x())]
+        out, first = [], 0
+        for part in self.parts:
+            out.append((first, part))
+            first += len(part)
+        return out
 
     def load_x(self) -> np.ndarray:
         """X, from memory or from the spill file. A spill file that is gone (its write ran
@@ -112,13 +125,15 @@ class PartitionRows:
         if self.X is not None:
             return self.X
         shape = (self.summary.rows, self.summary.width)
+        if self.parts is not None:
+            return np.concatenate(self.parts) if self.parts else np.empty(shape, np.float32)
         try:
             if not shape[0]:
                 return np.empty(shape, dtype=np.float32)
             # mapped, not copied: the rows are read straight from the file cache
             return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
-            X = process_partition_rows(self.paths, self.config, cache=self.cache).X
+            X = process_partition_rows(self.paths, self.config, cache=self.cache).load_x()
             if X.shape != shape:
                 raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
             return X
@@ -168,9 +183,11 @@ def process_partition_rows(
     statistics of a game depend on that file's rows only). Ignored with a custom
     ``file_processor``."""
     if cache is not None and file_processor is None and len(paths):
-        X, row_group, labels, masks, summary = _rows_with_cache(paths, config, on_file_done, cache)
-    else:
-        X, row_group, labels, masks, summary = _rows(paths, config, file_processor, on_file_done)
+        parts, row_group, labels, masks, summary = _rows_with_cache(
+            paths, config, on_file_done, cache
+        )
+        return PartitionRows(None, row_group, labels, masks, summary, parts=parts)
+    X, row_group, labels, masks, summary = _rows(paths, config, file_processor, on_file_done)
     rows = PartitionRows(X, row_group, labels, masks, summary)
     if spill_dir is not None:
         rows.paths, rows.config, rows.cache = tuple(paths), config, cache
@@ -236,9 +253,11 @@ def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
 
         fresh = [paths[i] for i in missing]
         block = _rows(fresh, config, step, on_file_done)
-        for i, piece in zip(missing, _split(block, reports), strict=True):
-            pieces[i] = piece
-            lookup.store(paths[i], keys[i], piece)
+        pieces_made = _split(block, reports)
+        del block  # the pieces are views of its arrays: freed once they are mapped
+        for i, piece in zip(missing, pieces_made, strict=True):
+            # from its entry, once stored: the fresh rows leave the worker's memory
+            pieces[i] = lookup.store(paths[i], keys[i], piece) or piece
     return _join(paths, pieces, lookup.counts)  # type: ignore[arg-type]
 
 
@@ -278,8 +297,9 @@ def _split(block, reports: Sequence[tuple[int, int]]) -> list[Piece]:
 
 
 def _join(paths: Sequence[str], pieces: Sequence[Piece], counts: CacheCounts):
-    """The partition made of its files' shares, in path order (as :func:`_rows`)."""
-    X = np.concatenate([p.X for p in pieces])
+    """The partition made of its files' shares, in path order (as :func:`_rows`; X as
+    the files' blocks of rows)."""
+    X = [p.X for p in pieces]
     offsets = np.cumsum([0] + [len(p.group_game_id) for p in pieces])
     row_group = np.concatenate(
         [p.row_group.astype(np.int32) + np.int32(o) for p, o in zip(pieces, offsets, strict=False)]
@@ -305,8 +325,8 @@ def _join(paths: Sequence[str], pieces: Sequence[Piece], counts: CacheCounts):
         rejections=[r for p in pieces for r in p.rejections],
         rows_read=sum(p.rows_read for p in pieces),
         files_ok=[path for path, p in zip(paths, pieces, strict=True) if p.file_ok],
-        rows=len(X),
-        width=X.shape[1],
+        rows=sum(len(x) for x in X),
+        width=X[0].shape[1],
         strategic_width=(with_rows or pieces)[0].strategic_width,
         groups=groups,
         cache=counts,
@@ -419,24 +439,28 @@ def write_x_rows(
     (labels, masks) of the rows written there, in order.
     """
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
-    X = rows.load_x()
+    written = [0] * len(SPLITS)  # rows of each split written so far
+    for first, X in rows.x_blocks():  # blocks of consecutive rows, in order
+        row_bytes = X.shape[1] * 4
+        local = row_split[first : first + len(X)]
+        for i, split in enumerate(SPLITS):
+            picked = np.flatnonzero(local == i)
+            if not len(picked):
+                continue
+            target = targets[split]
+            at = target.data_offset + (target.first_row + written[i]) * row_bytes
+            for start in range(0, len(picked), WRITE_ROWS):  # elementwise: any block, same bytes
+                block = X[picked[start : start + WRITE_ROWS]]
+                write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
+            written[i] += len(picked)
+        del X
     out = {}
     for i, split in enumerate(SPLITS):
         sel = row_split == i
-        count = int(np.count_nonzero(sel))
-        if count:
-            target = targets[split]
-            row_bytes = X.shape[1] * 4
-            at = target.data_offset + target.first_row * row_bytes
-            picked = np.flatnonzero(sel)
-            for start in range(0, count, WRITE_ROWS):  # elementwise: any block size, same bytes
-                block = X[picked[start : start + WRITE_ROWS]]
-                write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
         out[split] = (
             {h: a[sel] for h, a in rows.labels.items()},
             {h: a[sel] for h, a in rows.masks.items()},
         )
-    del X
     rows.drop_spill()  # its pages go to the next writes
     return out
 

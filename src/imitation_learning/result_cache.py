@@ -56,6 +56,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import mmap
 import os
 import sys
 import time
@@ -374,10 +375,16 @@ def storable(rejections: Sequence[Rejection], path: str) -> bool:
 
 
 def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
-    """The stored piece (None if absent); :class:`DamagedEntry` if it is damaged."""
+    """The stored piece (None if absent); :class:`DamagedEntry` if it is damaged.
+
+    The entry is mapped, not read: its arrays are views of the file's pages in the system's
+    file cache. Entries are only ever replaced by a rename, never written in place, so a
+    mapped entry keeps its bytes even when another run replaces or prunes it meanwhile."""
     try:
         with open(entry_path(folder, key), "rb") as f:
-            data = f.read()
+            if os.fstat(f.fileno()).st_size < len(MAGIC) + 8 + _CHECK:
+                raise DamagedEntry("not a cache entry (bad magic or truncated)")
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -454,17 +461,20 @@ class Lookup:
             self.counts.cached += 1
         return piece, (key, content)
 
-    def store(self, path: str, found: tuple[str, str] | None, piece: Piece) -> None:
+    def store(self, path: str, found: tuple[str, str] | None, piece: Piece) -> Piece | None:
         """Keep a freshly computed piece, unless the file changed under the step (hashed
-        again) or its report names its path; a write that fails is only counted."""
+        again) or its report names its path; a write that fails is only counted. Returns
+        the piece as read back from its entry (None if not stored)."""
         self.counts.processed += 1
         if found is None or not storable(piece.rejections, path) or content_hash(path) != found[1]:
             self.counts.not_stored += 1
-            return
+            return None
         try:
             write_entry(self.spec.folder, found[0], encode(piece, found[0]))
-        except OSError:
+            return read_entry(self.spec.folder, found[0], path)
+        except (OSError, DamagedEntry):
             self.counts.not_stored += 1
+            return None
 
 
 # --------------------------------------------------------------------------- prune, size
