@@ -142,8 +142,19 @@ def main(argv: list[str] | None = None) -> None:
              "rows_read": stats["rows_read"], "timings": stats["timings"]}
         r["ratio"] = wall / runs[0]["wall_s"] if runs else 1.0
         runs.append(r)
+        t = r["timings"]
+        stages = ", ".join(
+            f"{label} {t[key]:.2f} s"
+            for label, key in (("hashing the inputs", "run_key_s"),
+                               ("cluster start", "cluster_start_s"),
+                               ("processing", "processing_s"), ("writing", "write_s"))
+            if key in t
+        )
+        if "left as it is" in r["cache_line"]:  # stats.json is the earlier run's
+            stages = "the output left as it is: no stage ran"
+            r["timings"] = {}
         print(f"{name:<24} {wall:6.2f} s  {100 * r['ratio']:5.1f}% of the first run  "
-              f"rows {r['rows_read']:,}\n    {r['cache_line']}", flush=True)
+              f"rows {r['rows_read']:,}\n    {r['cache_line']}\n    {stages}", flush=True)
         return r
 
     try:
