@@ -452,3 +452,33 @@ class _no_exit:
 
     def __exit__(self, *exc):
         return False
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_cache_benchmark_runs_on_a_few_games(tmp_path, capsys):
+    """``bench.cache_rerun`` end to end on 9 games, one worker: its four runs, their cache
+    lines and the sizes (no figure asserted)."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from bench import cache_rerun
+
+    out = tmp_path / "figures.json"
+    cache_rerun.main(["--games", "9", "--workers", "1", "--added", "0.2", "--cache-dir",
+                      str(tmp_path / "datasets"), "--work-dir", str(tmp_path / "work"),
+                      "--json", str(out)])
+    figures = json.loads(out.read_text())
+    runs = {r["run"]: r for r in figures["runs"]}
+    assert list(runs) == ["first (empty cache)", "unchanged", "unchanged, reassembled",
+                          "+2 games (20%)"]
+    assert "0 files from the cache, 9 processed" in runs["first (empty cache)"]["cache_line"]
+    assert "left as it is" in runs["unchanged"]["cache_line"]
+    assert "9 files from the cache, 0 processed" in runs["unchanged, reassembled"]["cache_line"]
+    assert "9 files from the cache, 2 processed" in runs["+2 games (20%)"]["cache_line"]
+    assert runs["+2 games (20%)"]["rows_read"] > runs["first (empty cache)"]["rows_read"]
+    assert figures["cache_bytes"] > 0 and figures["dataset_bytes"] > 0
+    assert "targets:" in capsys.readouterr().out
