@@ -6,6 +6,7 @@ cache, on the full-size dataset, each run a fresh process at 2 workers.
 
 Runs, in this order, with the same output folder and cache folder:
 
+0. ``no cache``: ``--no-cache``, for reference (what the cache costs a first run);
 1. ``first``: an empty cache (every file processed, every entry written);
 2. ``unchanged``: the same command again (inputs, configuration and code unchanged, the
    output untouched: the run checks that and leaves the output as it is);
@@ -125,21 +126,29 @@ def main(argv: list[str] | None = None) -> None:
     base = 11 if args.dialect.startswith("legacy") else 12
     config.write_text(f"reader:\n  blind_reserve_base: {base}\n")
 
-    def argv_for(root: Path) -> list[str]:
+    def argv_for(root: Path, use_cache: bool = True) -> list[str]:
         return ["preprocess", "--config", str(config), "--data-root", str(root), "--output",
-                str(out), "--cache-dir", str(cache), "--num-workers", str(args.workers),
-                "--no-progress", "--dashboard-address", "127.0.0.1:0"]
+                str(out), *(["--cache-dir", str(cache)] if use_cache else ["--no-cache"]),
+                "--num-workers", str(args.workers), "--no-progress", "--dashboard-address",
+                "127.0.0.1:0"]
 
     load_start = os.getloadavg()[0]
     print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; {args.workers} workers; "
           f"load average {load_start:.2f}", flush=True)
     runs = []
 
-    def measure(name: str, root: Path) -> dict:
-        wall, stdout = _cli(argv_for(root), work, name)
+    reference = {}
+
+    def measure(name: str, root: Path, use_cache: bool = True) -> dict:
+        wall, stdout = _cli(argv_for(root, use_cache), work, name)
         stats = json.loads((out / "stats.json").read_text())
         r = {"run": name, "wall_s": wall, "cache_line": _summary_line(stdout, "cache:"),
              "rows_read": stats["rows_read"], "timings": stats["timings"]}
+        if not use_cache:
+            r["ratio"] = 1.0
+            reference.update(r)
+            print(f"{name:<24} {wall:6.2f} s  rows {r['rows_read']:,}", flush=True)
+            return r
         r["ratio"] = wall / runs[0]["wall_s"] if runs else 1.0
         runs.append(r)
         t = r["timings"]
@@ -158,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         return r
 
     try:
+        measure("no cache (reference)", ds.root, use_cache=False)
+        shutil.rmtree(out)
         measure("first (empty cache)", ds.root)
         dataset_bytes = sum(p.stat().st_size for p in out.iterdir())
         cache_apparent, cache_blocks = folder_bytes(cache)
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         "added_games": added, "linked_with": linked, "dataset_bytes": dataset_bytes,
         "cache_bytes": cache_apparent, "cache_disk_bytes": cache_blocks,
         "cache_bytes_after_added": cache_after_apparent, "load_start": load_start,
-        "load_end": load_end, "runs": runs,
+        "load_end": load_end, "runs": runs, "no_cache": reference,
     }
     gib = 2**30
     print(f"saved dataset {dataset_bytes / gib:.2f} GiB; cache {cache_apparent / gib:.2f} GiB "
