@@ -266,6 +266,8 @@ def test_entry_round_trip_is_exact_and_checked(games, tmp_path):
     cfg = validate_config({})
     plain = process_partition_rows([path], cfg)
     piece = _piece(Path(path), tmp_path / "cache")
+    assert isinstance(piece.X, rc.MappedRows)  # no file held open by a waiting partition
+    piece.X = piece.X.load()
     assert piece.X.dtype == plain.X.dtype and piece.X.tobytes() == plain.X.tobytes()
     assert np.array_equal(piece.row_group, plain.row_group)
     for h in plain.labels:
@@ -281,6 +283,10 @@ def test_entry_round_trip_is_exact_and_checked(games, tmp_path):
     assert piece.rows_read == plain.summary.rows_read and piece.file_ok
 
     data = b"".join(bytes(b) for b in rc.encode(piece, "k" * 64))
+    assert rc.decode(data, path, "k" * 64).X.tobytes() == piece.X.tobytes()
+    (entry,) = _entries(tmp_path / "cache")
+    real_key = entry.name[: -len(rc.SUFFIX)]
+    assert b"".join(bytes(b) for b in rc.encode(piece, real_key)) == entry.read_bytes()
     assert rc.decode(data, path, "k" * 64).X.tobytes() == piece.X.tobytes()
     with pytest.raises(rc.DamagedEntry, match="another key"):
         rc.decode(data, path, "j" * 64)
@@ -333,6 +339,29 @@ def test_rejected_files_are_cached_with_their_rejections(tmp_path):
     assert counts(again) == (files - 1, 1)
     assert again["rejections"] == first["rejections"]
     assert saved(out) == want
+
+
+def test_entries_replaced_or_removed_before_the_writes(games, tmp_path):
+    """A partition from the cache maps its rows when they are written; an entry replaced
+    (even by the same bytes) or removed meanwhile is not trusted: the partition's rows are
+    made again from the files, the same bits."""
+    from imitation_learning.partition_rows import process_partition_rows
+
+    paths = [str(p) for p in sorted(games.glob("*_games/*.csv"))[:5]]
+    cfg = validate_config({})
+    spec = rc.CacheSpec(str(tmp_path / "cache"), rc.config_key(cfg))
+    want = process_partition_rows(paths, cfg).X.tobytes()
+    process_partition_rows(paths, cfg, cache=spec)  # stored
+    rows = process_partition_rows(paths, cfg, cache=spec)
+    assert rows.summary.cache.cached == 5 and rows.X is None
+    assert rows.load_x().tobytes() == want
+    entry = _entries(tmp_path / "cache")[2]
+    data = entry.read_bytes()
+    entry.unlink()
+    entry.write_bytes(data)  # a new file: another inode
+    assert rows.load_x().tobytes() == want
+    shutil.rmtree(tmp_path / "cache")
+    assert rows.load_x().tobytes() == want
 
 
 def test_a_renamed_copy_hits_the_entry_and_its_report_names_the_new_path(tmp_path):

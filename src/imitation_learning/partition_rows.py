@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from imitation_learning.dataset import (
     head_stats,
     write_labels_and_masks,
 )
-from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, Piece
+from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
 from splendor import columns as C
 from splendor.errors import Rejection
 
@@ -94,7 +94,9 @@ class PartitionRows:
     X is either in memory or, when the run gave a spill folder, in a spill file there
     (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows. A partition
     made with the result cache holds X as ``parts`` instead: its files' rows, in order,
-    mapped from their cache entries (never copied, never spilled).
+    mapped from their cache entries when they are written (never copied, never spilled;
+    an entry replaced or removed meanwhile: the partition's X is made again from the
+    files, the same rows bit for bit).
     """
 
     X: np.ndarray | None  # float32 (n, F), unscaled
@@ -106,17 +108,23 @@ class PartitionRows:
     paths: tuple[str, ...] = ()
     config: dict = field(default_factory=dict, repr=False)
     cache: CacheSpec | None = None
-    parts: list[np.ndarray] | None = field(default=None, repr=False)
+    parts: list[np.ndarray | MappedRows] | None = field(default=None, repr=False)
 
-    def x_blocks(self) -> list[tuple[int, np.ndarray]]:
+    def x_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """X as blocks of consecutive rows: ``(first row, rows)``, in order."""
         if self.parts is None:
-            return [(0, self.load_x())]
-        out, first = [], 0
+            yield 0, self.load_x()
+            return
+        first, rebuilt = 0, None
         for part in self.parts:
-            out.append((first, part))
+            block = part if isinstance(part, np.ndarray) else part.load()
+            if block is None and rebuilt is None:  # its entry was replaced or removed
+                rebuilt = _rows(self.paths, self.config, None, None)[0]
+            if block is None:
+                block = rebuilt[first : first + len(part)]
+            yield first, block
             first += len(part)
-        return out
+            del block
 
     def load_x(self) -> np.ndarray:
         """X, from memory or from the spill file. A spill file that is gone (its write ran
@@ -126,7 +134,8 @@ class PartitionRows:
             return self.X
         shape = (self.summary.rows, self.summary.width)
         if self.parts is not None:
-            return np.concatenate(self.parts) if self.parts else np.empty(shape, np.float32)
+            blocks = [block for _, block in self.x_blocks()]
+            return np.concatenate(blocks) if blocks else np.empty(shape, np.float32)
         try:
             if not shape[0]:
                 return np.empty(shape, dtype=np.float32)
@@ -186,7 +195,9 @@ def process_partition_rows(
         parts, row_group, labels, masks, summary = _rows_with_cache(
             paths, config, on_file_done, cache
         )
-        return PartitionRows(None, row_group, labels, masks, summary, parts=parts)
+        rows = PartitionRows(None, row_group, labels, masks, summary, parts=parts)
+        rows.paths, rows.config = tuple(paths), config
+        return rows
     X, row_group, labels, masks, summary = _rows(paths, config, file_processor, on_file_done)
     rows = PartitionRows(X, row_group, labels, masks, summary)
     if spill_dir is not None:

@@ -243,6 +243,36 @@ class DamagedEntry(ValueError):
     """An entry that cannot be trusted (never used)."""
 
 
+@dataclass(frozen=True)
+class MappedRows:
+    """A file's rows of X in its cache entry, mapped only while they are used: a partition
+    waiting for its writes holds no file open (there may be thousands)."""
+
+    entry: str
+    offset: int  # of the rows in the entry, bytes
+    shape: tuple[int, int]
+    stat: tuple[int, int, int, int]  # device, inode, size, mtime (ns) of the entry verified
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def load(self) -> np.ndarray | None:
+        """The rows (a read-only view of the mapped entry), or None when the entry is no
+        longer the file whose checksum was verified (replaced or removed since)."""
+        if not self.shape[0]:
+            return np.empty(self.shape, dtype=np.float32)
+        try:
+            with open(self.entry, "rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != self.stat:
+                    return None
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError:
+            return None
+        count = self.shape[0] * self.shape[1]
+        return np.frombuffer(data, np.float32, count, self.offset).reshape(self.shape)
+
+
 @dataclass
 class Piece:
     """One file's share of a partition, as :func:`process_partition_rows` assembles it
@@ -254,7 +284,7 @@ class Piece:
     rejections: list[Rejection]
     file_ok: bool
     strategic_width: int
-    X: np.ndarray  # float32 (n, F), unscaled
+    X: np.ndarray | MappedRows  # float32 (n, F), unscaled
     row_group: np.ndarray  # int32 (n,)
     labels: dict[str, np.ndarray]
     masks: dict[str, np.ndarray]
@@ -319,9 +349,10 @@ def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
     return buffers
 
 
-def decode(data: bytes, path: str, key: str) -> Piece:
+def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
     """The piece stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
-    entry is not whole and sound. Its arrays are read-only views of ``data``."""
+    entry is not whole and sound. Its arrays are read-only views of ``data`` (a buffer);
+    ``x_offset`` (a list) receives the offset of X's rows in the entry."""
     view = memoryview(data)
     if len(data) < len(MAGIC) + 8 + _CHECK or bytes(view[: len(MAGIC)]) != MAGIC:
         raise DamagedEntry("not a cache entry (bad magic or truncated)")
@@ -339,6 +370,8 @@ def decode(data: bytes, path: str, key: str) -> Piece:
             raise DamagedEntry("entry's length does not match its header")
         arrays = {}
         for name, dtype, shape, offset in header["arrays"]:
+            if name == "X" and x_offset is not None:
+                x_offset.append(base + offset)
             dt = np.dtype(dtype)
             count = int(np.prod(shape, dtype=np.int64))
             arrays[name] = np.frombuffer(data, dt, count, base + offset).reshape(shape)
@@ -380,16 +413,29 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
     The entry is mapped, not read: its arrays are views of the file's pages in the system's
     file cache. Entries are only ever replaced by a rename, never written in place, so a
     mapped entry keeps its bytes even when another run replaces or prunes it meanwhile."""
+    entry = entry_path(folder, key)
     try:
-        with open(entry_path(folder, key), "rb") as f:
-            if os.fstat(f.fileno()).st_size < len(MAGIC) + 8 + _CHECK:
+        with open(entry, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_size < len(MAGIC) + 8 + _CHECK:
                 raise DamagedEntry("not a cache entry (bad magic or truncated)")
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise DamagedEntry(f"cannot read the entry ({exc})") from None
-    return decode(data, path, key)
+    where: list[int] = []
+    piece = decode(data, path, key, x_offset=where)
+    # nothing keeps the mapping (and its file descriptor) once this returns: the small
+    # arrays are copied, X's rows are mapped again when they are written
+    piece.X = MappedRows(str(entry), where[0], tuple(piece.X.shape),
+                         (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    piece.row_group = piece.row_group.copy()
+    piece.labels = {h: a.copy() for h, a in piece.labels.items()}
+    for name in ("group_game_id", "group_rows", "group_mean", "group_m2"):
+        setattr(piece, name, getattr(piece, name).copy())
+    del data
+    return piece
 
 
 def write_entry(folder: str | os.PathLike, key: str, buffers: Sequence) -> None:
