@@ -237,7 +237,7 @@ def _rows(paths, config, file_processor, on_file_done):
 
 def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
     """:func:`_rows` with the files' shares taken from, or stored into, the cache."""
-    from imitation_learning.per_file.file_processing import StrictModeError, process_game_log
+    from imitation_learning.per_file.file_processing import StrictModeError
 
     lookup = Lookup(cache)
     strict = bool((config.get("preprocessing") or {}).get("strict"))
@@ -246,48 +246,56 @@ def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
     keys = []
     for path in paths:
         piece, key = lookup.find(path)
-        if piece is not None:
-            if strict and piece.rejections:
-                raise StrictModeError(piece.rejections[0])
-            if on_file_done is not None:
-                on_file_done()
+        if piece is not None and strict and piece.rejections:
+            # stop where a run without the cache would: at the first rejection in order
+            earlier = [p for p, done in zip(paths, pieces, strict=False) if done is None]
+            if earlier:
+                _rows(earlier, config, None, None)  # raises at an earlier rejection, if any
+            raise StrictModeError(piece.rejections[0])
+        if piece is not None and on_file_done is not None:
+            on_file_done()
         pieces.append(piece)
         keys.append(key)
     missing = [i for i, piece in enumerate(pieces) if piece is None]
     if missing:
-        reports: list[tuple[int, int]] = []  # per file: rejections, files ok
-
-        def step(path, cfg):
-            result = process_game_log(path, cfg)
-            reports.append((len(result.rejections), len(result.files_ok)))
-            return result
-
         fresh = [paths[i] for i in missing]
-        block = _rows(fresh, config, step, on_file_done)
-        pieces_made = _split(block, reports)
+        block = _rows(fresh, config, None, on_file_done)
+        made = _split(block, fresh)
         del block  # the pieces are views of its arrays: freed once they are mapped
-        for i, piece in zip(missing, pieces_made, strict=True):
+        if made is None:  # a rejection that names no file of the block: no cache here
+            lookup.counts.processed += len(missing)
+            lookup.counts.not_stored += len(missing)
+            X, row_group, labels, masks, summary = _rows(paths, config, None, None)
+            summary.cache = lookup.counts
+            return [X], row_group, labels, masks, summary
+        for i, piece in zip(missing, made, strict=True):
             # from its entry, once stored: the fresh rows leave the worker's memory
             pieces[i] = lookup.store(paths[i], keys[i], piece) or piece
     return _join(paths, pieces, lookup.counts)  # type: ignore[arg-type]
 
 
-def _split(block, reports: Sequence[tuple[int, int]]) -> list[Piece]:
-    """A block's (:func:`_rows`) share of each of its files."""
+def _split(block, paths: Sequence[str]) -> list[Piece] | None:
+    """A block's (:func:`_rows` of ``paths``) share of each of its files; None if its
+    rejections cannot all be given to its files (one names another file)."""
     X, row_group, labels, masks, summary = block
+    by_file: dict[str, list[Rejection]] = {p: [] for p in paths}
+    for r in summary.rejections:
+        if r.file not in by_file:
+            return None
+        by_file[r.file].append(r)
+    files_ok = set(summary.files_ok)
     g = summary.groups
     out = []
-    start = g_start = r_start = ok_start = 0
-    for position, (_path, rows_read, kept, game_ids) in enumerate(summary.file_index):
+    start = g_start = 0
+    for position, (path, rows_read, kept, game_ids) in enumerate(summary.file_index):
         stop = start + kept
         g_stop = g_start + int(np.count_nonzero(g.file == position))
-        n_rejections, n_ok = reports[position]
         out.append(
             Piece(
                 rows_read=rows_read,
                 game_ids=list(game_ids),
-                rejections=summary.rejections[r_start : r_start + n_rejections],
-                file_ok=bool(summary.files_ok[ok_start : ok_start + n_ok]),
+                rejections=by_file[path],
+                file_ok=path in files_ok,
                 strategic_width=summary.strategic_width,
                 X=X[start:stop],
                 row_group=(row_group[start:stop] - g_start).astype(np.int32),
@@ -300,10 +308,8 @@ def _split(block, reports: Sequence[tuple[int, int]]) -> list[Piece]:
             )
         )
         start, g_start = stop, g_stop
-        r_start += n_rejections
-        ok_start += n_ok
-    if start != len(X) or r_start != len(summary.rejections) or g_start != len(g):
-        raise AssertionError("a block's rows, games or rejections not all given to its files")
+    if start != len(X) or g_start != len(g):
+        raise AssertionError("a block's rows or games not all given to its files")
     return out
 
 
