@@ -28,6 +28,12 @@ not, step 3 runs in the driver instead, one partition at a time (slower, as litt
 One worker (and no scheduler address) runs everything in this process; the rows of X then
 wait in a spill file per partition inside the save's temporary folder between the phases.
 Whatever the path, the saved bytes are the same.
+
+With a result cache (``cache_dir``, :mod:`imitation_learning.result_cache`), phase 1 takes
+each file's share of its partition (rows of X, labels, masks, game statistics, report)
+from the cache when the file's key is there and runs the per-file step on the others only;
+a cached partition's rows are mapped from the cache entries by its writes (no spill file).
+The plan and phase 2 are unchanged, and so are the saved bytes.
 """
 
 from __future__ import annotations
@@ -423,7 +429,9 @@ def build_dataset(
 
     ``cache_dir``: the folder of the per-file result cache
     (:mod:`imitation_learning.result_cache`; made when the first entry is written, and
-    seen by the workers at that path); None runs without a cache. The saved files are the same either way."""
+    seen by the workers at that path); None runs without a cache. The saved files are the
+    same either way. With a cache, a run whose inputs, configuration and code are those of
+    the run that saved the output, the output untouched since, leaves it as it is."""
     t_start = time.perf_counter() if t_start is None else t_start
     cfg = validate_config(config)
     prep, data = cfg["preprocessing"], cfg["data"]
