@@ -220,6 +220,26 @@ def test_cache_shared_by_the_workers_of_a_cluster(root, tmp_path, dask_scheduler
     }
 
 
+def test_driver_that_cannot_see_the_output_gets_the_rows_from_the_workers(
+    root, tmp_path, dask_scheduler_address, monkeypatch
+):
+    """Workers that do not see the output: the driver writes, with the rows of a cached
+    partition read by the workers from their cache (the driver may not see it)."""
+    from imitation_learning import assembly
+    from imitation_learning.result_cache import MappedRows
+
+    out, cache = tmp_path / "processed", tmp_path / "cache"
+    settings = {"scheduler_address": dask_scheduler_address, "files_per_partition": 5}
+    run(root, out, cache, **settings)
+    want = saved(out)
+    reassemble(out)
+    monkeypatch.setattr(assembly.OnCluster, "workers_see", lambda self, folder: False)
+    monkeypatch.setattr(MappedRows, "load", lambda self: pytest.fail("mapped on the driver"))
+    again = run(root, out, cache, **settings)
+    assert counts(again) == (18, 0)
+    assert saved(out) == want
+
+
 # --------------------------------------------------------------------------- safety
 
 

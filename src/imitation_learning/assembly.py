@@ -69,6 +69,7 @@ from imitation_learning.partition_rows import (
     SplitFile,
     continuous_columns,
     process_partition_rows,
+    rows_in_memory,
     summarise_partition,
     write_split_labels_masks,
     write_x_rows,
@@ -391,6 +392,10 @@ class OnCluster:
         and writes it (bounded memory, no shared filesystem needed)."""
         written = []
         for i, future in enumerate(self.rows):
+            if self.cache is not None:  # rows mapped from the cache: read on the worker
+                future = self.client.submit(
+                    rows_in_memory, future, key=self._key("rows-in-memory", i)
+                )
             rows = future.result()
             written.append(
                 write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),

@@ -23,6 +23,7 @@ them and plans the work between them):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -424,6 +425,14 @@ def _game_groups(
 
 def summarise_partition(rows: PartitionRows) -> PartitionSummary:
     return rows.summary
+
+
+def rows_in_memory(rows: PartitionRows) -> PartitionRows:
+    """The partition with X in memory (for a driver that cannot see the cache's entries
+    the rows of a cached partition are mapped from)."""
+    if rows.parts is None:
+        return rows
+    return dataclasses.replace(rows, X=rows.load_x(), parts=None)
 
 
 # --------------------------------------------------------------------------- writes
