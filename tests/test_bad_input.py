@@ -388,7 +388,7 @@ def test_run_killed_while_saving_leaves_the_previous_dataset(point, tmp_path):
         shutil.copy(f, root / "2_games")
     out = tmp_path / "out"
     flags = ["--data-root", str(root), "--output", str(out), "--num-workers", "1"]
-    flags.append("--no-progress")
+    flags += ["--no-progress", "--no-cache"]  # the same command must save again
     assert main(["preprocess", *flags]) == 0
     before = _arrays(out)
     before_bytes = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -23,7 +23,7 @@ import pytest
 from cli_cluster import cli_cluster
 from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
-from test_scaleout import assert_same_dataset, no_leftovers
+from test_scaleout import assert_same_dataset, beside, no_leftovers
 
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
 
@@ -126,7 +126,7 @@ def test_every_worker_gone_fails_in_bounded_time(games, tmp_path):
             os.kill(pid, signal.SIGKILL)
         message = _one_line_failure(proc, timeout=90)
     assert "no worker" in message, message
-    assert sorted(p.name for p in out.parent.iterdir()) == []
+    assert beside(out) == []
 
 
 def test_scheduler_gone_fails_in_bounded_time(games, tmp_path):
@@ -137,4 +137,4 @@ def test_scheduler_gone_fails_in_bounded_time(games, tmp_path):
         os.killpg(running.scheduler.pid, signal.SIGKILL)
         message = _one_line_failure(proc, timeout=90)
     assert "scheduler" in message, message
-    assert sorted(p.name for p in out.parent.iterdir()) == []
+    assert beside(out) == []

@@ -28,6 +28,12 @@ not, step 3 runs in the driver instead, one partition at a time (slower, as litt
 One worker (and no scheduler address) runs everything in this process; the rows of X then
 wait in a spill file per partition inside the save's temporary folder between the phases.
 Whatever the path, the saved bytes are the same.
+
+With a result cache (``cache_dir``, :mod:`imitation_learning.result_cache`), phase 1 takes
+each file's share of its partition (rows of X, labels, masks, game statistics, report)
+from the cache when the file's key is there and runs the per-file step on the others only;
+a cached partition's rows are mapped from the cache entries by its writes (no spill file).
+The plan and phase 2 are unchanged, and so are the saved bytes.
 """
 
 from __future__ import annotations
@@ -60,9 +66,20 @@ from imitation_learning.partition_rows import (
     SplitFile,
     continuous_columns,
     process_partition_rows,
+    rows_in_memory,
     summarise_partition,
     write_split_labels_masks,
     write_x_rows,
+)
+from imitation_learning.result_cache import (
+    CacheCounts,
+    CacheSpec,
+    cache_size,
+    config_key,
+    hash_files,
+    output_up_to_date,
+    record_output,
+    run_key,
 )
 from splendor.errors import Rejection
 
@@ -104,6 +121,7 @@ class BuildRun:
     num_workers: int
     dashboard_link: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    cache: dict | None = None  # the result cache's figures (None: run without a cache)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -236,15 +254,20 @@ class InProcess:
     """Both phases in this process. Between them, each partition's X waits in a spill file
     in the save's temporary folder (removed with it); its labels and masks in memory."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, cache: CacheSpec | None = None):
         self.folder = folder
+        self.cache = cache
         self.parts: list[PartitionRows] = []
 
     def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
         for chunk in chunks:
             self.parts.append(
                 process_partition_rows(
-                    chunk, cfg, on_file_done=lambda: bar.update(1), spill_dir=spill_folder(self.folder)
+                    chunk,
+                    cfg,
+                    on_file_done=lambda: bar.update(1),
+                    spill_dir=spill_folder(self.folder),
+                    cache=self.cache,
                 )
             )
         return [r.summary for r in self.parts]
@@ -264,9 +287,10 @@ class InProcess:
 class OnCluster:
     """Both phases as Dask tasks (named, see :data:`TASK_NAMES`) on the client's cluster."""
 
-    def __init__(self, client, folder: Path):
+    def __init__(self, client, folder: Path, cache: CacheSpec | None = None):
         self.client = client
         self.folder = folder
+        self.cache = cache
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
         self.held: list = []  # futures kept until the end: the dashboard shows them done
@@ -288,6 +312,7 @@ class OnCluster:
             chunks,
             [cfg] * len(chunks),
             key=[self._key("process-partition", i) for i in n],
+            cache=self.cache,
             **spill,
         )
         summaries_f = client.map(
@@ -364,6 +389,10 @@ class OnCluster:
         and writes it (bounded memory, no shared filesystem needed)."""
         written = []
         for i, future in enumerate(self.rows):
+            if self.cache is not None:  # rows mapped from the cache: read on the worker
+                future = self.client.submit(
+                    rows_in_memory, future, key=self._key("rows-in-memory", i)
+                )
             rows = future.result()
             written.append(
                 write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
@@ -395,9 +424,16 @@ def build_dataset(
     progress: bool = True,
     t_start: float | None = None,
     timings: dict[str, float] | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> BuildRun:
     """Process ``files`` and save the dataset to ``data.processed_dir`` (atomically: on
-    any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring."""
+    any error, strict-mode stop or Ctrl-C, nothing is written). See the module docstring.
+
+    ``cache_dir``: the folder of the per-file result cache
+    (:mod:`imitation_learning.result_cache`; made when the first entry is written, and
+    seen by the workers at that path); None runs without a cache. The saved files are the
+    same either way. With a cache, a run whose inputs, configuration and code are those of
+    the run that saved the output, the output untouched since, leaves it as it is."""
     t_start = time.perf_counter() if t_start is None else t_start
     cfg = validate_config(config)
     prep, data = cfg["preprocessing"], cfg["data"]
@@ -408,12 +444,22 @@ def build_dataset(
     address = pp.resolve_scheduler_address(cfg)
     timings = {**(timings or {}), "cluster_start_s": 0.0}
     info = {"workers": 1, "link": None}
+    cache = key = None
+    if cache_dir is not None:
+        # made by the first entry's write, on the worker (nothing is left by a run that
+        # fails before any file is processed)
+        cache = CacheSpec(os.path.abspath(os.fspath(cache_dir)), config_key(cfg))
+        t0 = time.perf_counter()
+        key = run_key(paths, hash_files(paths), cfg)
+        timings["run_key_s"] = time.perf_counter() - t0
+        if key is not None and output_up_to_date(cache.folder, data["processed_dir"], key):
+            return _unchanged(paths, cfg, cache, timings, t_start)
 
     with AtomicDir(Path(data["processed_dir"])) as tmp:
         if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
             if prep.get("report") is not None:
                 pp._say("no performance report: the job runs in this process, without a cluster")
-            run = _phases(InProcess(tmp), paths, cfg, 1, tmp, progress, timings)
+            run = _phases(InProcess(tmp, cache), paths, cfg, 1, tmp, progress, timings)
         else:
             t0 = time.perf_counter()
             with pp.pool_client(
@@ -437,7 +483,13 @@ def build_dataset(
                 )
                 with _unless_failing(report), _unless_failing(_task_stream(client)) as stream:
                     run = _phases(
-                        OnCluster(client, tmp), paths, cfg, info["workers"], tmp, progress, timings
+                        OnCluster(client, tmp, cache),
+                        paths,
+                        cfg,
+                        info["workers"],
+                        tmp,
+                        progress,
+                        timings,
                     )
                 t_closing = time.perf_counter()
                 timings["cluster_up_s"] = t_closing - t0 - timings["cluster_start_s"]
@@ -445,7 +497,7 @@ def build_dataset(
             timings["workers_busy_s"] = _busy_seconds(stream.data)
             timings.update(_seconds_by_task(stream.data))
         t_save = time.perf_counter()
-        plan, heads, names, kinds = run
+        plan, heads, names, kinds, counts = run
         # The spill folder goes before the swap: a partition that Dask ran again after its
         # write (a worker lost late in the run, the task left running on an existing
         # cluster) finds no folder to write into, and nothing of it reaches the output.
@@ -468,6 +520,24 @@ def build_dataset(
             timings={**timings, "total_s": time.perf_counter() - t_start},
         )
         timings["metadata_s"] = time.perf_counter() - t_save
+    cache_figures = None
+    if cache is not None and counts is not None:
+        if key is not None:
+            try:
+                record_output(cache.folder, data["processed_dir"], key)
+            except OSError:  # the next run assembles the output again
+                pass
+        entries, size = cache_size(cache.folder)
+        cache_figures = {
+            "dir": cache.folder,
+            "files_cached": counts.cached,
+            "files_processed": counts.processed,
+            "not_stored": counts.not_stored,
+            "damaged": list(counts.damaged),
+            "entries": entries,
+            "bytes": size,
+            "output_unchanged": False,
+        }
     timings["total_s"] = time.perf_counter() - t_start
     rejections = [r.to_dict() for r in plan.rejections]
     return BuildRun(
@@ -482,12 +552,50 @@ def build_dataset(
         num_workers=info["workers"],
         dashboard_link=info["link"],
         timings=timings,
+        cache=cache_figures,
+    )
+
+
+def _unchanged(paths, cfg, cache: CacheSpec, timings: dict, t_start: float) -> BuildRun:
+    """The output already holds this very run's dataset (same inputs, configuration and
+    code, its files untouched since: :func:`~imitation_learning.result_cache.output_up_to_date`):
+    it is left as it is, and the run's figures are read from it."""
+    import json
+
+    out = Path(cfg["data"]["processed_dir"])
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    rejections = json.loads((out / "rejections.json").read_text(encoding="utf-8"))
+    entries, size = cache_size(cache.folder)
+    timings["total_s"] = time.perf_counter() - t_start
+    return BuildRun(
+        output_dir=out,
+        files=len(paths),
+        files_rejected=sum(1 for r in rejections if r.get("line") is None),
+        rows_read=int(stats["rows_read"]),
+        rows_rejected=int(stats["rows_rejected"]),
+        rows_per_split={s: int(stats["splits"][s]["rows"]) for s in SPLITS},
+        rejections=rejections,
+        num_features=int(stats["num_features"]),
+        num_workers=0,
+        dashboard_link=None,
+        timings=timings,
+        cache={
+            "dir": cache.folder,
+            "files_cached": len(paths),
+            "files_processed": 0,
+            "not_stored": 0,
+            "damaged": [],
+            "entries": entries,
+            "bytes": size,
+            "output_unchanged": True,
+        },
     )
 
 
 def _phases(runner, paths, cfg, workers, tmp, progress, timings):
-    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds),
-    ``heads`` the label and mask statistics of each split."""
+    """Phase 1, the plan, phase 2, the flush of X (durable): (plan, heads, names, kinds,
+    cache counts), ``heads`` the label and mask statistics of each split, the cache counts
+    summed over the partitions (None without a cache)."""
     prep, data = cfg["preprocessing"], cfg["data"]
     sizes = pp.partition_sizes(
         len(paths), workers, prep["files_per_partition"], pp.file_weights(paths)
@@ -500,6 +608,12 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
             summaries = runner.process(chunks, cfg, bar)
         t1 = time.perf_counter()
         timings["processing_s"] = t1 - t0
+        counts = None
+        if runner.cache is not None:
+            counts = CacheCounts()
+            for s in summaries:
+                if s.cache is not None:
+                    counts.add(s.cache)
         names, kinds = feature_columns(_strategic_width(summaries, prep))
         width = len(names)
         for s in summaries:
@@ -522,7 +636,7 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
         timings["flush_s"] = time.perf_counter() - t3
     finally:
         runner.close()
-    return plan, heads, names, kinds
+    return plan, heads, names, kinds, counts
 
 
 def _strategic_width(summaries: Sequence[PartitionSummary], prep: dict) -> int:

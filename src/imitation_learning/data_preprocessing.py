@@ -32,14 +32,22 @@ __all__ = [
 ]
 
 
-def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -> dict:
+def run_preprocessing(
+    config: Mapping | None = None, *, progress: bool = True, cache_dir=None
+) -> dict:
     """Run the whole pipeline; return a summary.
 
     Summary keys: ``files`` (game files discovered), ``files_rejected`` (files left out
     whole), ``rows_read``, ``rows_rejected``, ``rows_per_split`` ({train, val, test}),
     ``wall_time_s``, ``rows_per_s`` (rows read per second of wall time), ``output_dir``,
     ``dashboard_link`` (None without a cluster), ``rejections`` (``Rejection.to_dict()``
-    list), ``timings`` (seconds per stage).
+    list), ``timings`` (seconds per stage), ``cache`` (the result cache's figures: its
+    ``dir``, ``files_cached``, ``files_processed``, ``damaged`` entries, its ``entries``
+    and ``bytes`` on disk; None without a cache).
+
+    ``cache_dir``: the per-file result cache's folder
+    (:mod:`imitation_learning.result_cache`), None (the default here) for none; the
+    command line uses one beside the output by default.
 
     The rows never pass through this process: the workers build X, write the split files
     and the labels and masks (:func:`imitation_learning.assembly.build_dataset`); the
@@ -59,7 +67,12 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
     check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
     discover_s = time.perf_counter() - t_start
     run = build_dataset(
-        files, cfg, progress=progress, t_start=t_start, timings={"discover_s": discover_s}
+        files,
+        cfg,
+        progress=progress,
+        t_start=t_start,
+        timings={"discover_s": discover_s},
+        cache_dir=cache_dir,
     )
     timings = dict(run.timings)
     wall = time.perf_counter() - t_start
@@ -79,6 +92,7 @@ def run_preprocessing(config: Mapping | None = None, *, progress: bool = True) -
         "out_of_core": prep["out_of_core"],
         "rejections": run.rejections,
         "timings": timings,
+        "cache": run.cache,
     }
 
 

@@ -23,6 +23,7 @@ them and plans the work between them):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.stats import head_stats
 from imitation_learning.dataset.store import write_labels_and_masks
+from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
 from splendor import columns as C
 from splendor.errors import Rejection
 from splendor.limits import PLAYER_COUNTS
@@ -91,6 +93,7 @@ class PartitionSummary:
     width: int
     strategic_width: int
     groups: GameGroups
+    cache: CacheCounts | None = None  # what the result cache did (None: no cache)
 
 
 @dataclass
@@ -98,7 +101,11 @@ class PartitionRows:
     """A partition's rows as the saved dataset needs them (kept by the worker).
 
     X is either in memory or, when the run gave a spill folder, in a spill file there
-    (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows.
+    (``spill``; ``X`` is then None until :meth:`load_x`), raw float32 rows. A partition
+    made with the result cache holds X as ``parts`` instead: its files' rows, in order,
+    mapped from their cache entries when they are written (never copied, never spilled;
+    an entry replaced or removed meanwhile: the partition's X is made again from the
+    files, the same rows bit for bit).
     """
 
     X: np.ndarray | None  # float32 (n, F), unscaled
@@ -109,6 +116,24 @@ class PartitionRows:
     spill: str | None = None
     paths: tuple[str, ...] = ()
     config: dict = field(default_factory=dict, repr=False)
+    cache: CacheSpec | None = None
+    parts: list[np.ndarray | MappedRows] | None = field(default=None, repr=False)
+
+    def x_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """X as blocks of consecutive rows: ``(first row, rows)``, in order."""
+        if self.parts is None:
+            yield 0, self.load_x()
+            return
+        first, rebuilt = 0, None
+        for part in self.parts:
+            block = part if isinstance(part, np.ndarray) else part.load()
+            if block is None and rebuilt is None:  # its entry was replaced or removed
+                rebuilt = _rows(self.paths, self.config, None, None)[0]
+            if block is None:
+                block = rebuilt[first : first + len(part)]
+            yield first, block
+            first += len(part)
+            del block
 
     def load_x(self) -> np.ndarray:
         """X, from memory or from the spill file. A spill file that is gone (its write ran
@@ -117,13 +142,16 @@ class PartitionRows:
         if self.X is not None:
             return self.X
         shape = (self.summary.rows, self.summary.width)
+        if self.parts is not None:
+            blocks = [block for _, block in self.x_blocks()]
+            return np.concatenate(blocks) if blocks else np.empty(shape, np.float32)
         try:
             if not shape[0]:
                 return np.empty(shape, dtype=np.float32)
             # mapped, not copied: the rows are read straight from the file cache
             return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
-            X = process_partition_rows(self.paths, self.config).X
+            X = process_partition_rows(self.paths, self.config, cache=self.cache).load_x()
             if X.shape != shape:
                 raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
             return X
@@ -163,6 +191,7 @@ def process_partition_rows(
     on_file_done: Callable[[], None] | None = None,
     *,
     spill_dir: str | None = None,
+    cache: CacheSpec | None = None,
 ) -> PartitionRows:
     """The per-file step on each path, X built, per-game statistics (runs on a worker).
 
@@ -174,10 +203,38 @@ def process_partition_rows(
     file there, group by group, instead of staying in memory. Its pages are the system's
     file cache; when the write of phase 2 reads it back and deletes it, the output's pages
     reuse them (memory the system had just used is much faster to get than memory it never
-    touched, on the virtual machines measured here)."""
+    touched, on the virtual machines measured here).
+
+    ``cache`` (:mod:`imitation_learning.result_cache`): each file's share of the
+    partition (its rows of X, labels, masks, game statistics and report) is taken from the
+    cache when its key is there; the other files go through the per-file step together,
+    as without a cache, and their shares are stored. The partition is then their shares
+    in path order: the same arrays, bit for bit, as without a cache (the rows of X and the
+    statistics of a game depend on that file's rows only). Ignored with a custom
+    ``file_processor``."""
+    if cache is not None and file_processor is None and len(paths):
+        parts, row_group, labels, masks, summary = _rows_with_cache(
+            paths, config, on_file_done, cache
+        )
+        rows = PartitionRows(None, row_group, labels, masks, summary, parts=parts)
+        rows.paths, rows.config = tuple(paths), config
+        return rows
+    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
+    X, row_group, labels, masks, summary = _rows(
+        paths, config, file_processor, on_file_done, spill=spill
+    )
+    rows = PartitionRows(X, row_group, labels, masks, summary)
+    if spill is not None:
+        rows.paths, rows.config, rows.cache, rows.spill = tuple(paths), config, cache, spill
+    return rows
+
+
+def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = None):
+    """The per-file step on ``paths`` (:data:`GROUP_FILES` at a time), X and the game
+    groups: ``(X, row_group, labels, masks, summary)``; X is None when it went into the
+    new file ``spill``."""
     from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
-    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
     blocks, results, file_index, row_groups, groups = [], [], [], [], []
     width = strategic_width = 0
     with _new_file(spill) as write:
@@ -213,16 +270,126 @@ def process_partition_rows(
         groups=GameGroups.concat(groups),
     )
     heads = list(results[0].labels)
-    rows = PartitionRows(
-        X=None if write is not None else _joined(blocks),
-        row_group=_joined(row_groups),
-        labels={h: _joined([r.labels[h] for r in results]) for h in heads},
-        masks={h: _joined([r.masks[h] for r in results]) for h in heads},
-        summary=summary,
+    X = None if write is not None else _joined(blocks)
+    labels = {h: _joined([r.labels[h] for r in results]) for h in heads}
+    masks = {h: _joined([r.masks[h] for r in results]) for h in heads}
+    return X, _joined(row_groups), labels, masks, summary
+
+
+def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
+    """:func:`_rows` with the files' shares taken from, or stored into, the cache."""
+    from imitation_learning.per_file.file_processing import StrictModeError
+
+    lookup = Lookup(cache)
+    strict = bool((config.get("preprocessing") or {}).get("strict"))
+    paths = [os.fspath(p) for p in paths]
+    pieces: list[Piece | None] = []
+    keys = []
+    for path in paths:
+        piece, key = lookup.find(path)
+        if piece is not None and strict and piece.rejections:
+            # stop where a run without the cache would: at the first rejection in order
+            earlier = [p for p, done in zip(paths, pieces, strict=False) if done is None]
+            if earlier:
+                _rows(earlier, config, None, None)  # raises at an earlier rejection, if any
+            raise StrictModeError(piece.rejections[0])
+        if piece is not None and on_file_done is not None:
+            on_file_done()
+        pieces.append(piece)
+        keys.append(key)
+    missing = [i for i, piece in enumerate(pieces) if piece is None]
+    if missing:
+        fresh = [paths[i] for i in missing]
+        block = _rows(fresh, config, None, on_file_done)
+        made = _split(block, fresh)
+        del block  # the pieces are views of its arrays: freed once they are mapped
+        if made is None:  # a rejection that names no file of the block: no cache here
+            lookup.counts.processed += len(missing)
+            lookup.counts.not_stored += len(missing)
+            X, row_group, labels, masks, summary = _rows(paths, config, None, None)
+            summary.cache = lookup.counts
+            return [X], row_group, labels, masks, summary
+        for i, piece in zip(missing, made, strict=True):
+            # from its entry, once stored: the fresh rows leave the worker's memory
+            pieces[i] = lookup.store(paths[i], keys[i], piece) or piece
+    return _join(paths, pieces, lookup.counts)  # type: ignore[arg-type]
+
+
+def _split(block, paths: Sequence[str]) -> list[Piece] | None:
+    """A block's (:func:`_rows` of ``paths``) share of each of its files; None if its
+    rejections cannot all be given to its files (one names another file)."""
+    X, row_group, labels, masks, summary = block
+    by_file: dict[str, list[Rejection]] = {p: [] for p in paths}
+    for r in summary.rejections:
+        if r.file not in by_file:
+            return None
+        by_file[r.file].append(r)
+    files_ok = set(summary.files_ok)
+    g = summary.groups
+    out = []
+    start = g_start = 0
+    for position, (path, rows_read, kept, game_ids) in enumerate(summary.file_index):
+        stop = start + kept
+        g_stop = g_start + int(np.count_nonzero(g.file == position))
+        out.append(
+            Piece(
+                rows_read=rows_read,
+                game_ids=list(game_ids),
+                rejections=by_file[path],
+                file_ok=path in files_ok,
+                strategic_width=summary.strategic_width,
+                X=X[start:stop],
+                row_group=(row_group[start:stop] - g_start).astype(np.int32),
+                labels={h: a[start:stop] for h, a in labels.items()},
+                masks={h: a[start:stop] for h, a in masks.items()},
+                group_game_id=g.game_id[g_start:g_stop],
+                group_rows=g.rows[g_start:g_stop],
+                group_mean=g.mean[g_start:g_stop],
+                group_m2=g.m2[g_start:g_stop],
+            )
+        )
+        start, g_start = stop, g_stop
+    if start != len(X) or g_start != len(g):
+        raise AssertionError("a block's rows or games not all given to its files")
+    return out
+
+
+def _join(paths: Sequence[str], pieces: Sequence[Piece], counts: CacheCounts):
+    """The partition made of its files' shares, in path order (as :func:`_rows`; X as
+    the files' blocks of rows)."""
+    X = [p.X for p in pieces]
+    offsets = np.cumsum([0] + [len(p.group_game_id) for p in pieces])
+    row_group = np.concatenate(
+        [p.row_group.astype(np.int32) + np.int32(o) for p, o in zip(pieces, offsets, strict=False)]
     )
-    if spill is not None:
-        rows.paths, rows.config, rows.spill = tuple(paths), config, spill
-    return rows
+    groups = GameGroups(
+        file=np.concatenate(
+            [np.full(len(p.group_game_id), i, dtype=np.int64) for i, p in enumerate(pieces)]
+        ),
+        game_id=np.concatenate([p.group_game_id for p in pieces]).astype(np.int64),
+        rows=np.concatenate([p.group_rows for p in pieces]).astype(np.int64),
+        mean=np.concatenate([p.group_mean for p in pieces]).astype(np.float64),
+        m2=np.concatenate([p.group_m2 for p in pieces]).astype(np.float64),
+    )
+    heads = list(pieces[0].labels)
+    labels = {h: np.concatenate([p.labels[h] for p in pieces]) for h in heads}
+    masks = {h: np.concatenate([p.masks[h] for p in pieces]) for h in heads}
+    with_rows = [p for p in pieces if p.rows]
+    summary = PartitionSummary(
+        file_index=[
+            (path, p.rows_read, p.rows, list(p.game_ids))
+            for path, p in zip(paths, pieces, strict=True)
+        ],
+        rejections=[r for p in pieces for r in p.rejections],
+        rows_read=sum(p.rows_read for p in pieces),
+        files_ok=[path for path, p in zip(paths, pieces, strict=True) if p.file_ok],
+        rows=sum(len(x) for x in X),
+        width=X[0].shape[1],
+        strategic_width=(with_rows or pieces)[0].strategic_width,
+        groups=groups,
+        cache=counts,
+    )
+    return X, row_group, labels, masks, summary
 
 
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
@@ -314,6 +481,14 @@ def summarise_partition(rows: PartitionRows) -> PartitionSummary:
     return rows.summary
 
 
+def rows_in_memory(rows: PartitionRows) -> PartitionRows:
+    """The partition with X in memory (for a driver that cannot see the cache's entries
+    the rows of a cached partition are mapped from)."""
+    if rows.parts is None:
+        return rows
+    return dataclasses.replace(rows, X=rows.load_x(), parts=None)
+
+
 # --------------------------------------------------------------------------- writes
 
 
@@ -344,24 +519,28 @@ def write_x_rows(
     (labels, masks) of the rows written there, in order.
     """
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
-    X = rows.load_x()
+    written = [0] * len(SPLITS)  # rows of each split written so far
+    for first, X in rows.x_blocks():  # blocks of consecutive rows, in order
+        row_bytes = X.shape[1] * 4
+        local = row_split[first : first + len(X)]
+        for i, split in enumerate(SPLITS):
+            picked = np.flatnonzero(local == i)
+            if not len(picked):
+                continue
+            target = targets[split]
+            at = target.data_offset + (target.first_row + written[i]) * row_bytes
+            for start in range(0, len(picked), WRITE_ROWS):  # elementwise: any block, same bytes
+                block = X[picked[start : start + WRITE_ROWS]]
+                write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
+            written[i] += len(picked)
+        del X
     out = {}
     for i, split in enumerate(SPLITS):
         sel = row_split == i
-        count = int(np.count_nonzero(sel))
-        if count:
-            target = targets[split]
-            row_bytes = X.shape[1] * 4
-            at = target.data_offset + target.first_row * row_bytes
-            picked = np.flatnonzero(sel)
-            for start in range(0, count, WRITE_ROWS):  # elementwise: any block size, same bytes
-                block = X[picked[start : start + WRITE_ROWS]]
-                write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
         out[split] = (
             {h: a[sel] for h, a in rows.labels.items()},
             {h: a[sel] for h, a in rows.masks.items()},
         )
-    del X
     rows.drop_spill()  # its pages go to the next writes
     return out
 

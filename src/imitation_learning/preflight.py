@@ -78,3 +78,23 @@ def check_scheduler_address(address: str | None) -> None:
             f"scheduler address {address!r} is not of the form tcp://host:port ({exc}): fix "
             "--scheduler-address / preprocessing.scheduler_address / DASK_SCHEDULER_ADDRESS"
         ) from None
+
+
+def check_cache_dir(path: str | os.PathLike, output: str | os.PathLike) -> None:
+    """The result cache's folder can be used: not a file, not the output folder or inside
+    it (the save replaces that folder), and it exists or can be created."""
+    target = Path(os.path.abspath(os.fspath(path)))
+    out = Path(os.path.abspath(os.fspath(output)))
+    where = f"(--cache-dir {os.fspath(path)!r})"
+    if target == out or out in target.parents:
+        raise UsageError(
+            f"the cache folder {target} is inside the output folder {out}, which each run "
+            f"replaces: choose another {where}"
+        )
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"the cache folder {target} is a file: choose another {where}")
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create or write the cache folder {target}: choose another {where}")

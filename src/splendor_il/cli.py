@@ -3,8 +3,9 @@
 The composition root: each subcommand is a module of this package that registers itself
 here and drives the lower layers: ``simulate`` (self-play logs, :mod:`splendor_il.simulate_cli`
 over :mod:`splendor.simulate`), ``preprocess`` (the Dask job, :mod:`splendor_il.preprocess_cli`
-over :mod:`imitation_learning`) and ``check`` (a saved dataset's soundness and learnability,
-:mod:`splendor_il.check_cli`).
+over :mod:`imitation_learning`) ``check`` (a saved dataset's soundness and learnability,
+:mod:`splendor_il.check_cli`) and ``cache`` (the preprocessing's result cache: size,
+prune; :mod:`splendor_il.cache_cli`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class _OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from splendor_il.cache_cli import register_cli as register_cache
     from splendor_il.check_cli import register_cli as register_check
     from splendor_il.preprocess_cli import register_cli as register_preprocess
     from splendor_il.simulate_cli import register_cli as register_simulate
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_simulate(sub)
     register_preprocess(sub)
     register_check(sub)
+    register_cache(sub)
     return parser
 
 

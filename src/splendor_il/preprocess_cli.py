@@ -7,6 +7,11 @@ the summary), 2 configuration or usage error (one line on stderr, before any fil
 processed), 3 under ``--strict``: the first rejected file or row stopped the job (its
 message is printed; no dataset is written), 4 the cluster was lost mid-run (its scheduler,
 or every worker for ``preprocessing.no_workers_timeout_s``; nothing is written).
+
+Each game file's result of the per-file step is cached (:mod:`imitation_learning.result_cache`)
+in ``--cache-dir`` (default: beside the output, ``<output>.cache``), keyed by the file's
+content, the configuration keys that change it and the step's version: a re-run processes
+only the files not in the cache, and saves the same bytes. ``--no-cache`` runs without it.
 """
 
 from __future__ import annotations
@@ -92,9 +97,38 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         help="flush the dataset to disk (fsync) before swapping it in (survives a power cut; "
         "costs the disk's time for the whole dataset)",
     )
+    add_cache_flags(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_preprocess_command)
     return p
+
+
+def add_cache_flags(p: argparse.ArgumentParser, *, no_cache: bool = True) -> None:
+    """``--cache-dir`` (and ``--no-cache``)."""
+    group = p.add_mutually_exclusive_group() if no_cache else p
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="folder of the per-file result cache (default: beside the output, "
+        "<output>.cache; on a cluster, a folder every worker sees at that path)",
+    )
+    if no_cache:
+        group.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="process every file, neither reading nor writing the cache",
+        )
+
+
+def cache_dir_of(args: argparse.Namespace, cfg: dict) -> str | None:
+    """The cache folder of a run (None with --no-cache)."""
+    if getattr(args, "no_cache", False):
+        return None
+    if args.cache_dir is not None:
+        return args.cache_dir
+    from imitation_learning.result_cache import default_cache_dir
+
+    return str(default_cache_dir(cfg["data"]["processed_dir"]))
 
 
 def build_config(args: argparse.Namespace) -> dict:
@@ -140,9 +174,34 @@ def format_summary(summary: dict) -> str:
         )
     if summary.get("num_workers") is not None:
         lines.append(f"  workers:        {summary['num_workers']}")
+    cache = summary.get("cache")
+    if cache and cache.get("output_unchanged"):
+        lines.append(
+            f"  cache:          {cache['files_cached']} files, configuration and code "
+            "unchanged since the output was saved: left as it is"
+        )
+    elif cache:
+        lines.append(
+            f"  cache:          {cache['files_cached']} files from the cache, "
+            f"{cache['files_processed']} processed; {cache['entries']} entries, "
+            f"{format_bytes(cache['bytes'])} in {cache['dir']}"
+        )
+        if cache.get("damaged"):
+            lines.append(
+                f"  cache damaged:  {len(cache['damaged'])} entries not used (recomputed), "
+                f"first: {cache['damaged'][0]}"
+            )
     if summary.get("dashboard_link"):
         lines.append(f"  dashboard:      {summary['dashboard_link']}")
     return "\n".join(lines)
+
+
+def format_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError
 
 
 def _first_rejection(summary: dict) -> str | None:
@@ -166,16 +225,23 @@ def _usage_error(message: str) -> int:
 
 def run_preprocess_command(args: argparse.Namespace) -> int:
     from imitation_learning.parallel_processor import discover_csv_files, resolve_scheduler_address
-    from imitation_learning.preflight import check_output_dir, check_scheduler_address
+    from imitation_learning.preflight import (
+        check_cache_dir,
+        check_output_dir,
+        check_scheduler_address,
+    )
 
     try:
         cfg = build_config(args)
         # Usage errors before any work starts: the data root (missing, no game file), the
         # output folder, the form of the scheduler address (its reachability is checked
-        # when the job connects, before any file is processed).
+        # when the job connects, before any file is processed), the cache folder.
         discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
         check_output_dir(cfg["data"]["processed_dir"])
         check_scheduler_address(resolve_scheduler_address(cfg))
+        cache_dir = cache_dir_of(args, cfg)
+        if cache_dir is not None:
+            check_cache_dir(cache_dir, cfg["data"]["processed_dir"])
     except ConfigError as exc:
         return _usage_error(exc.one_line)
     except (OSError, ValueError) as exc:  # includes preflight.UsageError
@@ -190,7 +256,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
     from imitation_learning.per_file.file_processing import StrictModeError
 
     try:
-        summary = run_preprocessing(cfg, progress=not args.no_progress)
+        summary = run_preprocessing(cfg, progress=not args.no_progress, cache_dir=cache_dir)
     except StrictModeError as exc:  # the first rejection stopped the job; nothing was saved
         print(f"splendor-il preprocess: --strict: input rejected: {exc.rejection}", file=sys.stderr)
         return EXIT_STRICT
