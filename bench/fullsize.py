@@ -69,10 +69,15 @@ def run_once(
     dialect: str,
     durable: bool = False,
     work_dir: Path = WORK_DIR,
+    result_cache: bool = True,
 ) -> dict:
-    """One ``splendor-il preprocess`` in a fresh process; its figures."""
+    """One ``splendor-il preprocess`` in a fresh process; its figures. With
+    ``result_cache`` the run keeps its per-file result cache beside the output, as by
+    default, starting empty (a first run); without, it runs with ``--no-cache``."""
     out = work_dir / f"{mode}-{workers}"
+    cache = out.with_name(out.name + ".cache")  # the command's default cache folder
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     config = work_dir / "config.yaml"
     base = 11 if dialect.startswith("legacy") else 12  # the older exporters' blind reserves
@@ -83,6 +88,7 @@ def run_once(
     argv += ["--dashboard-address", "127.0.0.1:0"]
     argv += ["--out-of-core"] if mode == "out-of-core" else []
     argv += ["--durable"] if durable else []
+    argv += [] if result_cache else ["--no-cache"]
     command = [sys.executable, "-m", "bench.fullsize", "--probe", str(result_path), "--", *argv]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     t0 = time.perf_counter()
@@ -112,7 +118,9 @@ def run_once(
         # from the cluster being up to the process's exit, minus the time a worker computed
         up_to_exit = wall - (figures["outside_main_s"] + t["discover_s"] + t["cluster_start_s"])
         figures["workers_idle_s"] = up_to_exit - t["workers_busy_s"]
+    figures["result_cache"] = result_cache
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
     return figures
 
 
@@ -184,19 +192,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each; the fastest kept")
     parser.add_argument("--durable", action="store_true", help="run with --durable (fsync)")
     parser.add_argument("--cache-dir", default=str(CACHE_DIR))
+    parser.add_argument(
+        "--no-result-cache",
+        action="store_true",
+        help="run preprocess with --no-cache (default: its result cache, empty: a first run)",
+    )
     parser.add_argument("--json", help="write the figures there")
     parser.add_argument("--plot", help="write the stage plot (PNG) there")
     args = parser.parse_args(argv)
 
     ds = get_dataset(args.games, cache_dir=args.cache_dir, dialect=args.dialect)
     load_start = os.getloadavg()[0]
-    print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; load average "
-          f"{load_start:.2f}", flush=True)
+    cache_state = "off (--no-cache)" if args.no_result_cache else "on, empty (a first run)"
+    print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; result cache "
+          f"{cache_state}; load average {load_start:.2f}", flush=True)
     best: dict[tuple, dict] = {}
     for _ in range(args.rounds):
         for workers in args.workers:
             for mode in args.modes:
-                r = run_once(ds.root, mode, workers, args.dialect, args.durable)
+                r = run_once(
+                    ds.root, mode, workers, args.dialect, args.durable,
+                    result_cache=not args.no_result_cache,
+                )
                 _show(r)
                 key = (mode, workers)
                 if key not in best or r["wall_s"] < best[key]["wall_s"]:

@@ -531,3 +531,16 @@ def test_cache_benchmark_runs_on_a_few_games(tmp_path, capsys):
     assert runs["+2 games (20%)"]["rows_read"] > runs["first (empty cache)"]["rows_read"]
     assert figures["cache_bytes"] > 0 and figures["dataset_bytes"] > 0
     assert "targets:" in capsys.readouterr().out
+
+
+def test_rows_of_x_are_stored_as_int8_only_when_exact():
+    """An entry keeps X's rows as int8 when every value survives the round trip bit for
+    bit, else as float32; either way they read back as the same float32 bytes."""
+    exact = np.array([[0, 1, -1, 127, -128, 3]], dtype=np.float32)
+    assert rc.compact_rows(exact).dtype == np.int8
+    for inexact in (0.5, 128.0, -129.0, -0.0, np.nan, np.inf):
+        X = exact.copy()
+        X[0, 2] = inexact
+        assert rc.compact_rows(X).dtype == np.float32, inexact
+        assert rc.as_float32(rc.compact_rows(X)).tobytes() == X.tobytes()
+    assert rc.as_float32(rc.compact_rows(exact)).tobytes() == exact.tobytes()

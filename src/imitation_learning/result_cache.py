@@ -72,7 +72,7 @@ import numpy as np
 from splendor.errors import Rejection
 
 #: The entry format (part of the step version).
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"SPLENDOR-IL-RC\x00\x02"
 _CHECK = 4  # bytes of the CRC-32 at the end of an entry
 ENTRIES = "entries"
@@ -252,6 +252,7 @@ class MappedRows:
     offset: int  # of the rows in the entry, bytes
     shape: tuple[int, int]
     stat: tuple[int, int, int, int]  # device, inode, size, mtime (ns) of the entry verified
+    dtype: str = "<f4"  # as stored: float32, or int8 when that holds every value exactly
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -270,7 +271,8 @@ class MappedRows:
         except OSError:
             return None
         count = self.shape[0] * self.shape[1]
-        return np.frombuffer(data, np.float32, count, self.offset).reshape(self.shape)
+        rows = np.frombuffer(data, np.dtype(self.dtype), count, self.offset)
+        return as_float32(rows.reshape(self.shape))
 
 
 @dataclass
@@ -301,10 +303,25 @@ class Piece:
 _ALIGN = 64
 
 
+def compact_rows(X: np.ndarray) -> np.ndarray:
+    """X's rows as stored in an entry: int8 when every value converts to int8 and back to
+    the very same float32 bits (X before scaling holds counts, flags, positions and small
+    differences: a quarter of the bytes), else X itself."""
+    with np.errstate(invalid="ignore"):  # nan, inf or out of range: caught by the check
+        small = X.astype(np.int8)
+    same = np.array_equal(small.astype(np.float32).view(np.uint32), X.view(np.uint32))
+    return small if same else X
+
+
+def as_float32(rows: np.ndarray) -> np.ndarray:
+    """Stored rows back as the float32 rows they were made from (exact)."""
+    return rows if rows.dtype == np.float32 else rows.astype(np.float32)
+
+
 def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
     """The entry of ``piece``, as the buffers to write one after the other."""
     arrays: dict[str, np.ndarray] = {
-        "X": piece.X,
+        "X": compact_rows(np.ascontiguousarray(piece.X, dtype=np.float32)),
         "row_group": piece.row_group,
         "group_game_id": piece.group_game_id,
         "group_rows": piece.group_rows,
@@ -352,7 +369,9 @@ def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
 def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
     """The piece stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
     entry is not whole and sound. Its arrays are read-only views of ``data`` (a buffer);
-    ``x_offset`` (a list) receives the offset of X's rows in the entry."""
+    ``x_offset`` (a list) receives the offset of X's rows in the entry and their stored
+    dtype, and X is then left as stored (the caller maps it later); without it, X is the
+    float32 rows (a copy when they were stored as int8)."""
     view = memoryview(data)
     if len(data) < len(MAGIC) + 8 + _CHECK or bytes(view[: len(MAGIC)]) != MAGIC:
         raise DamagedEntry("not a cache entry (bad magic or truncated)")
@@ -371,7 +390,7 @@ def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
         arrays = {}
         for name, dtype, shape, offset in header["arrays"]:
             if name == "X" and x_offset is not None:
-                x_offset.append(base + offset)
+                x_offset += [base + offset, dtype]
             dt = np.dtype(dtype)
             count = int(np.prod(shape, dtype=np.int64))
             arrays[name] = np.frombuffer(data, dt, count, base + offset).reshape(shape)
@@ -382,7 +401,7 @@ def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
             rejections=[Rejection(path, *r) for r in header["rejections"]],
             file_ok=bool(header["file_ok"]),
             strategic_width=int(header["strategic_width"]),
-            X=arrays["X"],
+            X=arrays["X"] if x_offset is not None else as_float32(arrays["X"]),
             row_group=arrays["row_group"],
             labels={n[6:]: a for n, a in arrays.items() if n.startswith("label:")},
             masks={
@@ -428,8 +447,13 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
     piece = decode(data, path, key, x_offset=where)
     # nothing keeps the mapping (and its file descriptor) once this returns: the small
     # arrays are copied, X's rows are mapped again when they are written
-    piece.X = MappedRows(str(entry), where[0], tuple(piece.X.shape),
-                         (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    piece.X = MappedRows(
+        str(entry),
+        where[0],
+        tuple(piece.X.shape),
+        (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
+        where[1],
+    )
     piece.row_group = piece.row_group.copy()
     piece.labels = {h: a.copy() for h, a in piece.labels.items()}
     for name in ("group_game_id", "group_rows", "group_mean", "group_m2"):
