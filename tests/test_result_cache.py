@@ -21,6 +21,7 @@ from imitation_learning import result_cache as rc
 from imitation_learning.config import _SCHEMA, validate_config
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.per_file.file_processing import StrictModeError
+from imitation_learning.result_cache import entries, lookup
 from splendor_il.cli import main
 
 
@@ -328,7 +329,7 @@ def test_writes_are_atomic_and_leave_nothing_when_they_fail(tmp_path, monkeypatc
     def failing_replace(src, dst):
         raise Boom("disk full")
 
-    monkeypatch.setattr(rc.os, "replace", failing_replace)
+    monkeypatch.setattr(entries.os, "replace", failing_replace)
     with pytest.raises(Boom):
         rc.write_entry(tmp_path, "ab" * 32, b"second, never seen")
     assert final.read_bytes() == b"first"  # the old entry whole, no temporary left
@@ -339,7 +340,7 @@ def test_a_failed_write_does_not_fail_the_run(root, tmp_path, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rc, "write_entry", no_space)
+    monkeypatch.setattr(lookup, "write_entry", no_space)  # as the lookup calls it
     summary = run(root, tmp_path / "processed", tmp_path / "cache")
     assert counts(summary) == (0, 18)
     assert summary["cache"]["not_stored"] == 18
