@@ -298,18 +298,20 @@ def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
         pieces.append(piece)
         keys.append(key)
     missing = [i for i, piece in enumerate(pieces) if piece is None]
-    if missing:
-        fresh = [paths[i] for i in missing]
+    for first in range(0, len(missing), GROUP_FILES):
+        # a group at a time, as without a cache: its arrays reuse the last group's memory
+        group = missing[first : first + GROUP_FILES]
+        fresh = [paths[i] for i in group]
         block = _rows(fresh, config, None, on_file_done)
         made = _split(block, fresh)
         del block  # the pieces are views of its arrays: freed once they are mapped
         if made is None:  # a rejection that names no file of the block: no cache here
-            lookup.counts.processed += len(missing)
-            lookup.counts.not_stored += len(missing)
+            lookup.counts.processed += len(missing) - first
+            lookup.counts.not_stored += len(missing) - first
             X, row_group, labels, masks, summary = _rows(paths, config, None, None)
             summary.cache = lookup.counts
             return [X], row_group, labels, masks, summary
-        for i, piece in zip(missing, made, strict=True):
+        for i, piece in zip(group, made, strict=True):
             # from its entry, once stored: the fresh rows leave the worker's memory
             pieces[i] = lookup.store(paths[i], keys[i], piece) or piece
     return _join(paths, pieces, lookup.counts)  # type: ignore[arg-type]
