@@ -115,8 +115,9 @@ def as_float32(rows: np.ndarray) -> np.ndarray:
     return rows if rows.dtype == np.float32 else rows.astype(np.float32)
 
 
-def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
-    """The entry of ``piece``, as the buffers to write one after the other."""
+def encode(piece: Piece, key: str, *, x_stored: list | None = None) -> list[bytes | memoryview]:
+    """The entry of ``piece``, as the buffers to write one after the other; ``x_stored``
+    (a list) receives the offset of X's rows in the entry and their stored dtype."""
     arrays: dict[str, np.ndarray] = {
         "X": compact_rows(np.ascontiguousarray(piece.X, dtype=np.float32)),
         "row_group": piece.row_group,
@@ -151,6 +152,8 @@ def encode(piece: Piece, key: str) -> list[bytes | memoryview]:
     head = MAGIC + len(header).to_bytes(8, "little") + header
     head += bytes(-len(head) % ALIGN)
     buffers: list[bytes | memoryview] = [head]
+    if x_stored is not None:
+        x_stored += [len(head), arrays["X"].dtype.str]  # X is the first array
     for a in arrays.values():
         data = memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
         buffers.append(data)
@@ -244,24 +247,34 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
     piece = decode(data, path, key, x_offset=where)
     # nothing keeps the mapping (and its file descriptor) once this returns: the small
     # arrays are copied, X's rows are mapped again when they are written
-    piece.X = MappedRows(
-        str(entry),
-        where[0],
-        tuple(piece.X.shape),
-        (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
-        where[1],
-    )
-    piece.row_group = piece.row_group.copy()
-    piece.labels = {h: a.copy() for h, a in piece.labels.items()}
-    for name in ("group_game_id", "group_rows", "group_mean", "group_m2"):
-        setattr(piece, name, getattr(piece, name).copy())
+    piece = mapped_piece(piece, entry, where, st)
     del data
     return piece
 
 
-def write_entry(folder: str | os.PathLike, key: str, buffers: Sequence) -> None:
+def mapped_piece(piece: Piece, entry: Path, x_stored: Sequence, st: os.stat_result) -> Piece:
+    """``piece`` with its rows of X as :class:`MappedRows` of its entry (``x_stored``: their
+    offset and stored dtype; ``st``: the entry's stat) and copies of its other arrays, so
+    that it keeps no view of the buffer it was read or made from."""
+    piece.X = MappedRows(
+        str(entry),
+        x_stored[0],
+        tuple(piece.X.shape),
+        (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
+        x_stored[1],
+    )
+    piece.row_group = piece.row_group.copy()
+    piece.labels = {h: a.copy() for h, a in piece.labels.items()}
+    piece.masks = {h: a.copy() for h, a in piece.masks.items()}
+    for name in ("group_game_id", "group_rows", "group_mean", "group_m2"):
+        setattr(piece, name, getattr(piece, name).copy())
+    return piece
+
+
+def write_entry(folder: str | os.PathLike, key: str, buffers: Sequence) -> os.stat_result:
     """Write an entry atomically: a unique temporary file in the entry's folder, renamed
-    over the final name (a concurrent reader sees no entry or a whole one)."""
+    over the final name (a concurrent reader sees no entry or a whole one). Returns the
+    entry's stat as written."""
     final = entry_path(folder, key)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{final.name}.tmp-{uuid.uuid4().hex}")
@@ -269,7 +282,10 @@ def write_entry(folder: str | os.PathLike, key: str, buffers: Sequence) -> None:
         with open(tmp, "xb") as f:
             for b in [buffers] if isinstance(buffers, (bytes, memoryview)) else buffers:
                 f.write(b)
+            f.flush()
+            st = os.fstat(f.fileno())
         os.replace(tmp, final)
+        return st
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

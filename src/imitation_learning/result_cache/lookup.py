@@ -17,6 +17,8 @@ from imitation_learning.result_cache.entries import (
     DamagedEntry,
     Piece,
     encode,
+    entry_path,
+    mapped_piece,
     read_entry,
     storable,
     write_entry,
@@ -82,15 +84,18 @@ class Lookup:
     def store(self, path: str, found: tuple[str, str] | None, piece: Piece) -> Piece | None:
         """Keep a freshly computed piece, unless the file changed under the step (hashed
         again) or its report names its path; a write that fails is only counted. Returns
-        the piece as read back from its entry (None if not stored)."""
+        the piece with its rows of X mapped from the entry just written (None if not
+        stored)."""
         self.counts.processed += 1
         if found is None or not storable(piece.rejections, path) or content_hash(path) != found[1]:
             self.counts.not_stored += 1
             return None
         try:
-            write_entry(self.spec.folder, found[0], encode(piece, found[0]))
-            return read_entry(self.spec.folder, found[0], path)
-        except (OSError, DamagedEntry):
+            x_stored: list = []
+            buffers = encode(piece, found[0], x_stored=x_stored)
+            st = write_entry(self.spec.folder, found[0], buffers)
+            return mapped_piece(piece, entry_path(self.spec.folder, found[0]), x_stored, st)
+        except OSError:
             self.counts.not_stored += 1
             return None
 
