@@ -32,12 +32,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.datasets import CACHE_DIR, REPO_ROOT, _simulate_command, get_dataset
+from bench.datasets import CACHE_DIR, REPO_ROOT, get_dataset, simulate_command
+from bench.fullsize import run_probed
 
 DEFAULT_GAMES = 6650
 #: The new games' seed (the dataset's is 2027: other game ids, other games).
@@ -46,15 +45,7 @@ ADDED_SEED = 3031
 
 def _cli(argv: list[str], work: Path, name: str) -> tuple[float, str]:
     """``splendor-il`` in a fresh process (``bench.fullsize --probe``); (wall s, stdout)."""
-    result = work / f"probe-{name}.json"
-    command = [sys.executable, "-m", "bench.fullsize", "--probe", str(result), "--", *argv]
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return wall, proc.stdout
+    return run_probed(argv, work / f"probe-{name}.json", name)
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:
@@ -87,7 +78,7 @@ def linked_root(source: Path, target: Path) -> str:
 def add_games(root: Path, games: int, dialect: str, work: Path) -> None:
     """``games`` new games (``splendor-il simulate`` with another seed) under ``root``."""
     new = work / "new-games"
-    command = [*_simulate_command(), "simulate", "--games", str(games), "--players", "2", "3",
+    command = [*simulate_command(), "simulate", "--games", str(games), "--players", "2", "3",
                "4", "--agent", "greedy", "--seed", str(ADDED_SEED), "--out", str(new),
                "--dialect", dialect, "--no-progress"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO_ROOT)

@@ -65,7 +65,7 @@ def dataset_key(
     return f"{agent}-p{''.join(str(p) for p in players)}-s{seed}-g{games}{suffix}"
 
 
-def _simulate_command() -> list[str]:
+def simulate_command() -> list[str]:
     """``splendor-il`` of this interpreter's environment (the one ``uv run`` set up)."""
     script = Path(sys.executable).parent / "splendor-il"
     if script.exists():
@@ -101,7 +101,7 @@ def get_dataset(
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
         command = [
-            *_simulate_command(),
+            *simulate_command(),
             "simulate",
             "--games",
             str(games),

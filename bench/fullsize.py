@@ -62,6 +62,20 @@ def probe(argv: list[str], result_path: str) -> int:
     return code
 
 
+def run_probed(argv: list[str], result_path: Path, name: str) -> tuple[float, str]:
+    """``splendor-il *argv`` in a fresh interpreter under ``--probe`` (its peak memory and
+    inner time into ``result_path``), without the caller's scheduler address: (wall s from
+    the process's start to its exit, its stdout)."""
+    command = [sys.executable, "-m", "bench.fullsize", "--probe", str(result_path), "--", *argv]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
 def run_once(
     data_root: Path,
     mode: str,
@@ -89,13 +103,7 @@ def run_once(
     argv += ["--out-of-core"] if mode == "out-of-core" else []
     argv += ["--durable"] if durable else []
     argv += [] if result_cache else ["--no-cache"]
-    command = [sys.executable, "-m", "bench.fullsize", "--probe", str(result_path), "--", *argv]
-    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    t0 = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} x{workers} failed:\n{proc.stderr[-3000:]}")
+    wall, _ = run_probed(argv, result_path, f"{mode} x{workers}")
     probe_result = json.loads(result_path.read_text())
     stats = json.loads((out / "stats.json").read_text())
     t = stats["timings"]
