@@ -545,3 +545,42 @@ def test_rows_of_x_are_stored_as_int8_only_when_exact():
         assert rc.compact_rows(X).dtype == np.float32, inexact
         assert rc.as_float32(rc.compact_rows(X)).tobytes() == X.tobytes()
     assert rc.as_float32(rc.compact_rows(exact)).tobytes() == exact.tobytes()
+
+
+def _run_in_child(root: str, out: str, cache: str) -> dict:
+    """One run in its own process (what a second command sharing the cache is)."""
+    summary = run(Path(root), Path(out), Path(cache))
+    return summary["cache"]
+
+
+def test_two_runs_sharing_a_cache_at_once_save_what_an_empty_cache_saves(root, tmp_path):
+    """Two processes run on one cache at the same time, twice: first both find it empty
+    and write the same entries over each other, then half the entries are gone and each
+    reads some while the other writes them again. Every output is the bytes of a run
+    without a cache, no temporary file is left and each file has one entry."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    outs = [tmp_path / "out-a", tmp_path / "out-b"]
+    expected = []
+    for out in outs:
+        run(root, out, None)
+        expected.append(saved(out))
+        shutil.rmtree(out)
+    cache = tmp_path / "shared-cache"
+    files = len(list(root.glob("*_games/*.csv")))
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for round_ in range(2):
+            if round_:
+                for entry in _entries(cache)[::2]:
+                    entry.unlink()
+            for out in outs:
+                shutil.rmtree(out, ignore_errors=True)
+            jobs = [pool.submit(_run_in_child, str(root), str(o), str(cache)) for o in outs]
+            figures = [job.result(timeout=300) for job in jobs]
+            for out, want, got in zip(outs, expected, figures, strict=True):
+                assert saved(out) == want
+                assert got["files_cached"] + got["files_processed"] == files
+                assert not got["damaged"]
+            assert len(_entries(cache)) == files
+            assert not list(cache.rglob("*.tmp-*"))
