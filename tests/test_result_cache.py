@@ -473,6 +473,15 @@ def test_cli_cache_beside_the_output_and_its_summary(root, tmp_path, capsys):
     assert main(_argv(root, out)) == 0
     assert "17 files from the cache, 0 processed" in capsys.readouterr().out
 
+    # the record of an output folder that is gone goes with the next prune
+    records = tmp_path / "processed.cache" / "outputs"
+    assert len(list(records.glob("*.json"))) == 1
+    shutil.rmtree(out)
+    assert main(["cache", "prune", "--config", "/dev/null", "--data-root", str(root),
+                 "--output", str(out)]) == 0
+    assert "the records of 1 output folders that are gone" in capsys.readouterr().out
+    assert not list(records.glob("*.json"))
+
 
 @pytest.mark.parametrize(
     "extra, message",

@@ -81,10 +81,12 @@ def run_cache_command(args: argparse.Namespace) -> int:
         return 0
     keep = rc.current_keys(paths, cfg)
     done = rc.prune(folder, keep)
+    records = rc.prune_records(folder)
     print(
         f"cache {folder}: kept {done['kept']} entries ({format_bytes(done['kept_bytes'])}) "
         f"used by the {len(paths)} files of {cfg['data']['data_root']}; removed "
-        f"{done['removed']} ({format_bytes(done['removed_bytes'])})"
+        f"{done['removed']} ({format_bytes(done['removed_bytes'])}) and the records of "
+        f"{records} output folders that are gone"
     )
     return 0
 

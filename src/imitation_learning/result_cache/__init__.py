@@ -89,6 +89,7 @@ from imitation_learning.result_cache.lookup import (
 from imitation_learning.result_cache.runs import (
     job_version,
     output_up_to_date,
+    prune_records,
     record_output,
     run_key,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "job_version",
     "output_up_to_date",
     "prune",
+    "prune_records",
     "read_entry",
     "record_output",
     "run_key",

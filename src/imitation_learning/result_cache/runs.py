@@ -106,3 +106,17 @@ def output_up_to_date(folder: str | os.PathLike, output: str | os.PathLike, key:
         )
     except (OSError, ValueError):
         return False
+
+
+def prune_records(folder: str | os.PathLike) -> int:
+    """Remove the records of outputs that no longer exist (their folder gone); how many."""
+    removed = 0
+    for path in sorted((Path(folder) / OUTPUTS).glob("*.json")):
+        try:
+            output = json.loads(path.read_text()).get("output")
+        except (OSError, ValueError):
+            output = None
+        if not output or not Path(output).is_dir():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
