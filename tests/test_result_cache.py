@@ -593,3 +593,24 @@ def test_two_runs_sharing_a_cache_at_once_save_what_an_empty_cache_saves(root, t
                 assert not got["damaged"]
             assert len(_entries(cache)) == files
             assert not list(cache.rglob("*.tmp-*"))
+
+
+def test_a_run_hashes_each_cached_file_once(root, tmp_path, monkeypatch):
+    """The driver's hashes (for the run's key) serve the partitions' lookups too: a re-run
+    from the cache reads each file's bytes once, not once more on the worker."""
+    from imitation_learning.result_cache import keys
+
+    out, cache = tmp_path / "processed", tmp_path / "cache"
+    run(root, out, cache)
+    reassemble(out)
+    hashed: list[str] = []
+    real = keys.content_hash
+
+    def counting(path):
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(keys, "content_hash", counting)  # the driver's (hash_files)
+    monkeypatch.setattr(lookup, "content_hash", counting)  # the partitions'
+    assert counts(run(root, out, cache)) == (18, 0)
+    assert sorted(hashed) == sorted(str(p) for p in root.glob("*_games/*.csv"))

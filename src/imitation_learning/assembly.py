@@ -267,7 +267,7 @@ class InProcess:
                     cfg,
                     on_file_done=lambda: bar.update(1),
                     spill_dir=spill_folder(self.folder),
-                    cache=self.cache,
+                    cache=self.cache.of(chunk) if self.cache else None,
                 )
             )
         return [r.summary for r in self.parts]
@@ -282,6 +282,12 @@ class InProcess:
 
     def close(self) -> None:
         self.parts.clear()
+
+
+def _process_partition(paths, cfg, cache: CacheSpec | None, **spill) -> PartitionRows:
+    """The ``process-partition`` task: :func:`process_partition_rows` with the partition's
+    own cache spec (each task gets the content hashes of its paths only)."""
+    return process_partition_rows(paths, cfg, cache=cache, **spill)
 
 
 class OnCluster:
@@ -308,11 +314,11 @@ class OnCluster:
         spill = {"spill_dir": spill_folder(self.folder)} if self.shared else {}
         # one message to the scheduler for each kind of task, not one a task
         self.rows = client.map(
-            process_partition_rows,
+            _process_partition,
             chunks,
             [cfg] * len(chunks),
+            [self.cache.of(chunk) if self.cache else None for chunk in chunks],
             key=[self._key("process-partition", i) for i in n],
-            cache=self.cache,
             **spill,
         )
         summaries_f = client.map(
@@ -448,10 +454,12 @@ def build_dataset(
     if cache_dir is not None:
         # made by the first entry's write, on the worker (nothing is left by a run that
         # fails before any file is processed)
-        cache = CacheSpec(os.path.abspath(os.fspath(cache_dir)), config_key(cfg))
         t0 = time.perf_counter()
-        key = run_key(paths, hash_files(paths), cfg)
+        contents = hash_files(paths)  # once: the partitions' lookups take them from here
+        key = run_key(paths, contents, cfg)
         timings["run_key_s"] = time.perf_counter() - t0
+        folder = os.path.abspath(os.fspath(cache_dir))
+        cache = CacheSpec(folder, config_key(cfg), dict(zip(paths, contents, strict=True)))
         if key is not None and output_up_to_date(cache.folder, data["processed_dir"], key):
             return _unchanged(paths, cfg, cache, timings, t_start)
 

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imitation_learning.result_cache.entries import (
@@ -34,10 +34,16 @@ from imitation_learning.result_cache.keys import (
 @dataclass(frozen=True)
 class CacheSpec:
     """What a worker needs to use the cache: its folder (seen by every worker at this
-    path) and the configuration's part of the key."""
+    path), the configuration's part of the key and the content hashes the driver has
+    already taken (path -> SHA-256; a path not there is hashed by the worker)."""
 
     folder: str
     config_part: str
+    contents: Mapping[str, str | None] = field(default_factory=dict, repr=False)
+
+    def of(self, paths: Sequence[str]) -> CacheSpec:
+        """This spec with the content hashes of ``paths`` only (what one partition needs)."""
+        return replace(self, contents={p: self.contents[p] for p in paths if p in self.contents})
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Lookup:
     def find(self, path: str) -> tuple[Piece | None, tuple[str, str] | None]:
         """(the stored piece or None, (key, content hash) or None if the file cannot be
         read: it is then processed and never stored)."""
-        content = content_hash(path)
+        content = self.spec.contents.get(path) or content_hash(path)
         if content is None:
             return None, None
         key = entry_key(content, self.spec.config_part, self.version)
