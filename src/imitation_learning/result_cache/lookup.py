@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from imitation_learning.result_cache.keys import (
     config_key,
     content_hash,
     entry_key,
+    hash_files,
     step_version,
 )
 
@@ -120,11 +120,9 @@ def cache_size(folder: str | os.PathLike) -> tuple[int, int]:
 
 
 def current_keys(paths: Sequence[str], config: Mapping, threads: int | None = None) -> set[str]:
-    """The keys of ``paths`` under ``config`` and this step version (the files hashed by a
-    few threads: hashlib works outside the GIL)."""
+    """The keys of ``paths`` under ``config`` and this step version."""
     part, version = config_key(config), step_version()
-    with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
-        contents = list(pool.map(content_hash, paths))
+    contents = hash_files(paths, threads)
     return {entry_key(c, part, version) for c in contents if c is not None}
 
 
