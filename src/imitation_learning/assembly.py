@@ -535,17 +535,7 @@ def build_dataset(
                 record_output(cache.folder, data["processed_dir"], key)
             except OSError:  # the next run assembles the output again
                 pass
-        entries, size = cache_size(cache.folder)
-        cache_figures = {
-            "dir": cache.folder,
-            "files_cached": counts.cached,
-            "files_processed": counts.processed,
-            "not_stored": counts.not_stored,
-            "damaged": list(counts.damaged),
-            "entries": entries,
-            "bytes": size,
-            "output_unchanged": False,
-        }
+        cache_figures = _cache_figures(cache, counts, output_unchanged=False)
     timings["total_s"] = time.perf_counter() - t_start
     rejections = [r.to_dict() for r in plan.rejections]
     return BuildRun(
@@ -573,7 +563,6 @@ def _unchanged(paths, cfg, cache: CacheSpec, timings: dict, t_start: float) -> B
     out = Path(cfg["data"]["processed_dir"])
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     rejections = json.loads((out / "rejections.json").read_text(encoding="utf-8"))
-    entries, size = cache_size(cache.folder)
     timings["total_s"] = time.perf_counter() - t_start
     return BuildRun(
         output_dir=out,
@@ -587,17 +576,23 @@ def _unchanged(paths, cfg, cache: CacheSpec, timings: dict, t_start: float) -> B
         num_workers=0,
         dashboard_link=None,
         timings=timings,
-        cache={
-            "dir": cache.folder,
-            "files_cached": len(paths),
-            "files_processed": 0,
-            "not_stored": 0,
-            "damaged": [],
-            "entries": entries,
-            "bytes": size,
-            "output_unchanged": True,
-        },
+        cache=_cache_figures(cache, CacheCounts(cached=len(paths)), output_unchanged=True),
     )
+
+
+def _cache_figures(cache: CacheSpec, counts: CacheCounts, output_unchanged: bool) -> dict:
+    """What the run's summary says of the cache: its counts, and its entries and size."""
+    entries, size = cache_size(cache.folder)
+    return {
+        "dir": cache.folder,
+        "files_cached": counts.cached,
+        "files_processed": counts.processed,
+        "not_stored": counts.not_stored,
+        "damaged": list(counts.damaged),
+        "entries": entries,
+        "bytes": size,
+        "output_unchanged": output_unchanged,
+    }
 
 
 def _phases(runner, paths, cfg, workers, tmp, progress, timings):
