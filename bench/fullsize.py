@@ -67,10 +67,9 @@ def run_probed(argv: list[str], result_path: Path, name: str) -> tuple[float, st
     inner time into ``result_path``), without the caller's scheduler address: (wall s from
     the process's start to its exit, its stdout).
 
-    The earlier runs' writes are flushed to disk first (``os.sync``): otherwise the
-    gigabytes of X a run leaves dirty in the page cache are still being written back when
-    the next run writes its own, and the kernel holds that run's writes back (measured: a
-    re-run right after another wrote X in 7.2 s, after a sync in 2.3 s)."""
+    The earlier runs' writes are flushed to disk first (``os.sync``), so that no run
+    shares the disk with the write-back of the gigabytes of X the run before it left in
+    the page cache (the kernel holds writers back when too much is dirty)."""
     os.sync()
     command = [sys.executable, "-m", "bench.fullsize", "--probe", str(result_path), "--", *argv]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
