@@ -11,6 +11,7 @@ here knows about keys or runs (:mod:`.keys`, :mod:`.lookup`).
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import uuid
@@ -32,7 +33,12 @@ SUFFIX = ".entry"
 
 
 def entry_path(folder: str | os.PathLike, key: str) -> Path:
-    return Path(folder) / ENTRIES / key[:2] / f"{key}{SUFFIX}"
+    return Path(entry_file(folder, key))
+
+
+def entry_file(folder: str | os.PathLike, key: str) -> str:
+    """:func:`entry_path` as a string (cheaper to make: read once per file per run)."""
+    return os.path.join(folder, ENTRIES, key[:2], f"{key}{SUFFIX}")
 
 
 
@@ -170,8 +176,9 @@ def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
     """The piece stored in an entry, for the file ``path``; :class:`DamagedEntry` if the
     entry is not whole and sound. Its arrays are read-only views of ``data`` (a buffer);
     ``x_offset`` (a list) receives the offset of X's rows in the entry and their stored
-    dtype, and X is then left as stored (the caller maps it later); without it, X is the
-    float32 rows (a copy when they were stored as int8)."""
+    dtype, and X is then left as stored (the caller maps it later) while the other arrays
+    are views of one copy of their bytes (they keep nothing of ``data``); without it, X is
+    the float32 rows (a copy when they were stored as int8)."""
     view = memoryview(data)
     if len(data) < len(MAGIC) + 8 + CHECK_BYTES or bytes(view[: len(MAGIC)]) != MAGIC:
         raise DamagedEntry("not a cache entry (bad magic or truncated)")
@@ -188,12 +195,20 @@ def decode(data, path: str, key: str, *, x_offset: list | None = None) -> Piece:
         if base + header["payload"] + CHECK_BYTES != len(data):
             raise DamagedEntry("entry's length does not match its header")
         arrays = {}
-        for name, dtype, shape, offset in header["arrays"]:
-            if name == "X" and x_offset is not None:
-                x_offset += [base + offset, dtype]
+        layout = header["arrays"]
+        owned, start_owned = data, 0
+        if x_offset is not None:  # X stays in the entry: the rest is copied, in one piece
+            start_owned = base + min((o for n, _, _, o in layout if n != "X"), default=0)
+            owned = bytes(view[start_owned : base + header["payload"]])
+        for name, dtype, shape, offset in layout:
             dt = np.dtype(dtype)
-            count = int(np.prod(shape, dtype=np.int64))
-            arrays[name] = np.frombuffer(data, dt, count, base + offset).reshape(shape)
+            count = math.prod(shape)
+            if name == "X" and x_offset is not None:  # a view of the entry, mapped later
+                x_offset += [base + offset, dtype]
+                arrays[name] = np.frombuffer(data, dt, count, base + offset).reshape(shape)
+                continue
+            at = base + offset - start_owned
+            arrays[name] = np.frombuffer(owned, dt, count, at).reshape(shape)
         classes = header["mask_classes"]
         return Piece(
             rows_read=int(header["rows_read"]),
@@ -232,7 +247,7 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
     The entry is mapped, not read: its arrays are views of the file's pages in the system's
     file cache. Entries are only ever replaced by a rename, never written in place, so a
     mapped entry keeps its bytes even when another run replaces or prunes it meanwhile."""
-    entry = entry_path(folder, key)
+    entry = entry_file(folder, key)
     try:
         with open(entry, "rb") as f:
             st = os.fstat(f.fileno())
@@ -246,16 +261,18 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
     where: list[int] = []
     piece = decode(data, path, key, x_offset=where)
     # nothing keeps the mapping (and its file descriptor) once this returns: the small
-    # arrays are copied, X's rows are mapped again when they are written
-    piece = mapped_piece(piece, entry, where, st)
+    # arrays are a copy already, X's rows are mapped again when they are written
+    piece = mapped_piece(piece, entry, where, st, copy=False)
     del data
     return piece
 
 
-def mapped_piece(piece: Piece, entry: Path, x_stored: Sequence, st: os.stat_result) -> Piece:
+def mapped_piece(
+    piece: Piece, entry: str | os.PathLike, x_stored: Sequence, st: os.stat_result, *, copy: bool = True
+) -> Piece:
     """``piece`` with its rows of X as :class:`MappedRows` of its entry (``x_stored``: their
-    offset and stored dtype; ``st``: the entry's stat) and copies of its other arrays, so
-    that it keeps no view of the buffer it was read or made from."""
+    offset and stored dtype; ``st``: the entry's stat) and, with ``copy``, copies of its
+    other arrays, so that it keeps no view of the buffer it was read or made from."""
     piece.X = MappedRows(
         str(entry),
         x_stored[0],
@@ -263,6 +280,8 @@ def mapped_piece(piece: Piece, entry: Path, x_stored: Sequence, st: os.stat_resu
         (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
         x_stored[1],
     )
+    if not copy:
+        return piece
     piece.row_group = piece.row_group.copy()
     piece.labels = {h: a.copy() for h, a in piece.labels.items()}
     piece.masks = {h: a.copy() for h, a in piece.masks.items()}

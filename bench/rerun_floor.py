@@ -1,0 +1,166 @@
+"""The ``rerun-floor`` suite: the least a re-run of ``splendor-il preprocess`` must spend
+on the full-size dataset when its result cache holds every file, measured part by part,
+against a first run's wall time.
+
+    uv run python -m bench.rerun_floor [--games 6650] [--dialect legacy] [--repeat 3]
+                                       [--json FILE]
+
+Adding games to a dataset changes its split and its scaler, so a re-run, however few files
+it processes, standardises and writes every row of X again. This suite makes a first run
+(``preprocess --num-workers 2``, a fresh process, empty cache beside the output) for the
+reference, then times, in this process and with nothing else running, what any such re-run
+must do without counting a cluster:
+
+1. ``start``: a fresh interpreter importing the command and the job (no Dask cluster);
+2. ``hashing``: the content hash of every input (:func:`~imitation_learning.result_cache.hash_files`,
+   as many threads as cores);
+3. ``reading``: every file's entry looked up and read (one thread, :class:`Lookup`);
+4. ``writing``: every file's rows of X, from its entry, standardised with the saved scaler
+   and written into new files, with one and with two threads (the saved X's size; labels
+   and masks not counted).
+
+The floor on two cores is start + hashing + reading / 2 + writing with two threads (the
+reading taken as perfectly parallel). Each part is run ``--repeat`` times; the fastest is
+kept. Figures are printed (and saved with ``--json``), never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from bench.datasets import REPO_ROOT, get_dataset
+from bench.fullsize import run_probed
+from imitation_learning.config import validate_config
+from imitation_learning.dataset.scaler import Scaler
+from imitation_learning.parallel_processor import discover_csv_files
+from imitation_learning.result_cache import CacheSpec, Lookup, config_key, hash_files
+
+GIB = 2**30
+
+
+def best_of(repeat: int, run) -> float:
+    """The fastest of ``repeat`` calls of ``run`` (seconds; each run after an ``os.sync``)."""
+    times = []
+    for _ in range(repeat):
+        os.sync()
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def start_seconds() -> None:
+    """A fresh interpreter that imports what ``preprocess`` imports before it works."""
+    code = "import splendor_il.preprocess_cli, imitation_learning.assembly"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+def write_rows(pieces, scaler: Scaler, path: Path) -> int:
+    """``pieces``' rows of X, standardised, one after the other into the new file ``path``."""
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        for piece in pieces:
+            rows = piece.X.load()
+            data = memoryview(scaler.transform(rows)).cast("B")
+            done = 0
+            while done < len(data):
+                done += os.pwrite(fd, data[done:], written + done)
+            written += len(data)
+    finally:
+        os.close(fd)
+    return written
+
+
+def write_seconds(pieces, scaler: Scaler, folder: Path, threads: int) -> None:
+    shares = [pieces[i::threads] for i in range(threads)]
+    paths = [folder / f"x-{threads}-{i}.f32" for i in range(threads)]
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(write_rows, shares, [scaler] * threads, paths))
+    finally:
+        for p in paths:
+            p.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.rerun_floor", description=__doc__)
+    parser.add_argument("--games", type=int, default=6650)
+    parser.add_argument("--dialect", default="legacy", choices=["current", "legacy", "legacy-402"])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="write the figures there")
+    args = parser.parse_args(argv)
+
+    ds = get_dataset(args.games, dialect=args.dialect)
+    work = Path(tempfile.mkdtemp(prefix="rerun-floor-"))
+    try:
+        out, cache = work / "processed", work / "processed.cache"
+        config = work / "config.yaml"
+        base = 11 if args.dialect.startswith("legacy") else 12
+        config.write_text(f"reader:\n  blind_reserve_base: {base}\n")
+        argv_first = ["preprocess", "--config", str(config), "--data-root", str(ds.root),
+                      "--output", str(out), "--cache-dir", str(cache), "--num-workers", "2",
+                      "--no-progress", "--dashboard-address", "127.0.0.1:0"]
+        print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; load average "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
+        first, _ = run_probed(argv_first, work / "probe-first.json", "first run")
+        print(f"first run (2 workers, empty cache)   {first:6.2f} s", flush=True)
+
+        cfg = validate_config({"reader": {"blind_reserve_base": base}})
+        paths = discover_csv_files(ds.root)
+        scaler = Scaler.from_arrays(np.load(out / "scaler.npz"))
+        x_bytes = sum((out / f"X_{s}.npy").stat().st_size for s in ("train", "val", "test"))
+        shutil.rmtree(out)  # its pages are freed now, not in the middle of a part
+
+        figures = {"start_s": best_of(args.repeat, start_seconds)}
+        contents: list = []
+        figures["hashing_s"] = best_of(
+            args.repeat, lambda: contents.__setitem__(slice(None), hash_files(paths))
+        )
+        spec = CacheSpec(str(cache), config_key(cfg), dict(zip(paths, contents, strict=True)))
+        pieces: list = []
+
+        def read_all() -> None:
+            lookup = Lookup(spec)
+            pieces[:] = [lookup.find(p)[0] for p in paths]
+
+        figures["reading_s"] = best_of(args.repeat, read_all)
+        if any(p is None for p in pieces):
+            raise RuntimeError("an entry is missing from the cache the first run made")
+        for threads in (1, 2):
+            figures[f"writing_{threads}_threads_s"] = best_of(
+                args.repeat, lambda t=threads: write_seconds(pieces, scaler, work, t)
+            )
+        floor = (figures["start_s"] + figures["hashing_s"] + figures["reading_s"] / 2
+                 + figures["writing_2_threads_s"])
+        figures.update(first_run_s=first, floor_s=floor, floor_share=floor / first,
+                       x_bytes=x_bytes, files=len(paths), rows=ds.rows)
+        for name, key in (("start (interpreter and imports)", "start_s"),
+                          ("hashing the inputs", "hashing_s"),
+                          ("reading every entry, one thread", "reading_s"),
+                          (f"writing X ({x_bytes / GIB:.2f} GiB), one thread",
+                           "writing_1_threads_s"),
+                          ("writing X, two threads", "writing_2_threads_s")):
+            print(f"{name:<37}{figures[key]:6.2f} s", flush=True)
+        print(f"floor on two cores: {floor:.2f} s = {100 * floor / first:.1f}% of the first "
+              f"run (target for +1% games: 25%); load average at the end "
+              f"{os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
