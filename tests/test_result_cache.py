@@ -614,3 +614,63 @@ def test_a_run_hashes_each_cached_file_once(root, tmp_path, monkeypatch):
     monkeypatch.setattr(lookup, "content_hash", counting)  # the partitions'
     assert counts(run(root, out, cache)) == (18, 0)
     assert sorted(hashed) == sorted(str(p) for p in root.glob("*_games/*.csv"))
+
+
+# --------------------------------------------------------------------------- small re-runs
+
+
+def test_a_small_rerun_runs_in_this_process_and_saves_the_same_bytes(
+    root, tmp_path, monkeypatch, capsys
+):
+    """With few files to process, a re-run asked for 2 workers starts no cluster: it runs
+    in this process, phase 2 on 2 threads, and saves what an empty cache saves."""
+    from imitation_learning import assembly
+
+    out, cache = tmp_path / "processed", tmp_path / "cache"
+    run(root, out, cache)
+    edited = sorted(root.glob("2_games/*.csv"))[2]
+    edited.write_bytes(b"".join(edited.read_bytes().splitlines(keepends=True)[:-2]))
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a small re-run started a cluster")
+
+    monkeypatch.setattr(assembly.pp, "pool_client", no_cluster)
+    monkeypatch.setattr(assembly, "SMALL_RERUN_SHARE", 0.1)  # 1 file of 18 to process
+    summary = run(root, out, cache, num_workers=2)
+    assert counts(summary) == (17, 1)
+    assert summary["num_workers"] == 2 and summary["dashboard_link"] is None
+    assert summary["timings"]["cluster_start_s"] == 0.0
+    said = "17 of 18 files in the result cache, 1 to process: run in this process (2 threads)"
+    assert said in capsys.readouterr().err
+    got = saved(out)
+    monkeypatch.undo()
+    want = empty_cache_run(root, out, tmp_path)  # in process too: one worker
+    for stats in (got["stats.json"], want["stats.json"]):
+        stats["config"]["preprocessing"].pop("num_workers")
+    assert got == want
+
+
+def test_which_reruns_run_in_this_process(tmp_path):
+    """In this process when the files to process are at most SMALL_RERUN_SHARE of them;
+    never with a scheduler address, a performance report, no cache, or when the run is in
+    this process anyway (one worker, one file)."""
+    from imitation_learning.assembly import SMALL_RERUN_SHARE, _threads_for_small_rerun
+
+    class Spec:
+        def __init__(self, fresh: int):
+            self.fresh = fresh
+
+        def missing(self, paths):
+            return list(paths)[: self.fresh]
+
+    paths = [f"g{i}.csv" for i in range(100)]
+    small, large = int(SMALL_RERUN_SHARE * 100), int(SMALL_RERUN_SHARE * 100) + 1
+    prep: dict = {"report": None}
+    assert _threads_for_small_rerun(paths, Spec(0), 2, None, prep) == 2
+    assert _threads_for_small_rerun(paths, Spec(small), 3, None, prep) == 3
+    assert _threads_for_small_rerun(paths, Spec(large), 2, None, prep) == 0
+    assert _threads_for_small_rerun(paths, None, 2, None, prep) == 0
+    assert _threads_for_small_rerun(paths, Spec(0), 2, "tcp://10.0.0.1:8786", prep) == 0
+    assert _threads_for_small_rerun(paths, Spec(0), 2, None, {"report": "r.html"}) == 0
+    assert _threads_for_small_rerun(paths, Spec(0), 1, None, prep) == 0
+    assert _threads_for_small_rerun(paths[:1], Spec(0), 2, None, prep) == 0

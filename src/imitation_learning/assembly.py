@@ -33,7 +33,9 @@ With a result cache (``cache_dir``, :mod:`imitation_learning.result_cache`), pha
 each file's share of its partition (rows of X, labels, masks, game statistics, report)
 from the cache when the file's key is there and runs the per-file step on the others only;
 a cached partition's rows are mapped from the cache entries by its writes (no spill file).
-The plan and phase 2 are unchanged, and so are the saved bytes.
+The plan and phase 2 are unchanged, and so are the saved bytes. A re-run with few files to
+process (:data:`SMALL_RERUN_SHARE`) starts no local cluster: it runs in this process, the
+writes of phase 2 on as many threads as workers were asked for.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,7 @@ from imitation_learning.partition_rows import (
     PartitionSummary,
     SplitFile,
     continuous_columns,
+    labels_masks_by_split,
     process_partition_rows,
     rows_in_memory,
     summarise_partition,
@@ -252,11 +256,15 @@ def spill_folder(save_folder: Path) -> str:
 
 class InProcess:
     """Both phases in this process. Between them, each partition's X waits in a spill file
-    in the save's temporary folder (removed with it); its labels and masks in memory."""
+    in the save's temporary folder (removed with it); its labels and masks in memory.
 
-    def __init__(self, folder: Path, cache: CacheSpec | None = None):
+    ``threads`` > 1: phase 2 runs that many partitions' writes at once (numpy's arithmetic
+    and the writes leave Python's lock; phase 1, mostly Python, gains nothing from threads)."""
+
+    def __init__(self, folder: Path, cache: CacheSpec | None = None, threads: int = 1):
         self.folder = folder
         self.cache = cache
+        self.threads = max(1, threads)
         self.parts: list[PartitionRows] = []
 
     def process(self, chunks, cfg, bar) -> list[PartitionSummary]:
@@ -273,12 +281,28 @@ class InProcess:
         return [r.summary for r in self.parts]
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
-        written = []
-        for i, rows in enumerate(self.parts):
-            targets = _targets(files, plan.first_row[i])
-            written.append(write_x_rows(rows, plan.group_split[i], targets, plan.scaler))
+        def write_part(i: int) -> dict[str, tuple[dict, dict]]:
+            rows = self.parts[i]
             self.parts[i] = None  # type: ignore[call-overload]
-        return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+            return write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
+                                plan.scaler)
+
+        if self.threads == 1:
+            written = [write_part(i) for i in range(len(self.parts))]
+            return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+        # The labels and masks do not wait for X: each split's file is written while the
+        # rows of X are (they would otherwise be the run's last step, on one thread).
+        by_split = [labels_masks_by_split(p, g) for p, g in zip(self.parts, plan.group_split,
+                                                                strict=True)]
+        with ThreadPoolExecutor(self.threads) as pool:
+            heads = {
+                s: pool.submit(write_split_labels_masks, str(self.folder), s, *by_split)
+                for s in SPLITS
+            }
+            del by_split
+            for _ in pool.map(write_part, range(len(self.parts))):
+                pass
+            return {s: f.result() for s, f in heads.items()}
 
     def close(self) -> None:
         self.parts.clear()
@@ -463,8 +487,13 @@ def build_dataset(
         if key is not None and output_up_to_date(cache.folder, data["processed_dir"], key):
             return _unchanged(paths, cfg, cache, timings, t_start)
 
+    threads = _threads_for_small_rerun(paths, cache, workers, address, prep)
     with AtomicDir(Path(data["processed_dir"])) as tmp:
-        if len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
+        if threads:
+            run = _phases(InProcess(tmp, cache, threads), paths, cfg, workers, tmp, progress,
+                          timings)
+            info["workers"] = threads
+        elif len(paths) == 1 or (workers == 1 and address is None):  # as run_job does
             if prep.get("report") is not None:
                 pp._say("no performance report: the job runs in this process, without a cluster")
             run = _phases(InProcess(tmp, cache), paths, cfg, 1, tmp, progress, timings)
@@ -552,6 +581,31 @@ def build_dataset(
         timings=timings,
         cache=cache_figures,
     )
+
+
+#: A re-run with the result cache whose files to process (no entry in the cache) are at
+#: most this share of its files runs in this process, without a cluster. Its work is then
+#: mostly reading entries and writing X: starting and stopping the local cluster (1.2-1.3 s
+#: of a 6.7 s re-run after 1% new games, docs/benchmarks.md) costs more than processes save.
+SMALL_RERUN_SHARE = 0.05
+
+
+def _threads_for_small_rerun(paths, cache: CacheSpec | None, workers: int, address, prep) -> int:
+    """The threads to run a small re-run with in this process (:data:`SMALL_RERUN_SHARE`),
+    0 to run as usual: always on a cluster given by address, with a performance report
+    (it needs one), or with one worker or one file (in this process already)."""
+    if cache is None or address is not None or prep.get("report") is not None:
+        return 0
+    if workers == 1 or len(paths) == 1:
+        return 0
+    fresh = len(cache.missing(paths))
+    if fresh > SMALL_RERUN_SHARE * len(paths):
+        return 0
+    pp._say(
+        f"{len(paths) - fresh} of {len(paths)} files in the result cache, {fresh} to process: "
+        f"run in this process ({workers} threads), no cluster needed"
+    )
+    return workers
 
 
 def _unchanged(paths, cfg, cache: CacheSpec, timings: dict, t_start: float) -> BuildRun:

@@ -536,6 +536,16 @@ def write_x_rows(
                 write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
             written[i] += len(picked)
         del X
+    rows.drop_spill()  # its pages go to the next writes
+    return labels_masks_by_split(rows, group_split)
+
+
+def labels_masks_by_split(
+    rows: PartitionRows, group_split: np.ndarray
+) -> dict[str, tuple[dict, dict]]:
+    """Split -> (labels, masks) of the partition's rows of that split, in order (what
+    :func:`write_x_rows` returns; ``group_split`` as there)."""
+    row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
     out = {}
     for i, split in enumerate(SPLITS):
         sel = row_split == i
@@ -543,7 +553,6 @@ def write_x_rows(
             {h: a[sel] for h, a in rows.labels.items()},
             {h: a[sel] for h, a in rows.masks.items()},
         )
-    rows.drop_spill()  # its pages go to the next writes
     return out
 
 

@@ -16,6 +16,7 @@ from imitation_learning.result_cache.entries import (
     DamagedEntry,
     Piece,
     encode,
+    entry_file,
     entry_path,
     mapped_piece,
     read_entry,
@@ -44,6 +45,19 @@ class CacheSpec:
     def of(self, paths: Sequence[str]) -> CacheSpec:
         """This spec with the content hashes of ``paths`` only (what one partition needs)."""
         return replace(self, contents={p: self.contents[p] for p in paths if p in self.contents})
+
+    def missing(self, paths: Sequence[str]) -> list[str]:
+        """The paths with no entry in the cache (by their content hashes taken already; a
+        path without one counts as missing): the files a run would process. An entry found
+        here may still turn out damaged, or be pruned, when the run reads it."""
+        version = step_version()
+        out = []
+        for path in paths:
+            content = self.contents.get(path)
+            key = None if content is None else entry_key(content, self.config_part, version)
+            if key is None or not os.path.exists(entry_file(self.folder, key)):
+                out.append(path)
+        return out
 
 
 @dataclass
