@@ -91,31 +91,43 @@ def step_modules(roots: Sequence[str] = VERSION_ROOTS) -> dict[str, str]:
         name = todo.pop()
         if name in found or name.split(".")[0] not in PROJECT_PACKAGES:
             continue
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):  # ``from module import name``: not a module
-            continue
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-            continue
-        found[name] = spec.origin
-        parts = name.split(".")
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages
-        is_package = spec.submodule_search_locations is not None
-        package = name if is_package else ".".join(parts[:-1])
-        tree = ast.parse(Path(spec.origin).read_bytes(), spec.origin)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    module = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    module = node.module or ""
-                todo.append(module)
-                # ``from package import module`` imports a module too
-                todo += [f"{module}.{alias.name}" for alias in node.names if alias.name != "*"]
+        origin, named = _module_imports(name)
+        if origin is not None:
+            found[name] = origin
+            todo += named
     return found
+
+
+@functools.cache
+def _module_imports(name: str) -> tuple[str | None, tuple[str, ...]]:
+    """(source path, the names it may import: its packages and every module named by its
+    import statements) of the module ``name``; (None, ()) when it is no module with a
+    source (``from module import name``). Parsed once a process: the step's and the job's
+    versions walk the same modules."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None, ()
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None, ()
+    parts = name.split(".")
+    named = [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages
+    is_package = spec.submodule_search_locations is not None
+    package = name if is_package else ".".join(parts[:-1])
+    tree = ast.parse(Path(spec.origin).read_bytes(), spec.origin)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            named += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            named.append(module)
+            # ``from package import module`` imports a module too
+            named += [f"{module}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return spec.origin, tuple(named)
 
 
 def version_of(sources: Mapping[str, str | os.PathLike], data_files: Iterable[Path] = ()) -> str:
