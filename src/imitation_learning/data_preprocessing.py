@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from imitation_learning.dataset.feature_matrix import build_feature_matrix
 from imitation_learning.dataset.scaler import Scaler
@@ -33,11 +33,7 @@ __all__ = [
 
 
 def run_preprocessing(
-    config: Mapping | None = None,
-    *,
-    progress: bool = True,
-    cache_dir=None,
-    files: Sequence[str] | None = None,
+    config: Mapping | None = None, *, progress: bool = True, cache_dir=None
 ) -> dict:
     """Run the whole pipeline; return a summary.
 
@@ -53,10 +49,6 @@ def run_preprocessing(
     (:mod:`imitation_learning.result_cache`), None (the default here) for none; the
     command line uses one beside the output by default.
 
-    ``files``: the game files, when the caller has just listed them
-    (:func:`~imitation_learning.parallel_processor.discover_csv_files` of this config's
-    data root and ``max_games``); listed here otherwise.
-
     The rows never pass through this process: the workers build X, write the split files
     and the labels and masks (:func:`imitation_learning.assembly.build_dataset`); the
     ``preprocessing.out_of_core`` setting is accepted and changes nothing (both modes are
@@ -71,8 +63,7 @@ def run_preprocessing(
     cfg = validate_config(config or {})
     data, prep = cfg["data"], cfg["preprocessing"]
 
-    if files is None:
-        files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
+    files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
     check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
     discover_s = time.perf_counter() - t_start
     run = build_dataset(

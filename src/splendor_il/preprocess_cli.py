@@ -236,7 +236,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         # Usage errors before any work starts: the data root (missing, no game file), the
         # output folder, the form of the scheduler address (its reachability is checked
         # when the job connects, before any file is processed), the cache folder.
-        files = discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
+        discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
         check_output_dir(cfg["data"]["processed_dir"])
         check_scheduler_address(resolve_scheduler_address(cfg))
         cache_dir = cache_dir_of(args, cfg)
@@ -256,9 +256,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
     from imitation_learning.per_file.file_processing import StrictModeError
 
     try:
-        summary = run_preprocessing(
-            cfg, progress=not args.no_progress, cache_dir=cache_dir, files=files
-        )
+        summary = run_preprocessing(cfg, progress=not args.no_progress, cache_dir=cache_dir)
     except StrictModeError as exc:  # the first rejection stopped the job; nothing was saved
         print(f"splendor-il preprocess: --strict: input rejected: {exc.rejection}", file=sys.stderr)
         return EXIT_STRICT
