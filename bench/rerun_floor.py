@@ -2,13 +2,13 @@
 on the full-size dataset when its result cache holds every file, measured part by part,
 against a first run's wall time.
 
-    uv run python -m bench.rerun_floor [--games 6650] [--dialect legacy] [--repeat 3]
-                                       [--json FILE]
+    uv run python -m bench.rerun_floor [--games 6650] [--dialect legacy] [--workers 2]
+                                       [--repeat 3] [--json FILE]
 
 Adding games to a dataset changes its split and its scaler, so a re-run, however few files
 it processes, standardises and writes every row of X again. This suite makes a first run
 (``preprocess --num-workers 2``, a fresh process, empty cache beside the output) for the
-reference, then times, in this process and with nothing else running, what any such re-run
+reference (``--workers`` 2 by default), then times, in this process and with nothing else running, what any such re-run
 must do without counting a cluster:
 
 1. ``start``: a fresh interpreter importing the command and the job (no Dask cluster);
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import REPO_ROOT, get_dataset
+from bench.datasets import CACHE_DIR, REPO_ROOT, get_dataset
 from bench.fullsize import run_probed
 from imitation_learning.config import validate_config
 from imitation_learning.dataset.scaler import Scaler
@@ -100,11 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.rerun_floor", description=__doc__)
     parser.add_argument("--games", type=int, default=6650)
     parser.add_argument("--dialect", default="legacy", choices=["current", "legacy", "legacy-402"])
+    parser.add_argument("--workers", type=int, default=2, help="of the first run")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cache-dir", default=str(CACHE_DIR), help="where the dataset is")
     parser.add_argument("--json", help="write the figures there")
     args = parser.parse_args(argv)
 
-    ds = get_dataset(args.games, dialect=args.dialect)
+    ds = get_dataset(args.games, cache_dir=args.cache_dir, dialect=args.dialect)
     work = Path(tempfile.mkdtemp(prefix="rerun-floor-"))
     try:
         out, cache = work / "processed", work / "processed.cache"
@@ -112,12 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         base = 11 if args.dialect.startswith("legacy") else 12
         config.write_text(f"reader:\n  blind_reserve_base: {base}\n")
         argv_first = ["preprocess", "--config", str(config), "--data-root", str(ds.root),
-                      "--output", str(out), "--cache-dir", str(cache), "--num-workers", "2",
+                      "--output", str(out), "--cache-dir", str(cache), "--num-workers", str(args.workers),
                       "--no-progress", "--dashboard-address", "127.0.0.1:0"]
         print(f"dataset {ds.key}: {ds.games} games, {ds.rows:,} rows; load average "
               f"{os.getloadavg()[0]:.2f}", flush=True)
         first, _ = run_probed(argv_first, work / "probe-first.json", "first run")
-        print(f"first run (2 workers, empty cache)   {first:6.2f} s", flush=True)
+        print(f"first run ({args.workers} workers, empty cache)   {first:6.2f} s", flush=True)
 
         cfg = validate_config({"reader": {"blind_reserve_base": base}})
         paths = discover_csv_files(ds.root)

@@ -674,3 +674,26 @@ def test_which_reruns_run_in_this_process(tmp_path):
     assert _threads_for_small_rerun(paths, Spec(0), 2, None, {"report": "r.html"}) == 0
     assert _threads_for_small_rerun(paths, Spec(0), 1, None, prep) == 0
     assert _threads_for_small_rerun(paths[:1], Spec(0), 2, None, prep) == 0
+
+
+def test_floor_benchmark_runs_on_a_few_games(tmp_path, capsys):
+    """``bench.rerun_floor`` end to end on 6 games, one worker, each part once: every part
+    measured, the floor their sum (no figure asserted)."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from bench import rerun_floor
+
+    out = tmp_path / "floor.json"
+    rerun_floor.main(["--games", "6", "--workers", "1", "--repeat", "1", "--cache-dir",
+                      str(tmp_path / "datasets"), "--json", str(out)])
+    f = json.loads(out.read_text())
+    parts = ("start_s", "hashing_s", "reading_s", "writing_1_threads_s", "writing_2_threads_s",
+             "replacing_s", "first_run_s")
+    assert all(f[p] > 0 for p in parts)
+    assert f["files"] == 6 and f["x_bytes"] > 0
+    assert f["floor_s"] == pytest.approx(f["start_s"] + f["hashing_s"] + f["reading_s"] / 2
+                                         + f["writing_2_threads_s"] + f["replacing_s"])
+    assert "floor on two cores" in capsys.readouterr().out
