@@ -23,6 +23,7 @@ from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.per_file.file_processing import StrictModeError
 from imitation_learning.result_cache import entries, lookup
 from splendor_il.cli import main
+from splendor_il.preprocess_cli import format_summary
 
 
 @pytest.fixture(scope="module")
@@ -639,6 +640,8 @@ def test_a_small_rerun_runs_in_this_process_and_saves_the_same_bytes(
     summary = run(root, out, cache, num_workers=2)
     assert counts(summary) == (17, 1)
     assert summary["num_workers"] == 2 and summary["dashboard_link"] is None
+    assert summary["in_process"] is True
+    assert "workers:        2 (in this process, no cluster)" in format_summary(summary)
     assert summary["timings"]["cluster_start_s"] == 0.0
     said = "17 of 18 files in the result cache, 1 to process: run in this process (2 threads)"
     assert said in capsys.readouterr().err

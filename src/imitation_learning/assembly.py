@@ -126,6 +126,7 @@ class BuildRun:
     dashboard_link: str | None
     timings: dict[str, float] = field(default_factory=dict)
     cache: dict | None = None  # the result cache's figures (None: run without a cache)
+    in_process: bool = False  # the run went in this process, without a cluster
 
 
 # --------------------------------------------------------------------------- the plan
@@ -473,7 +474,7 @@ def build_dataset(
     workers = pp.resolve_num_workers(prep.get("num_workers"), cfg)
     address = pp.resolve_scheduler_address(cfg)
     timings = {**(timings or {}), "cluster_start_s": 0.0}
-    info = {"workers": 1, "link": None}
+    info = {"workers": 1, "link": None, "in_process": True}
     cache = key = None
     if cache_dir is not None:
         # made by the first entry's write, on the worker (nothing is left by a run that
@@ -506,6 +507,7 @@ def build_dataset(
                 worker_setup=pp._import_file_step,
             ) as client:
                 timings["cluster_start_s"] = time.perf_counter() - t0
+                info["in_process"] = False
                 info["workers"] = len(client.nthreads()) or workers
                 info["link"] = pp._dashboard_link(client)
                 where = f"existing cluster at {address}" if address else "local cluster"
@@ -580,6 +582,7 @@ def build_dataset(
         dashboard_link=info["link"],
         timings=timings,
         cache=cache_figures,
+        in_process=bool(info["in_process"]),
     )
 
 

@@ -40,7 +40,8 @@ def run_preprocessing(
     Summary keys: ``files`` (game files discovered), ``files_rejected`` (files left out
     whole), ``rows_read``, ``rows_rejected``, ``rows_per_split`` ({train, val, test}),
     ``wall_time_s``, ``rows_per_s`` (rows read per second of wall time), ``output_dir``,
-    ``dashboard_link`` (None without a cluster), ``rejections`` (``Rejection.to_dict()``
+    ``dashboard_link`` (None without a cluster), ``in_process`` (whether the run went in
+    this process, without a cluster), ``rejections`` (``Rejection.to_dict()``
     list), ``timings`` (seconds per stage), ``cache`` (the result cache's figures: its
     ``dir``, ``files_cached``, ``files_processed``, ``damaged`` entries, its ``entries``
     and ``bytes`` on disk; None without a cache).
@@ -88,6 +89,7 @@ def run_preprocessing(
         "output_dir": str(run.output_dir),
         "dashboard_link": run.dashboard_link,
         "num_workers": run.num_workers,
+        "in_process": run.in_process,
         "num_features": run.num_features,
         "out_of_core": prep["out_of_core"],
         "rejections": run.rejections,

@@ -173,7 +173,8 @@ def format_summary(summary: dict) -> str:
             f"{timings.get('write_s', 0.0) + timings.get('flush_s', 0.0):.2f} s",
         )
     if summary.get("num_workers") is not None:
-        lines.append(f"  workers:        {summary['num_workers']}")
+        where = " (in this process, no cluster)" if summary.get("in_process") else ""
+        lines.append(f"  workers:        {summary['num_workers']}{where}")
     cache = summary.get("cache")
     if cache and cache.get("output_unchanged"):
         lines.append(
