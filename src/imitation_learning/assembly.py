@@ -295,7 +295,8 @@ class InProcess:
         # rows of X are (they would otherwise be the run's last step, on one thread).
         by_split = [labels_masks_by_split(p, g) for p, g in zip(self.parts, plan.group_split,
                                                                 strict=True)]
-        with ThreadPoolExecutor(self.threads) as pool:
+        pool = ThreadPoolExecutor(self.threads)
+        try:
             heads = {
                 s: pool.submit(write_split_labels_masks, str(self.folder), s, *by_split)
                 for s in SPLITS
@@ -304,6 +305,8 @@ class InProcess:
             for _ in pool.map(write_part, range(len(self.parts))):
                 pass
             return {s: f.result() for s, f in heads.items()}
+        finally:  # on an error or Ctrl-C, the writes not started yet never start
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         self.parts.clear()

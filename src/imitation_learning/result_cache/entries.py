@@ -268,7 +268,12 @@ def read_entry(folder: str | os.PathLike, key: str, path: str) -> Piece | None:
 
 
 def mapped_piece(
-    piece: Piece, entry: str | os.PathLike, x_stored: Sequence, st: os.stat_result, *, copy: bool = True
+    piece: Piece,
+    entry: str | os.PathLike,
+    x_stored: Sequence,
+    st: os.stat_result,
+    *,
+    copy: bool = True,
 ) -> Piece:
     """``piece`` with its rows of X as :class:`MappedRows` of its entry (``x_stored``: their
     offset and stored dtype; ``st``: the entry's stat) and, with ``copy``, copies of its
