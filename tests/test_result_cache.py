@@ -700,3 +700,35 @@ def test_floor_benchmark_runs_on_a_few_games(tmp_path, capsys):
     assert f["floor_s"] == pytest.approx(f["start_s"] + f["hashing_s"] + f["reading_s"] / 2
                                          + f["writing_2_threads_s"] + f["replacing_s"])
     assert "floor on two cores" in capsys.readouterr().out
+
+
+def test_a_small_rerun_that_fails_in_its_writes_leaves_the_output_as_it_was(
+    root, tmp_path, monkeypatch
+):
+    """A write of phase 2 failing on its thread fails the run: the output saved before is
+    left whole, and nothing of the failed save remains beside it."""
+    from imitation_learning import assembly
+
+    out, cache = tmp_path / "processed", tmp_path / "cache"
+    run(root, out, cache)
+    before = saved(out)
+    reassemble(out)
+    calls = []
+    real = assembly.write_x_rows
+
+    def failing(rows, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        return real(rows, *args)
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a small re-run started a cluster")
+
+    monkeypatch.setattr(assembly, "write_x_rows", failing)
+    monkeypatch.setattr(assembly.pp, "pool_client", no_cluster)
+    with pytest.raises(OSError, match="disk gone"):
+        run(root, out, cache, num_workers=2, files_per_partition=2)
+    assert len(calls) >= 2
+    assert saved(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "games", "processed"]
