@@ -119,14 +119,16 @@ class PartitionRows:
     cache: CacheSpec | None = None
     parts: list[np.ndarray | MappedRows] | None = field(default=None, repr=False)
 
-    def x_blocks(self) -> Iterator[tuple[int, np.ndarray]]:
-        """X as blocks of consecutive rows: ``(first row, rows)``, in order."""
+    def x_blocks(self, as_stored: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """X as blocks of consecutive rows: ``(first row, rows)``, in order.
+        ``as_stored``: rows mapped from cache entries as they are stored there (int8 when
+        exact: see :meth:`MappedRows.load`), not made float32."""
         if self.parts is None:
             yield 0, self.load_x()
             return
         first, rebuilt = 0, None
         for part in self.parts:
-            block = part if isinstance(part, np.ndarray) else part.load()
+            block = part if isinstance(part, np.ndarray) else part.load(as_stored)
             if block is None and rebuilt is None:  # its entry was replaced or removed
                 rebuilt = _rows(self.paths, self.config, None, None)[0]
             if block is None:
@@ -522,7 +524,9 @@ def write_x_rows(
     """
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
     written = [0] * len(SPLITS)  # rows of each split written so far
-    for first, X in rows.x_blocks():  # blocks of consecutive rows, in order
+    # blocks of consecutive rows, in order; rows from the cache as stored (the scaler's
+    # float64 arithmetic gives the same bits from int8 as from float32)
+    for first, X in rows.x_blocks(as_stored=True):
         row_bytes = X.shape[1] * 4
         local = row_split[first : first + len(X)]
         for i, split in enumerate(SPLITS):
@@ -531,8 +535,13 @@ def write_x_rows(
                 continue
             target = targets[split]
             at = target.data_offset + (target.first_row + written[i]) * row_bytes
+            # one run of rows (a file is one game, a game in one split): a view, no copy
+            run = picked[-1] - picked[0] + 1 == len(picked)
             for start in range(0, len(picked), WRITE_ROWS):  # elementwise: any block, same bytes
-                block = X[picked[start : start + WRITE_ROWS]]
+                if run:
+                    block = X[picked[0] + start : picked[0] + min(start + WRITE_ROWS, len(picked))]
+                else:
+                    block = X[picked[start : start + WRITE_ROWS]]
                 write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
             written[i] += len(picked)
         del X

@@ -60,9 +60,12 @@ class MappedRows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def load(self) -> np.ndarray | None:
-        """The rows (a read-only view of the mapped entry), or None when the entry is no
-        longer the file whose checksum was verified (replaced or removed since)."""
+    def load(self, as_stored: bool = False) -> np.ndarray | None:
+        """The rows as float32 (a read-only view of the mapped entry when stored so), or
+        None when the entry is no longer the file whose checksum was verified (replaced or
+        removed since). ``as_stored``: the rows as stored, int8 or float32, always a view
+        (every stored value is exactly the float32 one: arithmetic on them gives the same
+        results)."""
         if not self.shape[0]:
             return np.empty(self.shape, dtype=np.float32)
         try:
@@ -74,8 +77,8 @@ class MappedRows:
         except OSError:
             return None
         count = self.shape[0] * self.shape[1]
-        rows = np.frombuffer(data, np.dtype(self.dtype), count, self.offset)
-        return as_float32(rows.reshape(self.shape))
+        rows = np.frombuffer(data, np.dtype(self.dtype), count, self.offset).reshape(self.shape)
+        return rows if as_stored else as_float32(rows)
 
 
 @dataclass
