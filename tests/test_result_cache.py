@@ -452,6 +452,7 @@ def test_cli_cache_beside_the_output_and_its_summary(root, tmp_path, capsys):
     assert main(_argv(root, out)) == 0
     printed = capsys.readouterr().out
     assert "18 files, configuration and code unchanged since the output was saved" in printed
+    assert "workers:" not in printed  # none ran
     (out / "stats.json").touch()
     assert main(_argv(root, out)) == 0
     printed = capsys.readouterr().out

@@ -172,11 +172,12 @@ def format_summary(summary: dict) -> str:
             f"processing {processing:.2f} s ({rate:,.0f} rows/s), writing "
             f"{timings.get('write_s', 0.0) + timings.get('flush_s', 0.0):.2f} s",
         )
-    if summary.get("num_workers") is not None:
+    cache = summary.get("cache")
+    unchanged = bool(cache and cache.get("output_unchanged"))
+    if summary.get("num_workers") is not None and not unchanged:  # no worker ran then
         where = " (in this process, no cluster)" if summary.get("in_process") else ""
         lines.append(f"  workers:        {summary['num_workers']}{where}")
-    cache = summary.get("cache")
-    if cache and cache.get("output_unchanged"):
+    if unchanged:
         lines.append(
             f"  cache:          {cache['files_cached']} files, configuration and code "
             "unchanged since the output was saved: left as it is"
