@@ -73,6 +73,7 @@ from imitation_learning.partition_rows import (
     rows_in_memory,
     summarise_partition,
     write_split_labels_masks,
+    write_x,
     write_x_rows,
 )
 from imitation_learning.result_cache import (
@@ -282,19 +283,25 @@ class InProcess:
         return [r.summary for r in self.parts]
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
-        def write_part(i: int) -> dict[str, tuple[dict, dict]]:
+        if self.threads == 1:  # a partition at a time, each freed once written
+            written = []
+            for i, rows in enumerate(self.parts):
+                targets = _targets(files, plan.first_row[i])
+                written.append(write_x_rows(rows, plan.group_split[i], targets, plan.scaler))
+                self.parts[i] = None  # type: ignore[call-overload]
+            return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+        # The labels and masks do not depend on X: each split's file is written while the
+        # rows of X are, not as the run's last step on one thread.
+        by_split = []
+        for rows, group_split in zip(self.parts, plan.group_split, strict=True):
+            by_split.append(labels_masks_by_split(rows, group_split))
+            rows.labels, rows.masks = {}, {}  # copied by split: only X is left to write
+
+        def write_part(i: int) -> None:
             rows = self.parts[i]
             self.parts[i] = None  # type: ignore[call-overload]
-            return write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
-                                plan.scaler)
+            write_x(rows, plan.group_split[i], _targets(files, plan.first_row[i]), plan.scaler)
 
-        if self.threads == 1:
-            written = [write_part(i) for i in range(len(self.parts))]
-            return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
-        # The labels and masks do not wait for X: each split's file is written while the
-        # rows of X are (they would otherwise be the run's last step, on one thread).
-        by_split = [labels_masks_by_split(p, g) for p, g in zip(self.parts, plan.group_split,
-                                                                strict=True)]
         pool = ThreadPoolExecutor(self.threads)
         try:
             heads = {

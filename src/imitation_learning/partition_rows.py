@@ -516,11 +516,23 @@ def write_x_rows(
     targets: Mapping[str, SplitFile],
     scaler: Scaler,
 ) -> dict[str, tuple[dict, dict]]:
+    """Standardise the partition's rows and write each split's rows at their offset
+    (:func:`write_x`); return split -> (labels, masks) of the rows written there, in order
+    (:func:`labels_masks_by_split`)."""
+    write_x(rows, group_split, targets, scaler)
+    return labels_masks_by_split(rows, group_split)
+
+
+def write_x(
+    rows: PartitionRows,
+    group_split: np.ndarray,
+    targets: Mapping[str, SplitFile],
+    scaler: Scaler,
+) -> None:
     """Standardise the partition's rows and write each split's rows at their offset.
 
     ``group_split``: the split index (in :data:`SPLITS` order) of each of the partition's
-    game groups, -1 for a group the driver left out (a duplicate game). Returns split ->
-    (labels, masks) of the rows written there, in order.
+    game groups, -1 for a group the driver left out (a duplicate game).
     """
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
     written = [0] * len(SPLITS)  # rows of each split written so far
@@ -535,25 +547,22 @@ def write_x_rows(
                 continue
             target = targets[split]
             at = target.data_offset + (target.first_row + written[i]) * row_bytes
-            # one run of rows (a file is one game, a game in one split): a view, no copy
+            # one run of rows (a file is one game, a game in one split): views, no copy
             run = picked[-1] - picked[0] + 1 == len(picked)
             for start in range(0, len(picked), WRITE_ROWS):  # elementwise: any block, same bytes
-                if run:
-                    block = X[picked[0] + start : picked[0] + min(start + WRITE_ROWS, len(picked))]
-                else:
-                    block = X[picked[start : start + WRITE_ROWS]]
+                chunk = picked[start : start + WRITE_ROWS]
+                block = X[chunk[0] : chunk[-1] + 1] if run else X[chunk]
                 write_rows_at(target.path, at + start * row_bytes, scaler.transform(block))
             written[i] += len(picked)
         del X
     rows.drop_spill()  # its pages go to the next writes
-    return labels_masks_by_split(rows, group_split)
 
 
 def labels_masks_by_split(
     rows: PartitionRows, group_split: np.ndarray
 ) -> dict[str, tuple[dict, dict]]:
     """Split -> (labels, masks) of the partition's rows of that split, in order (what
-    :func:`write_x_rows` returns; ``group_split`` as there)."""
+    :func:`write_x_rows` returns; ``group_split`` as in :func:`write_x`)."""
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
     out = {}
     for i, split in enumerate(SPLITS):
