@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imitation_learning.job.bag import PROCESS_TASK
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The ``dask`` command of the environment running this code (the project's venv).
@@ -441,8 +443,8 @@ def wait_until_mid_run(
     false first."""
     from distributed import Client
 
-    def progress(dask_scheduler, worker=worker):
-        prefix = dask_scheduler.task_prefixes.get("process-partition")
+    def progress(dask_scheduler, worker=worker, name=PROCESS_TASK):
+        prefix = dask_scheduler.task_prefixes.get(name)
         done = 0 if prefix is None else sum(prefix.states[s] for s in ("memory", "forgotten"))
         ws = dask_scheduler.workers.get(worker)
         return done, 0 if ws is None else len(ws.processing)

@@ -35,6 +35,7 @@ from imitation_learning import partition_rows as PR
 from imitation_learning.config import ConfigError, validate_config
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
+from imitation_learning.job.bag import PROCESS_TASK
 from splendor import columns as C
 
 
@@ -237,11 +238,12 @@ def test_driver_gets_summaries_only_and_never_builds_x(
     def checking_write(self, plan, files):
         from dask.utils import key_split
 
-        def task_states(dask_scheduler, run):
+        def task_states(dask_scheduler, keys):
             return [(key_split(k), ts.state) for k, ts in dask_scheduler.tasks.items()
-                    if run in str(k)]
+                    if str(k) in keys]
 
-        states["before"] = self.client.run_on_scheduler(task_states, run=self.run)
+        keys = {str(f.key) for f in self.rows}
+        states["before"] = self.client.run_on_scheduler(task_states, keys=keys)
         return write(self, plan, files)
 
     monkeypatch.setattr(assembly.OnCluster, "process", recording_process)
@@ -265,7 +267,7 @@ def test_driver_gets_summaries_only_and_never_builds_x(
         assert isinstance(s, PR.PartitionSummary) and not hasattr(s, "X")
         for array in (s.groups.file, s.groups.game_id, s.groups.rows, s.groups.mean):
             assert len(array) == len(s.file_index) < s.rows  # one entry a game, not a row
-    phase1 = [state for name, state in states["before"] if name == "process-partition"]
+    phase1 = [state for name, state in states["before"] if name == PROCESS_TASK]
     assert phase1 == ["memory"] * 8
 
 

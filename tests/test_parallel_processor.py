@@ -31,6 +31,7 @@ from pandas.testing import assert_frame_equal
 from imitation_learning import cluster
 from imitation_learning import parallel_processor as pp
 from imitation_learning.config import validate_config
+from imitation_learning.job.bag import PROCESS_TASK, PROCESS_TOKEN
 from imitation_learning.per_file.features import get_all_feature_names
 from imitation_learning.per_file.results import FileResult
 from splendor.errors import Rejection
@@ -254,9 +255,9 @@ def test_file_weights(tmp_path):
     assert pp.file_weights(["memory://x/a.csv"]) is None
 
 
-def test_one_keyed_task_per_partition(fake_step, tmp_path, dask_scheduler_address):
-    """Each partition is one task under a readable key (``process-partition`` on the
-    dashboard), and no other task runs around it."""
+def test_one_task_of_the_bag_per_partition(fake_step, tmp_path, dask_scheduler_address):
+    """Each partition is one task of the job's bag (its key carries the bag's name; on the
+    dashboard the fused ``...-process-files``), and no other task runs around it."""
     from distributed import Client, get_task_stream
 
     paths = write_fake_tree(tmp_path, counts=(3, 2, 2))
@@ -268,11 +269,12 @@ def test_one_keyed_task_per_partition(fake_step, tmp_path, dask_scheduler_addres
 
     with Client(dask_scheduler_address, set_as_default=False) as client:
         with get_task_stream(client=client) as stream:
-            result = pp._collect(client, paths, validate_config({}), [3, 1, 3], Bar())
+            result = pp.collect_partitions(client, paths, validate_config({}), [3, 1, 3], Bar())
     assert sorted(seen) == [1, 3, 3] and result.files_ok == paths
     names = [r["key"] for r in stream.data]
     assert len(names) == 3
-    assert {dask.utils.key_split(k) for k in names} == {"process-partition"}
+    assert {dask.utils.key_split(k) for k in names} == {PROCESS_TASK}
+    assert all(PROCESS_TOKEN in str(k) for k in names)
 
 
 def test_partition_sizes_override_and_empty():

@@ -40,6 +40,7 @@ writes of phase 2 on as many threads as workers were asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -63,6 +64,12 @@ from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS, split_by_game
 from imitation_learning.dataset.stats import split_stats
 from imitation_learning.dataset.store import write_metadata
+from imitation_learning.job.bag import (
+    PROCESS_TASK,
+    files_bag,
+    partition_futures,
+    processed_bag,
+)
 from imitation_learning.partition_rows import (
     PartitionRows,
     PartitionSummary,
@@ -90,7 +97,7 @@ from splendor.errors import Rejection
 
 #: Task name prefixes, as the dashboard and the performance report show them.
 TASK_NAMES = (
-    "process-partition",
+    PROCESS_TASK,
     "summarise-partition",
     "write-x-rows",
     "write-labels-masks",
@@ -319,10 +326,36 @@ class InProcess:
         self.parts.clear()
 
 
-def _process_partition(paths, cfg, cache: CacheSpec | None, **spill) -> PartitionRows:
-    """The ``process-partition`` task: :func:`process_partition_rows` with the partition's
-    own cache spec (each task gets the content hashes of its paths only)."""
-    return process_partition_rows(paths, cfg, cache=cache, **spill)
+def _process_partition(files: list, cfg, cache: CacheSpec | None, spill_dir: str | None):
+    """What a partition of the bag runs: :func:`process_partition_rows` on its files
+    (with the cache: ``(path, content hash)`` pairs, the hashes the spec's contents)."""
+    if cache is None:
+        return process_partition_rows(files, cfg, spill_dir=spill_dir)
+    spec = dataclasses.replace(cache, contents={p: c for p, c in files if c is not None})
+    paths = [p for p, _ in files]
+    return process_partition_rows(paths, cfg, cache=spec, spill_dir=spill_dir)
+
+
+def paths_of(chunks) -> list[str]:
+    return [p for chunk in chunks for p in chunk]
+
+
+def _summary(partition: list) -> PartitionSummary:
+    """The ``summarise-partition`` task: a partition's summary (a partition of the bag
+    holds one element, its :class:`PartitionRows`)."""
+    (rows,) = partition
+    return summarise_partition(rows)
+
+
+def _write_x_rows(partition: list, *args):
+    """The ``write-x-rows`` task: :func:`write_x_rows` of a partition of the bag."""
+    (rows,) = partition
+    return write_x_rows(rows, *args)
+
+
+def _rows_in_memory(partition: list) -> PartitionRows:
+    (rows,) = partition
+    return rows_in_memory(rows)
 
 
 class OnCluster:
@@ -347,17 +380,22 @@ class OnCluster:
         # X spilled into the save's folder when the workers see it (see partition_rows)
         self.shared = self.workers_see(self.folder)
         spill = {"spill_dir": spill_folder(self.folder)} if self.shared else {}
-        # one message to the scheduler for each kind of task, not one a task
-        self.rows = client.map(
+        # the bag of the run's files, mapped partition-wise: one task a partition
+        paths = paths_of(chunks)
+        cache = contents = None
+        if self.cache is not None:  # each file's content hash travels with its path
+            cache = dataclasses.replace(self.cache, contents={})
+            contents = [self.cache.contents.get(p) for p in paths]
+        bag = processed_bag(
+            files_bag(paths, [len(c) for c in chunks], contents),
             _process_partition,
-            chunks,
-            [cfg] * len(chunks),
-            [self.cache.of(chunk) if self.cache else None for chunk in chunks],
-            key=[self._key("process-partition", i) for i in n],
-            **spill,
+            cfg,
+            cache,
+            spill.get("spill_dir"),
         )
+        self.rows = partition_futures(client, bag)
         summaries_f = client.map(
-            summarise_partition, self.rows, key=[self._key("summarise-partition", i) for i in n]
+            _summary, self.rows, key=[self._key("summarise-partition", i) for i in n]
         )
         position = {f.key: i for i, f in enumerate(summaries_f)}
         summaries: list[PartitionSummary | None] = [None] * len(chunks)
@@ -397,7 +435,7 @@ class OnCluster:
         # sent once, as a task (not scattered data): a lost copy is made again
         scaler = client.submit(_same, plan.scaler, key=self._key("scaler", 0))
         writes = client.map(
-            write_x_rows,
+            _write_x_rows,
             self.rows,
             plan.group_split,
             [_targets(files, plan.first_row[i]) for i in range(n)],
@@ -432,9 +470,11 @@ class OnCluster:
         for i, future in enumerate(self.rows):
             if self.cache is not None:  # rows mapped from the cache: read on the worker
                 future = self.client.submit(
-                    rows_in_memory, future, key=self._key("rows-in-memory", i)
+                    _rows_in_memory, future, key=self._key("rows-in-memory", i)
                 )
-            rows = future.result()
+                rows = future.result()
+            else:
+                (rows,) = future.result()  # a partition of the bag: its one element
             written.append(
                 write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
                              plan.scaler)

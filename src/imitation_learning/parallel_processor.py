@@ -24,7 +24,6 @@ import math
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -266,7 +265,7 @@ def reject_duplicate_games(
     )
 
 
-def _pop_file_index(part: FileResult) -> list:
+def pop_file_index(part: FileResult) -> list:
     return part.df.attrs.pop(FILE_INDEX_ATTR, [])
 
 
@@ -382,20 +381,19 @@ def _partition_task() -> Callable[..., FileResult]:
     return functools.partial(process_partition, pack=True)
 
 
-def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
-    """Submit the partitions, gather them as they finish, reassemble them in path order.
+def collect_partitions(client, paths: list[str], config: dict, sizes: list[int], bar) -> FileResult:
+    """Run the job's bag on the client's cluster, gather the partitions as they finish
+    (the bar moves by each one's files), reassemble them in path order.
 
-    One task per partition, submitted with a readable key (``process-partition-<run>-<i>``,
-    which the dashboard shows as ``process-partition``) and no other task around it.
+    The bag (:mod:`imitation_learning.job.bag`): the files cut by ``sizes``, mapped
+    partition-wise through :func:`process_partition` (features held as uint8); one task a
+    partition, keyed by the bag's name (``...process-files`` on the dashboard), no other
+    task around it.
     """
-    bounds = np.cumsum([0, *sizes]).tolist()
-    chunks = [paths[a:b] for a, b in itertools.pairwise(bounds)]
-    run = uuid.uuid4().hex[:16]
+    from imitation_learning.job.bag import files_bag, partition_futures, processed_bag
+
     task, step = _partition_task(), _file_processor()
-    futures = [
-        client.submit(task, chunk, config, step, key=f"process-partition-{run}-{i}")
-        for i, chunk in enumerate(chunks)
-    ]
+    futures = partition_futures(client, processed_bag(files_bag(paths, sizes), task, config, step))
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
@@ -403,14 +401,14 @@ def _collect(client, paths: list[str], config: dict, sizes: list[int], bar) -> F
         timeout = config["preprocessing"]["no_workers_timeout_s"]
         for future, part in results_as_completed(client, futures, no_workers_timeout_s=timeout):
             i = position[future.key]
-            parts[i] = part
+            (parts[i],) = part  # a partition of the bag: one element, its result
             bar.update(sizes[i])
             future.release()  # the worker may drop its copy
     except BaseException:  # a failed partition (or strict mode): no other partition runs on
         client.cancel(futures)
         raise
     del futures, part
-    file_index = [entry for p in parts for entry in _pop_file_index(p)]
+    file_index = [entry for p in parts for entry in pop_file_index(p)]
     return reject_duplicate_games(FileResult.concat(parts, release=True), file_index)
 
 
@@ -462,7 +460,7 @@ def run_job(
                 task(paths[a:b], cfg, on_file_done=lambda: bar.update(1))
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             ]
-        file_index = [entry for p in parts for entry in _pop_file_index(p)]
+        file_index = [entry for p in parts for entry in pop_file_index(p)]
         run.result = reject_duplicate_games(FileResult.concat(parts, release=True), file_index)
         timings["processing_s"] = time.perf_counter() - t0
     else:
@@ -491,7 +489,7 @@ def run_job(
             )
             report = _performance_report(report_path) if report_path is not None else nullcontext()
             with report, tqdm(total=len(paths), unit="file", disable=not progress) as bar:
-                run.result = _collect(client, paths, cfg, sizes, bar)
+                run.result = collect_partitions(client, paths, cfg, sizes, bar)
             timings["processing_s"] = time.perf_counter() - t1
 
     check_accounting(run.result, paths)

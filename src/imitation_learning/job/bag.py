@@ -1,0 +1,114 @@
+"""The job's Dask bag: the game files, partitioned, mapped partition-wise through a step.
+
+The game files become a bag (:func:`files_bag`: ``dask.bag.from_sequence``, one element a
+path, partition ``i`` holding the ``i``-th block of :func:`~imitation_learning.job.partitions.
+partition_sizes`), mapped partition by partition (``Bag.map_partitions``) through the
+per-file step's joined fast path, several files at a time (:func:`processed_bag`). A
+partition of the processed bag is one element: that partition's result (a
+:class:`~imitation_learning.per_file.results.FileResult` for the in-memory outputs, a
+:class:`~imitation_learning.partition_rows.PartitionRows` for the saved dataset).
+
+Dask fuses the bag's layers into one task a partition; :func:`partition_futures` submits
+exactly those tasks (``Client.get`` on the optimised graph), keyed by the bag's name, so
+that the dashboard shows one ``...process-files`` task a partition and no alias task after
+it, and the driver gets the partitions back as they finish
+(:func:`~imitation_learning.cluster.results_as_completed`).
+
+For Python users, :func:`imitation_learning.job.file_results_bag` is a bag of per-file
+results built on the same bag.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+
+import dask
+import numpy as np
+
+#: The name of the processing layer (``token=`` of ``map_partitions``): its tasks show on
+#: the dashboard as ``from_sequence-game-files-process-files`` (Dask names a fused task
+#: after every layer it holds).
+PROCESS_TOKEN = "process-files"
+#: The name of the layer that turns a partition of blocks into its paths.
+FILES_TOKEN = "game-files"
+#: The name (``dask.utils.key_split``) of the tasks that process the files: one a
+#: partition, Dask's fusion of the bag's three layers.
+PROCESS_TASK = f"from_sequence-{FILES_TOKEN}-{PROCESS_TOKEN}"
+
+
+def chunks_of(paths: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+    """The paths cut into consecutive blocks of ``sizes`` files (in order)."""
+    bounds = np.cumsum([0, *sizes]).tolist()
+    if bounds[-1] != len(paths):
+        raise ValueError(f"partition sizes cover {bounds[-1]} files, given {len(paths)}")
+    return [list(paths[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _paths(partition: Iterable[list]) -> list:
+    return [path for block in partition for path in block]
+
+
+def files_bag(paths: Sequence[str], sizes: Sequence[int], contents: Sequence[str] | None = None):
+    """The game files as a ``dask.bag.Bag``: one element a path, partition ``i`` the
+    ``i``-th block of ``sizes`` files (the job's weighted, deterministic partitions).
+    With ``contents`` (each file's content hash, for the result cache), one element a
+    ``(path, content hash)`` pair.
+
+    >>> bag = files_bag(["a.csv", "b.csv", "c.csv"], [2, 1])
+    >>> bag.npartitions, bag.compute()
+    (2, ['a.csv', 'b.csv', 'c.csv'])
+    """
+    import dask.bag as db
+
+    items = list(paths) if contents is None else list(zip(paths, contents, strict=True))
+    blocks = chunks_of(items, sizes)
+    # one block an element, one element a partition; then one path an element
+    return db.from_sequence(blocks, npartitions=max(len(blocks), 1)).map_partitions(
+        _paths, token=FILES_TOKEN
+    )
+
+
+def processed_bag(files, step: Callable, *args, token: str = PROCESS_TOKEN):
+    """``files`` (a bag of paths) mapped partition-wise through ``step(paths, *args)``,
+    whose result is the partition's one element."""
+    return files.map_partitions(_one_element, step, *args, token=token)
+
+
+def _one_element(paths: Iterable[str], step: Callable, *args) -> list:
+    return [step(list(paths), *args)]
+
+
+def partition_tasks(bag) -> tuple[dict, list]:
+    """The bag's optimised graph and the key of the one task that computes each partition.
+
+    Dask fuses a partition's layers into one task under a new key and keeps the bag's own
+    key as an alias of it (a second task, which a worker runs after the first before it
+    asks for its next partition). The alias is left out: the key of a partition is that
+    of its fused task, whose name ends with the bag's name."""
+    (optimised,) = dask.optimize(bag)
+    graph = dict(optimised.__dask_graph__())
+    keys, needed = [], {}
+    for key in optimised.__dask_keys__():
+        node = graph[key]
+        deps = list(getattr(node, "dependencies", ()) or ())
+        if (
+            len(deps) == 1
+            and isinstance(deps[0], tuple)
+            and deps[0][1:] == key[1:]
+            and str(deps[0][0]).endswith(key[0])
+            and not getattr(graph.get(deps[0]), "dependencies", ())
+        ):
+            key = deps[0]
+        if getattr(graph[key], "dependencies", ()):
+            raise AssertionError(f"partition task {key!r} depends on other tasks")
+        keys.append(key)
+        needed[key] = graph[key]
+    return needed, keys
+
+
+def partition_futures(client, bag) -> list:
+    """Submit the bag's partitions, one task each (:func:`partition_tasks`); their futures,
+    in partition order."""
+    graph, keys = partition_tasks(bag)
+    return client.get(graph, keys, sync=False)
