@@ -65,7 +65,7 @@ def best_of(repeat: int, run) -> float:
 
 def start_seconds() -> None:
     """A fresh interpreter that imports what ``preprocess`` imports before it works."""
-    code = "import splendor_il.preprocess_cli, imitation_learning.assembly"
+    code = "import splendor_il.preprocess_cli, imitation_learning.job.build"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
 
 

@@ -1,4 +1,4 @@
-"""The command line's job (``imitation_learning.assembly``): X built, scaled and written by
+"""The command line's job (``imitation_learning.job.build``): X built, scaled and written by
 the workers, the driver planning from small summaries.
 
 - the saved files are the same bytes whatever the number of workers, the cluster (the job's
@@ -28,13 +28,14 @@ import numpy as np
 import pytest
 
 from game_data import pipeline_config, simulated_root
-from imitation_learning import assembly
 from imitation_learning import dataset as D
 from imitation_learning import parallel_processor as pp
 from imitation_learning import partition_rows as PR
 from imitation_learning.config import ConfigError, validate_config
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
+from imitation_learning.job import build, phases
+from imitation_learning.job import plan as job_plan
 from imitation_learning.job.bag import PROCESS_TASK
 from splendor import columns as C
 
@@ -228,10 +229,10 @@ def test_driver_gets_summaries_only_and_never_builds_x(
     monkeypatch.setattr(PR, "build_feature_matrix", forbidden)  # workers import their own
     monkeypatch.setattr(pp.FileResult, "concat", forbidden)
     received, states = [], {}
-    process, write = assembly.OnCluster.process, assembly.OnCluster.write
+    process, write = phases.OnCluster.process, phases.OnCluster.write
 
-    def recording_process(self, chunks, cfg, bar):
-        summaries = process(self, chunks, cfg, bar)
+    def recording_process(self, paths, sizes, cfg, bar):
+        summaries = process(self, paths, sizes, cfg, bar)
         received.extend(summaries)
         return summaries
 
@@ -246,8 +247,8 @@ def test_driver_gets_summaries_only_and_never_builds_x(
         states["before"] = self.client.run_on_scheduler(task_states, keys=keys)
         return write(self, plan, files)
 
-    monkeypatch.setattr(assembly.OnCluster, "process", recording_process)
-    monkeypatch.setattr(assembly.OnCluster, "write", checking_write)
+    monkeypatch.setattr(phases.OnCluster, "process", recording_process)
+    monkeypatch.setattr(phases.OnCluster, "write", checking_write)
     out = tmp_path / "processed"
     cfg = pipeline_config(games, out, scheduler_address=dask_scheduler_address,
                           files_per_partition=3)
@@ -278,14 +279,14 @@ def test_task_names_in_the_performance_report(games, tmp_path):
                           dashboard_address="127.0.0.1:0")
     run_preprocessing(cfg, progress=False)
     html = report.read_text()
-    for name in assembly.TASK_NAMES:
+    for name in build.TASK_NAMES:
         assert name in html, name
 
 
 def test_driver_writes_when_the_workers_cannot_see_the_output(
     games, reference, tmp_path, dask_scheduler_address, monkeypatch
 ):
-    monkeypatch.setattr(assembly.OnCluster, "workers_see", lambda self, folder: False)
+    monkeypatch.setattr(phases.OnCluster, "workers_see", lambda self, folder: False)
     out = tmp_path / "processed"
     cfg = pipeline_config(games, out, scheduler_address=dask_scheduler_address,
                           files_per_partition=5)
@@ -307,7 +308,7 @@ def test_writes_are_idempotent_and_never_create_files(games, tmp_path):
               for i, s in enumerate(D.SPLITS)}
     folder = tmp_path / "save"
     folder.mkdir()
-    files = assembly.preallocate(folder, {s: counts[s] + 3 for s in D.SPLITS}, width)
+    files = job_plan.preallocate(folder, {s: counts[s] + 3 for s in D.SPLITS}, width)
     targets = {s: PR.SplitFile(f.path, f.data_offset, 2) for s, f in files.items()}
     scaler = D.Scaler(np.full(width, 1.5), np.full(width, 2.0), np.arange(width))
     first = PR.write_x_rows(rows, group_split, targets, scaler)
@@ -350,7 +351,7 @@ def test_failed_save_leaves_no_partial_output(games, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(assembly, "write_split_labels_masks", broken)
+    monkeypatch.setattr(phases, "write_split_labels_masks", broken)
     with pytest.raises(OSError, match="disk full"):
         run_preprocessing(pipeline_config(games, out), progress=False)
     assert not out.exists()

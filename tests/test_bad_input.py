@@ -30,6 +30,8 @@ import pytest
 from bad_corpus import CORPUS_ROOT, Expected, Game, build_corpus, make_runtime_entries
 from imitation_learning import parallel_processor as pp
 from imitation_learning.dataset import load_dataset
+from imitation_learning.job import executors
+from imitation_learning.per_file import partition
 from imitation_learning.per_file.file_processing import StrictModeError, process_game_log
 from splendor import log_layout
 from splendor_il.cli import main
@@ -248,13 +250,13 @@ def test_cli_strict_stops_at_the_first_rejection(tmp_path, monkeypatch, capsys):
     root = tmp_path / "games"
     make_root(root)
     seen = []
-    real = pp._file_processor()
+    real = partition.default_step()
 
     def counting(path, config):
         seen.append(path)
         return real(path, config)
 
-    monkeypatch.setattr(pp, "_file_processor", lambda: counting)
+    monkeypatch.setattr(partition, "default_step", lambda: counting)
     out = tmp_path / "out"
     argv = ["preprocess", "--data-root", str(root), "--output", str(out), "--strict"]
     assert main([*argv, "--num-workers", "1", "--no-progress"]) == 3
@@ -322,8 +324,8 @@ def test_config_errors_exit_2_with_one_clear_message(
     shutil.copy(good_files()[0], tmp_path / "data" / "games" / "2_games")
     (tmp_path / "c.yaml").write_text(config_text)
     started = []
-    monkeypatch.setattr(pp, "pool_client", lambda *a, **k: started.append(1))
-    monkeypatch.setattr(pp, "process_partition", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(executors, "pool_client", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(partition, "default_step", lambda: started.append(1))
     assert main(["preprocess", "--config", "c.yaml", *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and not started

@@ -123,14 +123,14 @@ def test_user_error_is_one_line_before_any_work(case, tmp_path):
 def test_pipeline_refuses_an_output_of_other_files_before_processing(tmp_path, monkeypatch):
     """The Python API checks the output folder before the job too (it used to find out after
     processing every file)."""
-    from imitation_learning import parallel_processor
     from imitation_learning.data_preprocessing import run_preprocessing
+    from imitation_learning.job import build
     from imitation_learning.preflight import UsageError
 
     def no_job(*args, **kwargs):
         raise AssertionError("the job ran before the output folder was checked")
 
-    monkeypatch.setattr(parallel_processor, "run_job", no_job)
+    monkeypatch.setattr(build, "build_dataset", no_job)  # what run_preprocessing calls
     out = tmp_path / "notes"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")

@@ -18,7 +18,8 @@ import pytest
 from game_data import LEGACY_LOGS
 from imitation_learning import data_preprocessing as DP
 from imitation_learning import dataset as D
-from imitation_learning import parallel_processor as PP
+from imitation_learning.job import discovery
+from imitation_learning.per_file import partition
 from imitation_learning.per_file.results import FileResult
 from splendor import columns as C
 from splendor.errors import Rejection
@@ -82,8 +83,8 @@ def fake_job(monkeypatch, tmp_path):
             [path],
         )
 
-    monkeypatch.setattr(PP, "discover_csv_files", fake_discover)
-    monkeypatch.setattr(PP, "_file_processor", lambda: fake_step)
+    monkeypatch.setattr(discovery, "discover_csv_files", fake_discover)
+    monkeypatch.setattr(partition, "default_step", lambda: fake_step)
     monkeypatch.setattr(
         "imitation_learning.per_file.features.get_all_feature_names", lambda: list(STRATEGIC_NAMES)
     )
@@ -206,7 +207,8 @@ def test_end_to_end_simulated_games_with_a_bad_file(tmp_path):
     np.testing.assert_allclose(cont.mean(axis=0), 0, atol=1e-4)
 
 
-def test_module_entry_point(tmp_path):
+def test_the_command_line_is_splendor_il(tmp_path):
+    """One command line: ``splendor-il preprocess`` (the module has no second one)."""
     root = tmp_path / "logs"
     shutil.copytree(LEGACY, root)
     cfg = tmp_path / "config.yaml"
@@ -218,10 +220,12 @@ def test_module_entry_point(tmp_path):
         [
             sys.executable,
             "-m",
-            "imitation_learning.data_preprocessing",
+            "splendor_il.cli",
+            "preprocess",
             "--config",
             str(cfg),
             "--no-progress",
+            "--no-cache",
         ],
         cwd=REPO,
         capture_output=True,
@@ -229,7 +233,8 @@ def test_module_entry_point(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert '"files": 6' in proc.stdout
+    assert "files:          6 (0 rejected)" in proc.stdout
+    assert not hasattr(DP, "main")
     assert D.load_dataset(tmp_path / "out")["stats"]["rows_rejected"] == 0
 
 

@@ -1,6 +1,7 @@
 """The packages' layers, read from the code: every import of every module under ``src/``
 (those inside functions too) points down or sideways within a layer, never up, and the
-modules' imports have no cycle; no module imports another's private name.
+modules' imports have no cycle; no module imports another's private name, nor uses one
+through the module (``module._name``).
 
 Layers, bottom to top: ``splendor`` (the game and its log format), the per-file steps
 (``imitation_learning.per_file``), the job and its assembly (the rest of ``imitation_learning``), and
@@ -65,6 +66,49 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[
     return [(m, names) for m, names in found if m.split(".")[0] in PACKAGES]
 
 
+def private_attributes_used(module: str, path: Path, modules: dict[str, Path]) -> list[str]:
+    """``target._name`` for each access of a private attribute of another project module
+    through a name bound to that module (``from imitation_learning import job as j`` then
+    ``j._x``; ``import imitation_learning.job.api`` then ``imitation_learning.job.api._x``)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    bound: dict[str, str] = {}  # local name -> project module
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    bound[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                if f"{base}.{alias.name}" in modules:
+                    bound[alias.asname or alias.name] = f"{base}.{alias.name}"
+
+    def dotted(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return bound.get(node.id)
+        if isinstance(node, ast.Attribute):
+            head = dotted(node.value)
+            return None if head is None else f"{head}.{node.attr}"
+        return None
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            if node.attr.startswith("__"):
+                continue
+            target = dotted(node.value)
+            if target in modules and target != module:
+                found.append(f"{target}.{node.attr}")
+    return found
+
+
 def import_graph() -> dict[str, dict[str, list[str]]]:
     modules = project_modules()
     graph: dict[str, dict[str, list[str]]] = {}
@@ -103,7 +147,7 @@ def find_cycle(graph: dict[str, dict[str, list[str]]]) -> list[str] | None:
 def test_the_three_packages_are_found():
     graph = import_graph()
     assert {m.split(".")[0] for m in graph} == set(PACKAGES)
-    assert "splendor.rules" in graph and "imitation_learning.assembly" in graph
+    assert "splendor.rules" in graph and "imitation_learning.job.build" in graph
     assert "splendor_il.cli" in graph
     assert graph["splendor.rules"], "the import walk found no import of the rules module"
 
@@ -145,13 +189,36 @@ def test_no_private_name_imported_across_modules():
     assert private == []
 
 
+def test_no_private_attribute_used_across_modules():
+    """No module reaches into another's private names through the module either
+    (``pp._collect``), not only by importing them."""
+    modules = project_modules()
+    used = [
+        f"{module} uses {name}"
+        for module, path in modules.items()
+        for name in private_attributes_used(module, path, modules)
+    ]
+    assert used == []
+
+
+def test_the_private_attribute_check_can_fail(tmp_path):
+    modules = {"pkg.a": tmp_path / "a.py", "pkg.b": tmp_path / "b.py"}
+    source = (
+        "from pkg import b\nimport pkg.b as bb\nimport pkg.b\n"
+        "b._x()\nbb._y\npkg.b._z\nb.public\nb.__name__\n"
+    )
+    modules["pkg.a"].write_text(source)
+    used = sorted(private_attributes_used("pkg.a", modules["pkg.a"], modules))
+    assert used == ["pkg.b._x", "pkg.b._y", "pkg.b._z"]
+
+
 def test_the_checks_can_fail():
     """The walkers see an upward edge, a cycle and a private import when there is one."""
     graph = {"a": {"b": ["_x"]}, "b": {"c": []}, "c": {"a": []}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": []}, "b": {}}) is None
-    assert layer_of("splendor_il.cli") > layer_of("imitation_learning.assembly")
-    assert layer_of("imitation_learning.assembly") > layer_of("imitation_learning.per_file.features")
+    assert layer_of("splendor_il.cli") > layer_of("imitation_learning.job.build")
+    assert layer_of("imitation_learning.job.build") > layer_of("imitation_learning.per_file.features")
     assert layer_of("imitation_learning.per_file.features") > layer_of("splendor.rules")
 
 

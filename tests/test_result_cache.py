@@ -227,7 +227,7 @@ def test_driver_that_cannot_see_the_output_gets_the_rows_from_the_workers(
 ):
     """Workers that do not see the output: the driver writes, with the rows of a cached
     partition read by the workers from their cache (the driver may not see it)."""
-    from imitation_learning import assembly
+    from imitation_learning.job import phases
     from imitation_learning.result_cache import MappedRows
 
     out, cache = tmp_path / "processed", tmp_path / "cache"
@@ -235,7 +235,7 @@ def test_driver_that_cannot_see_the_output_gets_the_rows_from_the_workers(
     run(root, out, cache, **settings)
     want = saved(out)
     reassemble(out)
-    monkeypatch.setattr(assembly.OnCluster, "workers_see", lambda self, folder: False)
+    monkeypatch.setattr(phases.OnCluster, "workers_see", lambda self, folder: False)
     monkeypatch.setattr(MappedRows, "load", lambda self: pytest.fail("mapped on the driver"))
     again = run(root, out, cache, **settings)
     assert counts(again) == (18, 0)
@@ -419,7 +419,7 @@ def test_version_covers_the_import_graph_of_the_step():
                  "imitation_learning", "imitation_learning.per_file", "splendor"):
         assert name in modules, name
     # every per-file module the step imports; nothing of the job around it
-    assert "imitation_learning.assembly" not in modules
+    assert not [m for m in modules if m.startswith("imitation_learning.job")]
     assert len(rc.step_version()) == 64
 
 
@@ -626,7 +626,7 @@ def test_a_small_rerun_runs_in_this_process_and_saves_the_same_bytes(
 ):
     """With few files to process, a re-run asked for 2 workers starts no cluster: it runs
     in this process, phase 2 on 2 threads, and saves what an empty cache saves."""
-    from imitation_learning import assembly
+    from imitation_learning.job import build, executors
 
     out, cache = tmp_path / "processed", tmp_path / "cache"
     run(root, out, cache)
@@ -636,8 +636,8 @@ def test_a_small_rerun_runs_in_this_process_and_saves_the_same_bytes(
     def no_cluster(*args, **kwargs):
         raise AssertionError("a small re-run started a cluster")
 
-    monkeypatch.setattr(assembly.pp, "pool_client", no_cluster)
-    monkeypatch.setattr(assembly, "SMALL_RERUN_SHARE", 0.1)  # 1 file of 18 to process
+    monkeypatch.setattr(executors, "pool_client", no_cluster)
+    monkeypatch.setattr(build, "SMALL_RERUN_SHARE", 0.1)  # 1 file of 18 to process
     summary = run(root, out, cache, num_workers=2)
     assert counts(summary) == (17, 1)
     assert summary["num_workers"] == 2 and summary["dashboard_link"] is None
@@ -658,7 +658,7 @@ def test_which_reruns_run_in_this_process(tmp_path):
     """In this process when the files to process are at most SMALL_RERUN_SHARE of them;
     never with a scheduler address, a performance report, no cache, or when the run is in
     this process anyway (one worker, one file)."""
-    from imitation_learning.assembly import SMALL_RERUN_SHARE, _threads_for_small_rerun
+    from imitation_learning.job.build import SMALL_RERUN_SHARE, threads_for_small_rerun
 
     class Spec:
         def __init__(self, fresh: int):
@@ -670,14 +670,14 @@ def test_which_reruns_run_in_this_process(tmp_path):
     paths = [f"g{i}.csv" for i in range(100)]
     small, large = int(SMALL_RERUN_SHARE * 100), int(SMALL_RERUN_SHARE * 100) + 1
     prep: dict = {"report": None}
-    assert _threads_for_small_rerun(paths, Spec(0), 2, None, prep) == 2
-    assert _threads_for_small_rerun(paths, Spec(small), 3, None, prep) == 3
-    assert _threads_for_small_rerun(paths, Spec(large), 2, None, prep) == 0
-    assert _threads_for_small_rerun(paths, None, 2, None, prep) == 0
-    assert _threads_for_small_rerun(paths, Spec(0), 2, "tcp://10.0.0.1:8786", prep) == 0
-    assert _threads_for_small_rerun(paths, Spec(0), 2, None, {"report": "r.html"}) == 0
-    assert _threads_for_small_rerun(paths, Spec(0), 1, None, prep) == 0
-    assert _threads_for_small_rerun(paths[:1], Spec(0), 2, None, prep) == 0
+    assert threads_for_small_rerun(paths, Spec(0), 2, None, prep) == 2
+    assert threads_for_small_rerun(paths, Spec(small), 3, None, prep) == 3
+    assert threads_for_small_rerun(paths, Spec(large), 2, None, prep) == 0
+    assert threads_for_small_rerun(paths, None, 2, None, prep) == 0
+    assert threads_for_small_rerun(paths, Spec(0), 2, "tcp://10.0.0.1:8786", prep) == 0
+    assert threads_for_small_rerun(paths, Spec(0), 2, None, {"report": "r.html"}) == 0
+    assert threads_for_small_rerun(paths, Spec(0), 1, None, prep) == 0
+    assert threads_for_small_rerun(paths[:1], Spec(0), 2, None, prep) == 0
 
 
 def test_floor_benchmark_runs_on_a_few_games(tmp_path, capsys):
@@ -708,14 +708,14 @@ def test_a_small_rerun_that_fails_in_its_writes_leaves_the_output_as_it_was(
 ):
     """A write of phase 2 failing on its thread fails the run: the output saved before is
     left whole, and nothing of the failed save remains beside it."""
-    from imitation_learning import assembly
+    from imitation_learning.job import executors, phases
 
     out, cache = tmp_path / "processed", tmp_path / "cache"
     run(root, out, cache)
     before = saved(out)
     reassemble(out)
     calls = []
-    real = assembly.write_x
+    real = phases.write_x
 
     def failing(rows, *args):
         calls.append(1)
@@ -726,8 +726,8 @@ def test_a_small_rerun_that_fails_in_its_writes_leaves_the_output_as_it_was(
     def no_cluster(*args, **kwargs):
         raise AssertionError("a small re-run started a cluster")
 
-    monkeypatch.setattr(assembly, "write_x", failing)
-    monkeypatch.setattr(assembly.pp, "pool_client", no_cluster)
+    monkeypatch.setattr(phases, "write_x", failing)
+    monkeypatch.setattr(executors, "pool_client", no_cluster)
     with pytest.raises(OSError, match="disk gone"):
         run(root, out, cache, num_workers=2, files_per_partition=2)
     assert len(calls) >= 2

@@ -31,10 +31,10 @@ from pandas.testing import assert_frame_equal
 
 from cluster_script import run_script
 from game_data import pipeline_config, simulated_root
-from imitation_learning import assembly
 from imitation_learning import parallel_processor as pp
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
+from imitation_learning.job import api, phases
 from stopped_run import SAID, stopped_run_script
 
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
@@ -146,8 +146,8 @@ def test_worker_killed_mid_job(
                 os.kill(victim, signal.SIGKILL)
                 killed.append(time.monotonic())
 
-    monkeypatch.setattr(pp, "tqdm", KillingBar)
-    monkeypatch.setattr(assembly, "tqdm", KillingBar)  # the command line's job
+    monkeypatch.setattr(api, "tqdm", KillingBar)
+    monkeypatch.setattr(phases, "tqdm", KillingBar)  # the command line's job
     out = tmp_path / "processed"
     cfg = pipeline_config(games, out, scheduler_address=cluster_address, files_per_partition=1)
     cfg["preprocessing"]["out_of_core"] = out_of_core
@@ -213,7 +213,7 @@ def test_unreachable_scheduler_fails_fast_with_one_line(games, tmp_path):
 
 
 _CLI_STOPPED_MID_RUN = stopped_run_script(
-    "imitation_learning.assembly",
+    "imitation_learning.job.phases",
     "from splendor_il.cli import main\nsys.exit(main())\n",
 )
 

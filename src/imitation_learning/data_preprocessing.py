@@ -2,17 +2,13 @@
 
 ``run_preprocessing(config)``: validate the config, discover the game files, process them
 and save the dataset atomically to ``data.processed_dir`` with the two-phase Dask job of
-:mod:`imitation_learning.assembly` (X built, split by game, scaled and written by the
-workers; see :mod:`imitation_learning.dataset` for the files).
-
-    python -m imitation_learning.data_preprocessing [--config PATH]
+:mod:`imitation_learning.job` (X built, split by game, scaled and written by the
+workers; see :mod:`imitation_learning.dataset` for the files). Its command line is
+``splendor-il preprocess`` (:mod:`splendor_il.preprocess_cli`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Mapping
 
@@ -24,7 +20,6 @@ from imitation_learning.dataset.store import load_dataset, save_dataset
 __all__ = [
     "build_feature_matrix",
     "load_dataset",
-    "main",
     "run_preprocessing",
     "save_dataset",
     "split_by_game",
@@ -33,7 +28,7 @@ __all__ = [
 
 
 def run_preprocessing(
-    config: Mapping | None = None, *, progress: bool = True, cache_dir=None
+    config: Mapping | None = None, *, progress: bool = True, cache_dir=None, files=None
 ) -> dict:
     """Run the whole pipeline; return a summary.
 
@@ -50,22 +45,24 @@ def run_preprocessing(
     (:mod:`imitation_learning.result_cache`), None (the default here) for none; the
     command line uses one beside the output by default.
 
+    ``files``: the game files, when the caller has discovered them and checked the output
+    folder already (the command line does, before any work); else both are done here.
+
     The rows never pass through this process: the workers build X, write the split files
-    and the labels and masks (:func:`imitation_learning.assembly.build_dataset`); the
-    ``preprocessing.out_of_core`` setting is accepted and changes nothing (both modes are
-    this path).
+    and the labels and masks (:func:`imitation_learning.job.build_dataset`).
     """
-    from imitation_learning.assembly import build_dataset
     from imitation_learning.config import validate_config
-    from imitation_learning.parallel_processor import discover_csv_files
+    from imitation_learning.job.build import build_dataset
+    from imitation_learning.job.discovery import discover_csv_files
     from imitation_learning.preflight import check_output_dir
 
     t_start = time.perf_counter()
     cfg = validate_config(config or {})
     data, prep = cfg["data"], cfg["preprocessing"]
 
-    files = discover_csv_files(data["data_root"], max_games=prep.get("max_games"))
-    check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
+    if files is None:
+        files = discover_csv_files(data["data_root"], max_games=prep["max_games"])
+        check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
     discover_s = time.perf_counter() - t_start
     run = build_dataset(
         files,
@@ -96,40 +93,3 @@ def run_preprocessing(
         "timings": timings,
         "cache": run.cache,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m imitation_learning.data_preprocessing",
-        description="Preprocess Splendor game logs into a train/val/test dataset.",
-    )
-    parser.add_argument("--config", help="YAML configuration (default: built-in defaults)")
-    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
-    args = parser.parse_args(argv)
-
-    from imitation_learning.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    from imitation_learning.per_file.file_processing import StrictModeError
-
-    try:
-        summary = run_preprocessing(config, progress=not args.no_progress)
-    except StrictModeError as exc:  # preprocessing.strict: stopped at the first rejection
-        print(f"strict mode: input rejected: {exc.rejection}", file=sys.stderr)
-        return 3
-    shown = {k: v for k, v in summary.items() if k != "rejections"}
-    print(json.dumps(shown, indent=2, default=str))
-    for rej in summary["rejections"][:20]:
-        where = rej["file"] + (f", line {rej['line']}" if rej["line"] is not None else "")
-        print(f"rejected: {where}: {rej['reason']}")
-    if len(summary["rejections"]) > 20:
-        print(f"... and {len(summary['rejections']) - 20} more (see rejections.json)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """What a worker does for the saved dataset: a partition's rows of X, their statistics, and
 their writes into the preallocated split files.
 
-Three steps, each a Dask task of its own name (:mod:`imitation_learning.assembly` submits
+Three steps, each a Dask task of its own name (:mod:`imitation_learning.job.phases` submits
 them and plans the work between them):
 
 - ``process-partition``: :func:`process_partition_rows` runs the per-file step on the
@@ -235,7 +235,7 @@ def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = No
     """The per-file step on ``paths`` (:data:`GROUP_FILES` at a time), X and the game
     groups: ``(X, row_group, labels, masks, summary)``; X is None when it went into the
     new file ``spill``."""
-    from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
+    from imitation_learning.per_file.partition import FILE_INDEX_ATTR, process_partition
 
     blocks, results, file_index, row_groups, groups = [], [], [], [], []
     width = strategic_width = 0

@@ -5,7 +5,7 @@ replaced) or at its start (a malformed scheduler address) fails here instead, at
 a :class:`UsageError` whose one-line message names the problem and the fix. The command line
 prints it and exits with code 2. (The configuration itself is checked by
 :func:`imitation_learning.config.validate_config`, the data root by
-:func:`imitation_learning.parallel_processor.discover_csv_files`.)
+:func:`imitation_learning.job.discover_csv_files`.)
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def run_cache_command(args: argparse.Namespace) -> int:
             raise ValueError(f"the cache folder {folder} is a file (--cache-dir)")
         paths = None
         if args.cache_command == "prune":
-            from imitation_learning.parallel_processor import discover_csv_files
+            from imitation_learning.job.discovery import discover_csv_files
 
             paths = discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
     except ConfigError as exc:

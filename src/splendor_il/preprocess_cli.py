@@ -87,8 +87,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "--out-of-core",
         action="store_true",
         default=None,
-        help="accepted for older scripts: the dataset never passes through this process in "
-        "either mode (same path, same files)",
+        help="deprecated, does nothing (the dataset never passes through this process): "
+        "accepted for older scripts, with a warning",
     )
     p.add_argument(
         "--durable",
@@ -226,19 +226,26 @@ def _usage_error(message: str) -> int:
 
 
 def run_preprocess_command(args: argparse.Namespace) -> int:
-    from imitation_learning.parallel_processor import discover_csv_files, resolve_scheduler_address
+    from imitation_learning.job.discovery import discover_csv_files
+    from imitation_learning.job.executors import resolve_scheduler_address
     from imitation_learning.preflight import (
         check_cache_dir,
         check_output_dir,
         check_scheduler_address,
     )
 
+    if getattr(args, "out_of_core", None):
+        print(
+            "splendor-il preprocess: warning: --out-of-core is deprecated and does nothing "
+            "(the dataset never passes through this process); drop it",
+            file=sys.stderr,
+        )
     try:
         cfg = build_config(args)
         # Usage errors before any work starts: the data root (missing, no game file), the
         # output folder, the form of the scheduler address (its reachability is checked
         # when the job connects, before any file is processed), the cache folder.
-        discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
+        files = discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
         check_output_dir(cfg["data"]["processed_dir"])
         check_scheduler_address(resolve_scheduler_address(cfg))
         cache_dir = cache_dir_of(args, cfg)
@@ -258,7 +265,9 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
     from imitation_learning.per_file.file_processing import StrictModeError
 
     try:
-        summary = run_preprocessing(cfg, progress=not args.no_progress, cache_dir=cache_dir)
+        summary = run_preprocessing(
+            cfg, progress=not args.no_progress, cache_dir=cache_dir, files=files
+        )
     except StrictModeError as exc:  # the first rejection stopped the job; nothing was saved
         print(f"splendor-il preprocess: --strict: input rejected: {exc.rejection}", file=sys.stderr)
         return EXIT_STRICT

@@ -1,7 +1,7 @@
 """The saved dataset: X's columns, the split by game, the scaler, the atomic save and load.
 
 The pipeline (:mod:`imitation_learning.data_preprocessing`) and the job
-(:mod:`imitation_learning.assembly`) turn the four outputs of the per-file step into the
+(:mod:`imitation_learning.job`) turn the four outputs of the per-file step into the
 files of ``outputs.md`` ("The saved dataset"). This package re-exports the public names of
 its modules, one responsibility each:
 

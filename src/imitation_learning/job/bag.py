@@ -20,11 +20,11 @@ results built on the same bag.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 
 import dask
-import numpy as np
+
+from imitation_learning.job.partitions import chunks_of
 
 #: The name of the processing layer (``token=`` of ``map_partitions``): its tasks show on
 #: the dashboard as ``from_sequence-game-files-process-files`` (Dask names a fused task
@@ -35,14 +35,6 @@ FILES_TOKEN = "game-files"
 #: The name (``dask.utils.key_split``) of the tasks that process the files: one a
 #: partition, Dask's fusion of the bag's three layers.
 PROCESS_TASK = f"from_sequence-{FILES_TOKEN}-{PROCESS_TOKEN}"
-
-
-def chunks_of(paths: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
-    """The paths cut into consecutive blocks of ``sizes`` files (in order)."""
-    bounds = np.cumsum([0, *sizes]).tolist()
-    if bounds[-1] != len(paths):
-        raise ValueError(f"partition sizes cover {bounds[-1]} files, given {len(paths)}")
-    return [list(paths[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def _paths(partition: Iterable[list]) -> list:

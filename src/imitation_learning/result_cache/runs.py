@@ -24,7 +24,7 @@ OUTPUTS = "outputs"
 #: The modules whose import graph makes a saved dataset (the job's version).
 JOB_ROOTS = (
     "imitation_learning.data_preprocessing",
-    "imitation_learning.assembly",
+    "imitation_learning.job",
     *VERSION_ROOTS,
 )
 
