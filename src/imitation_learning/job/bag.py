@@ -83,7 +83,13 @@ def partition_tasks(bag) -> tuple[dict, list]:
     keys, needed = [], {}
     for key in optimised.__dask_keys__():
         node = graph[key]
-        deps = list(getattr(node, "dependencies", ()) or ())
+        if not hasattr(node, "dependencies"):  # an older Dask's graph: an alias is the key
+            if _is_key_of(node, graph):
+                key = node
+            keys.append(key)
+            needed[key] = graph[key]
+            continue
+        deps = list(node.dependencies or ())
         if (
             len(deps) == 1
             and isinstance(deps[0], tuple)
@@ -97,6 +103,13 @@ def partition_tasks(bag) -> tuple[dict, list]:
         keys.append(key)
         needed[key] = graph[key]
     return needed, keys
+
+
+def _is_key_of(node, graph: dict) -> bool:
+    try:
+        return isinstance(node, tuple) and node in graph
+    except TypeError:  # a task holding a list: not a key
+        return False
 
 
 def partition_futures(client, bag) -> list:
