@@ -98,9 +98,9 @@ def test_config_key_and_flags():
     register_cli(parser.add_subparsers())
     on = parser.parse_args(["preprocess", "--config", os.devnull, "--out-of-core", "--durable"])
     off = parser.parse_args(["preprocess", "--config", os.devnull])
-    assert build_config(on)["preprocessing"]["out_of_core"] is True
-    assert build_config(on)["preprocessing"]["durable"] is True
-    assert build_config(off)["preprocessing"]["out_of_core"] is False
+    assert build_config(on).preprocessing.out_of_core is True
+    assert build_config(on).preprocessing.durable is True
+    assert build_config(off).preprocessing.out_of_core is False
 
 
 # --------------------------------------------------------------------------- same bytes

@@ -73,24 +73,24 @@ def test_flags_override_the_config_file(tmp_path, monkeypatch):
             "--strict",
         )
     )
-    assert cfg["seed"] == 7  # from the file
-    assert cfg["preprocessing"]["max_games"] == 9  # from the file, no flag
-    assert cfg["data"]["data_root"] == "flag_root"
-    assert cfg["data"]["processed_dir"] == "out_dir"
-    pre = cfg["preprocessing"]
-    assert pre["num_workers"] == 2 and pre["scheduler_address"] == "tcp://10.0.0.1:8786"
-    assert pre["dashboard_address"] == "127.0.0.1:9999" and pre["report"] == "r.html"
-    assert pre["strict"] is True
-    assert cfg["data"]["train_ratio"] == 0.8  # defaults fill the rest
+    assert cfg.seed == 7  # from the file
+    assert cfg.preprocessing.max_games == 9  # from the file, no flag
+    assert cfg.data.data_root == "flag_root"
+    assert cfg.data.processed_dir == "out_dir"
+    pre = cfg.preprocessing
+    assert pre.num_workers == 2 and pre.scheduler_address == "tcp://10.0.0.1:8786"
+    assert pre.dashboard_address == "127.0.0.1:9999" and pre.report == "r.html"
+    assert pre.strict is True
+    assert cfg.data.train_ratio == 0.8  # defaults fill the rest
 
 
 def test_default_config_is_dot_config_yaml_else_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert il_cli.build_config(parse()) == DEFAULT_CONFIG
+    assert il_cli.build_config(parse()).as_dict() == DEFAULT_CONFIG
     (tmp_path / "config.yaml").write_text("preprocessing:\n  max_games: 4\n")
     cfg = il_cli.build_config(parse("--max-games", "3"))
-    assert cfg["preprocessing"]["max_games"] == 3
-    assert il_cli.build_config(parse())["preprocessing"]["max_games"] == 4
+    assert cfg.preprocessing.max_games == 3
+    assert il_cli.build_config(parse()).preprocessing.max_games == 4
 
 
 @pytest.mark.parametrize(

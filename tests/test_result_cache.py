@@ -669,13 +669,13 @@ def test_which_reruns_run_in_this_process(tmp_path):
 
     paths = [f"g{i}.csv" for i in range(100)]
     small, large = int(SMALL_RERUN_SHARE * 100), int(SMALL_RERUN_SHARE * 100) + 1
-    prep: dict = {"report": None}
+    prep = None  # no performance report
     assert threads_for_small_rerun(paths, Spec(0), 2, None, prep) == 2
     assert threads_for_small_rerun(paths, Spec(small), 3, None, prep) == 3
     assert threads_for_small_rerun(paths, Spec(large), 2, None, prep) == 0
     assert threads_for_small_rerun(paths, None, 2, None, prep) == 0
     assert threads_for_small_rerun(paths, Spec(0), 2, "tcp://10.0.0.1:8786", prep) == 0
-    assert threads_for_small_rerun(paths, Spec(0), 2, None, {"report": "r.html"}) == 0
+    assert threads_for_small_rerun(paths, Spec(0), 2, None, "r.html") == 0
     assert threads_for_small_rerun(paths, Spec(0), 1, None, prep) == 0
     assert threads_for_small_rerun(paths[:1], Spec(0), 2, None, prep) == 0
 

@@ -1,9 +1,17 @@
-"""Configuration of the preprocessing job: defaults, YAML loading, validation.
+"""Configuration of the preprocessing job: the typed settings, YAML loading, validation.
 
-A configuration is a nested dict with four sections (``seed``, ``data``, ``preprocessing``,
-``reader``); every key and its meaning is documented in ``config.yaml`` at the repository
-root. Any partial dict is accepted: missing keys take the values of :data:`DEFAULT_CONFIG`.
+A run's configuration is a frozen :class:`Settings` (four sections: ``seed``, ``data``,
+``preprocessing``, ``reader``), built once from ``config.yaml``, a ``--config`` file and
+the flags, and validated once (:meth:`Settings.of`: one-line errors, :class:`ConfigError`).
+Its dataclasses are the one source of the defaults; every key and its meaning is documented
+in ``config.yaml`` at the repository root. The Python API also takes a partial nested dict:
+missing keys take the defaults.
 
+>>> settings = Settings.of({"preprocessing": {"num_workers": 2}})
+>>> settings.data.train_ratio, settings.preprocessing.num_workers
+(0.8, 2)
+>>> settings.step.blind_reserve_base
+12
 >>> cfg = validate_config({"preprocessing": {"num_workers": 2}})
 >>> cfg["data"]["train_ratio"], cfg["preprocessing"]["num_workers"]
 (0.8, 2)
@@ -12,65 +20,127 @@ root. Any partial dict is accepted: missing keys take the values of :data:`DEFAU
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from imitation_learning.per_file.settings import StepSettings
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``data``: where the logs are, where the dataset goes, the split fractions."""
+
+    data_root: str = "data/games"
+    processed_dir: str = "data/processed"
+    train_ratio: float = 0.8
+    val_ratio: float = 0.1
+    test_ratio: float = 0.1
+
+
+@dataclass(frozen=True)
+class PreprocessingSettings:
+    """``preprocessing``: the job's switches, its cluster and its limits."""
+
+    num_workers: int | None = None  # None: all cores
+    enable_feature_engineering: bool = True
+    enable_masking: bool = True
+    scheduler_address: str | None = None  # None: start a local cluster
+    dashboard_address: str | None = "127.0.0.1:8787"
+    files_per_partition: int | None = None  # None: chosen from the file and worker counts
+    max_games: int | None = None
+    report: str | None = None
+    strict: bool = False
+    out_of_core: bool = False  # accepted; the same path as the default (kept for old configs)
+    durable: bool = False  # True: X flushed to disk before the save is swapped in
+    no_workers_timeout_s: float = 60.0  # a cluster without any worker this long fails the run
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """``reader``: how the logs are read."""
+
+    blind_reserve_base: int = 12
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A run's whole configuration, typed and frozen: the one source of the defaults
+    (``config.yaml`` and the README's table are checked against it). Built once, validated
+    once (:meth:`of`); the workers get its small per-file part only (:attr:`step`)."""
+
+    seed: int = 42
+    data: DataSettings = field(default_factory=DataSettings)
+    preprocessing: PreprocessingSettings = field(default_factory=PreprocessingSettings)
+    reader: ReaderSettings = field(default_factory=ReaderSettings)
+
+    @classmethod
+    def of(cls, config: Settings | Mapping | None) -> Settings:
+        """``config`` itself when it is a :class:`Settings` (validated when it was made),
+        else the mapping validated (:func:`validate_config`) and typed."""
+        if isinstance(config, Settings):
+            return config
+        full = validate_config(config)
+        return cls(
+            seed=full["seed"],
+            data=DataSettings(**full["data"]),
+            preprocessing=PreprocessingSettings(**full["preprocessing"]),
+            reader=ReaderSettings(**full["reader"]),
+        )
+
+    def as_dict(self) -> dict:
+        """The nested dict of the settings (what ``stats.json`` records)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **sections: Mapping) -> Settings:
+        """A copy with some keys of some sections changed, validated again
+        (``settings.replace(preprocessing={"report": "r.html"})``)."""
+        return Settings.of(deep_merge(self.as_dict(), sections))
+
+    @property
+    def step(self) -> StepSettings:
+        """What the per-file step needs (and the result cache's key is made of)."""
+        return StepSettings(
+            blind_reserve_base=self.reader.blind_reserve_base,
+            enable_masking=self.preprocessing.enable_masking,
+            enable_feature_engineering=self.preprocessing.enable_feature_engineering,
+            strict=self.preprocessing.strict,
+        )
+
+
+def _section_defaults(cls) -> dict[str, Any]:
+    return {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+
+
+#: The defaults as a nested dict, read from :class:`Settings` (their one source).
 DEFAULT_CONFIG: dict[str, Any] = {
-    "seed": 42,
-    "data": {
-        "data_root": "data/games",
-        "processed_dir": "data/processed",
-        "train_ratio": 0.8,
-        "val_ratio": 0.1,
-        "test_ratio": 0.1,
-    },
-    "preprocessing": {
-        "num_workers": None,  # None: all cores
-        "enable_feature_engineering": True,
-        "enable_masking": True,
-        "scheduler_address": None,  # None: start a local cluster
-        "dashboard_address": "127.0.0.1:8787",
-        "files_per_partition": None,  # None: chosen from the file and worker counts
-        "max_games": None,
-        "report": None,
-        "strict": False,
-        "out_of_core": False,  # accepted; the same path as the default (kept for old configs)
-        "durable": False,  # True: X flushed to disk before the save is swapped in
-        "no_workers_timeout_s": 60.0,  # a cluster without any worker this long fails the run
-    },
-    "reader": {
-        "blind_reserve_base": 12,
-    },
+    "seed": Settings().seed,
+    "data": _section_defaults(DataSettings),
+    "preprocessing": _section_defaults(PreprocessingSettings),
+    "reader": _section_defaults(ReaderSettings),
 }
 
-# Expected type of every leaf, and whether null is allowed. ``float`` accepts ints too;
-# ``int`` never accepts a bool.
-_SCHEMA: dict[str, tuple[type, bool]] = {
-    "seed": (int, False),
-    "data.data_root": (str, False),
-    "data.processed_dir": (str, False),
-    "data.train_ratio": (float, False),
-    "data.val_ratio": (float, False),
-    "data.test_ratio": (float, False),
-    "preprocessing.num_workers": (int, True),
-    "preprocessing.enable_feature_engineering": (bool, False),
-    "preprocessing.enable_masking": (bool, False),
-    "preprocessing.scheduler_address": (str, True),
-    "preprocessing.dashboard_address": (str, True),
-    "preprocessing.files_per_partition": (int, True),
-    "preprocessing.max_games": (int, True),
-    "preprocessing.report": (str, True),
-    "preprocessing.strict": (bool, False),
-    "preprocessing.out_of_core": (bool, False),
-    "preprocessing.no_workers_timeout_s": (float, False),
-    "preprocessing.durable": (bool, False),
-    "reader.blind_reserve_base": (int, False),
-}
+
+def _schema() -> dict[str, tuple[type, bool]]:
+    """Expected type of every leaf, and whether null is allowed, from the dataclasses'
+    annotations. ``float`` accepts ints too; ``int`` never accepts a bool."""
+    out: dict[str, tuple[type, bool]] = {"seed": (int, False)}
+    names = {"int": int, "float": float, "bool": bool, "str": str}
+    for section, cls in (("data", DataSettings), ("preprocessing", PreprocessingSettings),
+                         ("reader", ReaderSettings)):
+        for f in dataclasses.fields(cls):
+            kind, _, none = str(f.type).partition(" | ")
+            out[f"{section}.{f.name}"] = (names[kind], none == "None")
+    return out
+
+
+_SCHEMA: dict[str, tuple[type, bool]] = _schema()
 
 _RATIOS = ("train_ratio", "val_ratio", "test_ratio")
 
@@ -133,7 +203,7 @@ def _get(cfg: Mapping, dotted: str) -> Any:
     return node
 
 
-def validate_config(cfg: Mapping | None) -> dict:
+def validate_config(cfg: Settings | Mapping | None) -> dict:
     """Check a (possibly partial) configuration; return it complete, merged over the defaults.
 
     Raises :class:`ConfigError` listing every problem found: unknown keys (with their dotted
@@ -143,6 +213,8 @@ def validate_config(cfg: Mapping | None) -> dict:
     """
     if cfg is None:
         cfg = {}
+    if isinstance(cfg, Settings):
+        return cfg.as_dict()
     if not isinstance(cfg, Mapping):
         raise ConfigError([f"the configuration must be a mapping of sections, got {cfg!r}"])
     problems = _unknown_keys(cfg, DEFAULT_CONFIG)

@@ -10,7 +10,6 @@ workers; see :mod:`imitation_learning.dataset` for the files). Its command line 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 from imitation_learning.dataset.feature_matrix import build_feature_matrix
 from imitation_learning.dataset.scaler import Scaler
@@ -28,7 +27,7 @@ __all__ = [
 
 
 def run_preprocessing(
-    config: Mapping | None = None, *, progress: bool = True, cache_dir=None, files=None
+    config=None, *, progress: bool = True, cache_dir=None, files=None
 ) -> dict:
     """Run the whole pipeline; return a summary.
 
@@ -51,22 +50,22 @@ def run_preprocessing(
     The rows never pass through this process: the workers build X, write the split files
     and the labels and masks (:func:`imitation_learning.job.build_dataset`).
     """
-    from imitation_learning.config import validate_config
+    from imitation_learning.config import Settings
     from imitation_learning.job.build import build_dataset
     from imitation_learning.job.discovery import discover_csv_files
     from imitation_learning.preflight import check_output_dir
 
     t_start = time.perf_counter()
-    cfg = validate_config(config or {})
-    data, prep = cfg["data"], cfg["preprocessing"]
+    settings = Settings.of(config)  # validated once (as it is when already a Settings)
+    data, prep = settings.data, settings.preprocessing
 
     if files is None:
-        files = discover_csv_files(data["data_root"], max_games=prep["max_games"])
-        check_output_dir(data["processed_dir"], parents=True)  # before the work, not after
+        files = discover_csv_files(data.data_root, max_games=prep.max_games)
+        check_output_dir(data.processed_dir, parents=True)  # before the work, not after
     discover_s = time.perf_counter() - t_start
     run = build_dataset(
         files,
-        cfg,
+        settings,
         progress=progress,
         t_start=t_start,
         timings={"discover_s": discover_s},
@@ -88,7 +87,7 @@ def run_preprocessing(
         "num_workers": run.num_workers,
         "in_process": run.in_process,
         "num_features": run.num_features,
-        "out_of_core": prep["out_of_core"],
+        "out_of_core": prep.out_of_core,
         "rejections": run.rejections,
         "timings": timings,
         "cache": run.cache,

@@ -40,6 +40,7 @@ from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.stats import head_stats
 from imitation_learning.dataset.store import write_labels_and_masks
+from imitation_learning.per_file.settings import StepSettings
 from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
 from splendor import columns as C
 from splendor.errors import Rejection
@@ -283,7 +284,7 @@ def _rows_with_cache(paths, config, on_file_done, cache: CacheSpec):
     from imitation_learning.per_file.file_processing import StrictModeError
 
     lookup = Lookup(cache)
-    strict = bool((config.get("preprocessing") or {}).get("strict"))
+    strict = StepSettings.of(config).strict
     paths = [os.fspath(p) for p in paths]
     pieces: list[Piece | None] = []
     keys = []

@@ -66,7 +66,7 @@ def run_cache_command(args: argparse.Namespace) -> int:
         if args.cache_command == "prune":
             from imitation_learning.job.discovery import discover_csv_files
 
-            paths = discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
+            paths = discover_csv_files(cfg.data.data_root, cfg.preprocessing.max_games)
     except ConfigError as exc:
         return _usage_error(exc.one_line)
     except (OSError, ValueError) as exc:
@@ -79,12 +79,12 @@ def run_cache_command(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"cache {folder}: no cache, nothing to prune")
         return 0
-    keep = rc.current_keys(paths, cfg)
+    keep = rc.current_keys(paths, cfg.step)
     done = rc.prune(folder, keep)
     records = rc.prune_records(folder)
     print(
         f"cache {folder}: kept {done['kept']} entries ({format_bytes(done['kept_bytes'])}) "
-        f"used by the {len(paths)} files of {cfg['data']['data_root']}; removed "
+        f"used by the {len(paths)} files of {cfg.data.data_root}; removed "
         f"{done['removed']} ({format_bytes(done['removed_bytes'])}) and the records of "
         f"{records} output folders that are gone"
     )

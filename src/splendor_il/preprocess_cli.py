@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from imitation_learning.config import ConfigError, deep_merge, load_config, validate_config
+from imitation_learning.config import ConfigError, Settings, deep_merge, load_config
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -120,7 +120,7 @@ def add_cache_flags(p: argparse.ArgumentParser, *, no_cache: bool = True) -> Non
         )
 
 
-def cache_dir_of(args: argparse.Namespace, cfg: dict) -> str | None:
+def cache_dir_of(args: argparse.Namespace, settings: Settings) -> str | None:
     """The cache folder of a run (None with --no-cache)."""
     if getattr(args, "no_cache", False):
         return None
@@ -128,11 +128,12 @@ def cache_dir_of(args: argparse.Namespace, cfg: dict) -> str | None:
         return args.cache_dir
     from imitation_learning.result_cache import default_cache_dir
 
-    return str(default_cache_dir(cfg["data"]["processed_dir"]))
+    return str(default_cache_dir(settings.data.processed_dir))
 
 
-def build_config(args: argparse.Namespace) -> dict:
-    """The validated configuration: the config file, then the flags over it."""
+def build_config(args: argparse.Namespace) -> Settings:
+    """The run's settings, built and validated once: the config file, then the flags over
+    it."""
     path = args.config
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = DEFAULT_CONFIG_FILE
@@ -147,7 +148,7 @@ def build_config(args: argparse.Namespace) -> dict:
     for flag in ("out_of_core", "durable"):
         if getattr(args, flag, None):
             overrides.setdefault("preprocessing", {})[flag] = True
-    return validate_config(deep_merge(cfg, overrides))
+    return Settings.of(deep_merge(cfg, overrides))
 
 
 def format_summary(summary: dict) -> str:
@@ -245,12 +246,12 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         # Usage errors before any work starts: the data root (missing, no game file), the
         # output folder, the form of the scheduler address (its reachability is checked
         # when the job connects, before any file is processed), the cache folder.
-        files = discover_csv_files(cfg["data"]["data_root"], cfg["preprocessing"]["max_games"])
-        check_output_dir(cfg["data"]["processed_dir"])
+        files = discover_csv_files(cfg.data.data_root, cfg.preprocessing.max_games)
+        check_output_dir(cfg.data.processed_dir)
         check_scheduler_address(resolve_scheduler_address(cfg))
         cache_dir = cache_dir_of(args, cfg)
         if cache_dir is not None:
-            check_cache_dir(cache_dir, cfg["data"]["processed_dir"])
+            check_cache_dir(cache_dir, cfg.data.processed_dir)
     except ConfigError as exc:
         return _usage_error(exc.one_line)
     except (OSError, ValueError) as exc:  # includes preflight.UsageError
@@ -287,7 +288,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         report = os.path.join(summary["output_dir"], "rejections.json")
         print(f"  all rejections:  {report}")
     rejected = summary["files_rejected"] or summary["rows_rejected"] or first
-    if cfg["preprocessing"]["strict"] and rejected:
+    if cfg.preprocessing.strict and rejected:
         print(f"splendor-il preprocess: --strict: input rejected: {first}", file=sys.stderr)
         return EXIT_STRICT
     return EXIT_OK

@@ -20,7 +20,7 @@ from typing import TypedDict
 from tqdm.auto import tqdm
 
 from imitation_learning.cluster import results_as_completed
-from imitation_learning.config import deep_merge, validate_config
+from imitation_learning.config import Settings
 from imitation_learning.job.accounting import (
     attach_report,
     check_accounting,
@@ -55,13 +55,15 @@ def collect_partitions(client, paths: list[str], config: dict, sizes: list[int],
     (features held as uint8); one task a partition, keyed by the bag's name, no other
     task around it.
     """
-    bag = processed_bag(files_bag(paths, sizes), partition_task(), config, file_processor())
+    settings = Settings.of(config)
+    # the workers get the per-file step's settings only
+    bag = processed_bag(files_bag(paths, sizes), partition_task(), settings.step, file_processor())
     futures = partition_futures(client, bag)
     position = {future.key: i for i, future in enumerate(futures)}
     parts: list[FileResult | None] = [None] * len(futures)
     part = None
     try:
-        timeout = config["preprocessing"]["no_workers_timeout_s"]
+        timeout = settings.preprocessing.no_workers_timeout_s
         for future, part in results_as_completed(client, futures, no_workers_timeout_s=timeout):
             i = position[future.key]
             (parts[i],) = part  # a partition of the bag: one element, its result
@@ -77,7 +79,7 @@ def collect_partitions(client, paths: list[str], config: dict, sizes: list[int],
 
 def run_job(
     file_paths: Sequence[str | os.PathLike],
-    config: dict,
+    config: Settings | dict,
     num_workers: int | None = None,
     *,
     progress: bool = True,
@@ -95,40 +97,40 @@ def run_job(
     the row and file accounting is checked.
     """
     t_start = time.perf_counter()
-    cfg = validate_config(config)
+    settings = Settings.of(config)  # validated once
     if report_path is not None:
-        cfg = deep_merge(cfg, {"preprocessing": {"report": os.fspath(report_path)}})
+        settings = settings.replace(preprocessing={"report": os.fspath(report_path)})
     paths = [os.fspath(p) for p in file_paths]
-    workers = resolve_num_workers(num_workers, cfg)
+    workers = resolve_num_workers(num_workers, settings)
     timings = {"cluster_start_s": 0.0, "processing_s": 0.0, "total_s": 0.0}
     run = JobRun(result=None, num_workers=workers, timings=timings)  # type: ignore[arg-type]
 
     if not paths:
-        run.result = empty_result(cfg)
+        run.result = empty_result(settings.step)
     else:
-        with open_executor(len(paths), cfg, workers, timings=timings) as executor:
+        with open_executor(len(paths), settings, workers, timings=timings) as executor:
             run.num_workers = executor.workers
             run.dashboard_link = executor.dashboard_link
             run.scheduler_address = executor.scheduler_address
             t0 = time.perf_counter()
             sizes = partition_sizes(len(paths), executor.workers,
-                                    cfg["preprocessing"]["files_per_partition"],
+                                    settings.preprocessing.files_per_partition,
                                     file_weights(paths))
             with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
                 if executor.in_process:  # the same partitions, one after the other
                     task = partition_task()
                     step = file_processor()
-                    parts = [task(chunk, cfg, step, on_file_done=lambda: bar.update(1))
+                    parts = [task(chunk, settings.step, step, on_file_done=lambda: bar.update(1))
                              for chunk in chunks_of(paths, sizes)]
                     file_index = [entry for p in parts for entry in pop_file_index(p)]
                     run.result = reject_duplicate_games(FileResult.concat(parts, release=True),
                                                         file_index)
                 else:
-                    run.result = collect_partitions(executor.client, paths, cfg, sizes, bar)
+                    run.result = collect_partitions(executor.client, paths, settings, sizes, bar)
             timings["processing_s"] = time.perf_counter() - t0
 
     check_accounting(run.result, paths)
-    if cfg["preprocessing"]["strict"] and run.result.rejections:  # a duplicate game
+    if settings.preprocessing.strict and run.result.rejections:  # a duplicate game
         raise strict_error(run.result.rejections[0])
     attach_report(run.result)
     timings["total_s"] = time.perf_counter() - t_start
@@ -163,7 +165,7 @@ class FileOutputs(TypedDict):
 
 def file_results_bag(
     file_paths: Sequence[str | os.PathLike],
-    config: dict | None = None,
+    config: Settings | dict | None = None,
     npartitions: int | None = None,
 ):
     """The bag of per-file results: one :class:`FileOutputs` element per file, in path
@@ -182,15 +184,16 @@ def file_results_bag(
     >>> bag.pluck("rows_read").sum().compute(scheduler="sync") > 0
     True
     """
-    cfg = validate_config(config or {})
+    settings = Settings.of(config)
     paths = [os.fspath(p) for p in file_paths]
-    workers = resolve_num_workers(npartitions, cfg)
-    sizes = partition_sizes(len(paths), workers, cfg["preprocessing"]["files_per_partition"],
+    workers = resolve_num_workers(npartitions, settings)
+    sizes = partition_sizes(len(paths), workers, settings.preprocessing.files_per_partition,
                             file_weights(paths))
-    return files_bag(paths, sizes).map_partitions(per_file_outputs, cfg, token="file-outputs")
+    return files_bag(paths, sizes).map_partitions(per_file_outputs, settings.step,
+                                                  token="file-outputs")
 
 
-def per_file_outputs(paths: Iterable[str], config: dict) -> list[FileOutputs]:
+def per_file_outputs(paths: Iterable[str], config) -> list[FileOutputs]:
     """The elements of :func:`file_results_bag` for a partition's paths: the per-file step
     on them together, its result cut back into files."""
     paths = list(paths)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imitation_learning.config import validate_config
+from imitation_learning.config import Settings
 from imitation_learning.dataset.atomic_dir import AtomicDir
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.store import write_metadata
@@ -79,7 +79,7 @@ class BuildRun:
 
 def build_dataset(
     files: Sequence[str],
-    config: dict,
+    config: Settings | dict,
     *,
     progress: bool = True,
     t_start: float | None = None,
@@ -95,12 +95,12 @@ def build_dataset(
     same either way. With a cache, a run whose inputs, configuration and code are those of
     the run that saved the output, the output untouched since, leaves it as it is."""
     t_start = time.perf_counter() if t_start is None else t_start
-    cfg = validate_config(config)
-    prep, data = cfg["preprocessing"], cfg["data"]
+    settings = Settings.of(config)  # validated once
+    prep, data = settings.preprocessing, settings.data
     paths = [os.fspath(p) for p in files]
     if not paths:
         raise ValueError("no game file to process")
-    workers = resolve_num_workers(prep["num_workers"], cfg)
+    workers = resolve_num_workers(prep.num_workers, settings)
     timings = {**(timings or {}), "cluster_start_s": 0.0}
     cache = key = None
     if cache_dir is not None:
@@ -108,22 +108,23 @@ def build_dataset(
         # fails before any file is processed)
         t0 = time.perf_counter()
         contents = hash_files(paths)  # once: the partitions' lookups take them from here
-        key = run_key(paths, contents, cfg)
+        key = run_key(paths, contents, settings.as_dict())
         timings["run_key_s"] = time.perf_counter() - t0
         folder = os.path.abspath(os.fspath(cache_dir))
-        cache = CacheSpec(folder, config_key(cfg), dict(zip(paths, contents, strict=True)))
-        if key is not None and output_up_to_date(cache.folder, data["processed_dir"], key):
-            return unchanged(paths, cfg, cache, timings, t_start)
+        cache = CacheSpec(folder, config_key(settings.step), dict(zip(paths, contents, strict=True)))
+        if key is not None and output_up_to_date(cache.folder, data.processed_dir, key):
+            return unchanged(paths, settings, cache, timings, t_start)
 
-    threads = threads_for_small_rerun(paths, cache, workers, resolve_scheduler_address(cfg), prep)
-    with AtomicDir(Path(data["processed_dir"])) as tmp:
-        with open_executor(len(paths), cfg, workers, timings=timings, threads=threads,
+    address = resolve_scheduler_address(settings)
+    threads = threads_for_small_rerun(paths, cache, workers, address, prep.report)
+    with AtomicDir(Path(data.processed_dir)) as tmp:
+        with open_executor(len(paths), settings, workers, timings=timings, threads=threads,
                            record_tasks=True) as executor:
             if executor.in_process:
                 runner = InProcess(tmp, cache, executor.workers if executor.kind == THREADS else 1)
             else:
                 runner = OnCluster(executor.client, tmp, cache)
-            done = run_phases(runner, paths, cfg, executor.workers, tmp, progress, timings)
+            done = run_phases(runner, paths, settings, executor.workers, tmp, progress, timings)
         t_save = time.perf_counter()
         plan = done.plan
         # The spill folder goes before the swap: a partition that Dask ran again after its
@@ -144,7 +145,7 @@ def build_dataset(
             input_files=paths,
             rejections=[r.to_dict() for r in plan.rejections],
             rows_read=plan.rows_read,
-            config=cfg,
+            config=settings.as_dict(),
             timings={**timings, "total_s": time.perf_counter() - t_start},
         )
         timings["metadata_s"] = time.perf_counter() - t_save
@@ -152,13 +153,13 @@ def build_dataset(
     if cache is not None and done.counts is not None:
         if key is not None:
             try:
-                record_output(cache.folder, data["processed_dir"], key)
+                record_output(cache.folder, data.processed_dir, key)
             except OSError:  # the next run assembles the output again
                 pass
         figures = cache_figures(cache, done.counts, output_unchanged=False)
     timings["total_s"] = time.perf_counter() - t_start
     return BuildRun(
-        output_dir=Path(data["processed_dir"]),
+        output_dir=Path(data.processed_dir),
         files=len(paths),
         files_rejected=sum(1 for r in plan.rejections if r.file_level),
         rows_read=plan.rows_read,
@@ -181,11 +182,13 @@ def build_dataset(
 SMALL_RERUN_SHARE = 0.05
 
 
-def threads_for_small_rerun(paths, cache: CacheSpec | None, workers: int, address, prep) -> int:
+def threads_for_small_rerun(
+    paths, cache: CacheSpec | None, workers: int, address: str | None, report: str | None
+) -> int:
     """The threads to run a small re-run with in this process (:data:`SMALL_RERUN_SHARE`),
     0 to run as usual: always on a cluster given by address, with a performance report
     (it needs one), or with one worker or one file (in this process already)."""
-    if cache is None or address is not None or prep.get("report") is not None:
+    if cache is None or address is not None or report is not None:
         return 0
     if workers == 1 or len(paths) == 1:
         return 0
@@ -199,11 +202,11 @@ def threads_for_small_rerun(paths, cache: CacheSpec | None, workers: int, addres
     return workers
 
 
-def unchanged(paths, cfg, cache: CacheSpec, timings: dict, t_start: float) -> BuildRun:
+def unchanged(paths, settings: Settings, cache: CacheSpec, timings: dict, t_start: float) -> BuildRun:
     """The output already holds this very run's dataset (same inputs, configuration and
     code, its files untouched since: :func:`~imitation_learning.result_cache.output_up_to_date`):
     it is left as it is, and the run's figures are read from it."""
-    out = Path(cfg["data"]["processed_dir"])
+    out = Path(settings.data.processed_dir)
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     rejections = json.loads((out / "rejections.json").read_text(encoding="utf-8"))
     timings["total_s"] = time.perf_counter() - t_start

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imitation_learning.cluster import pool_client
+from imitation_learning.config import Settings
 from imitation_learning.job.steps import import_file_step
 
 #: The kinds of executor.
@@ -43,7 +44,7 @@ class Executor:
 @contextmanager
 def open_executor(
     n_files: int,
-    config: dict,
+    settings: Settings,
     workers: int,
     *,
     timings: dict[str, float],
@@ -60,14 +61,14 @@ def open_executor(
     also records the cluster's task stream into ``timings`` (``workers_busy_s`` and the
     compute seconds of each kind of task).
     """
-    prep = config["preprocessing"]
-    address = resolve_scheduler_address(config)
+    prep = settings.preprocessing
+    address = resolve_scheduler_address(settings)
     timings.setdefault("cluster_start_s", 0.0)
     if threads:
         yield Executor(THREADS, threads)
         return
     if n_files <= 1 or (workers == 1 and address is None):
-        if prep["report"] is not None:
+        if prep.report is not None:
             say("no performance report: the job runs in this process, without a cluster")
         yield Executor(IN_PROCESS, 1)
         return
@@ -75,7 +76,7 @@ def open_executor(
     with pool_client(
         workers,
         scheduler_address=address,
-        dashboard_address=prep["dashboard_address"],
+        dashboard_address=prep.dashboard_address,
         worker_setup=import_file_step,
     ) as client:
         timings["cluster_start_s"] = time.perf_counter() - t0
@@ -86,7 +87,7 @@ def open_executor(
             f"{n_files} files on a pool of {executor.workers} worker processes "
             f"({where}); Dask dashboard: {executor.dashboard_link or 'none (disabled)'}"
         )
-        report = nullcontext() if prep["report"] is None else performance_report(prep["report"])
+        report = nullcontext() if prep.report is None else performance_report(prep.report)
         stream = task_stream(client) if record_tasks else nullcontext()
         with unless_failing(report), unless_failing(stream) as records:
             yield executor
@@ -98,10 +99,11 @@ def open_executor(
         timings.update(seconds_by_task(records.data))
 
 
-def resolve_num_workers(num_workers: int | None, config: dict) -> int:
-    """The argument, else ``preprocessing.num_workers``, else all cores."""
+def resolve_num_workers(num_workers: int | None, config) -> int:
+    """The argument, else ``preprocessing.num_workers``, else all cores (``config``: the
+    run's :class:`~imitation_learning.config.Settings`, or a configuration dict)."""
     if num_workers is None:
-        num_workers = config["preprocessing"]["num_workers"]
+        num_workers = Settings.of(config).preprocessing.num_workers
     if num_workers is None:
         num_workers = os.cpu_count() or 1
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
@@ -109,9 +111,9 @@ def resolve_num_workers(num_workers: int | None, config: dict) -> int:
     return num_workers
 
 
-def resolve_scheduler_address(config: dict) -> str | None:
+def resolve_scheduler_address(config) -> str | None:
     """``preprocessing.scheduler_address``, else ``DASK_SCHEDULER_ADDRESS``, else None."""
-    return config["preprocessing"]["scheduler_address"] or (
+    return Settings.of(config).preprocessing.scheduler_address or (
         os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     )
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from imitation_learning.cluster import results_as_completed
+from imitation_learning.config import Settings
 from imitation_learning.dataset.feature_matrix import feature_columns
 from imitation_learning.dataset.files import fsync_path
 from imitation_learning.dataset.splits import SPLITS
@@ -76,12 +77,12 @@ class InProcess:
         self.threads = max(1, threads)
         self.parts: list[PartitionRows] = []
 
-    def process(self, paths, sizes, cfg, bar) -> list[PartitionSummary]:
+    def process(self, paths, sizes, settings: Settings, bar) -> list[PartitionSummary]:
         for chunk in chunks_of(paths, sizes):
             self.parts.append(
                 process_partition_rows(
                     chunk,
-                    cfg,
+                    settings.step,
                     on_file_done=lambda: bar.update(1),
                     spill_dir=spill_folder(self.folder),
                     cache=self.cache.of(chunk) if self.cache else None,
@@ -126,14 +127,14 @@ class InProcess:
         self.parts.clear()
 
 
-def process_files_task(files: list, cfg, cache: CacheSpec | None, spill_dir: str | None):
+def process_files_task(files: list, step, cache: CacheSpec | None, spill_dir: str | None):
     """What a partition of the bag runs: :func:`process_partition_rows` on its files
     (with the cache: ``(path, content hash)`` pairs, the hashes the spec's contents)."""
     if cache is None:
-        return process_partition_rows(files, cfg, spill_dir=spill_dir)
+        return process_partition_rows(files, step, spill_dir=spill_dir)
     spec = dataclasses.replace(cache, contents={p: c for p, c in files if c is not None})
     paths = [p for p, _ in files]
-    return process_partition_rows(paths, cfg, cache=spec, spill_dir=spill_dir)
+    return process_partition_rows(paths, step, cache=spec, spill_dir=spill_dir)
 
 
 def summary_task(partition: list) -> PartitionSummary:
@@ -169,9 +170,9 @@ class OnCluster:
     def _key(self, name: str, i) -> str:
         return f"{name}-{self.run}-{i}"
 
-    def process(self, paths, sizes, cfg, bar) -> list[PartitionSummary]:
+    def process(self, paths, sizes, settings: Settings, bar) -> list[PartitionSummary]:
         client = self.client
-        self.no_workers_timeout_s = cfg["preprocessing"]["no_workers_timeout_s"]
+        self.no_workers_timeout_s = settings.preprocessing.no_workers_timeout_s
         n = range(len(sizes))
         # X spilled into the save's folder when the workers see it (see partition_rows)
         self.shared = self.workers_see(self.folder)
@@ -181,8 +182,9 @@ class OnCluster:
             cache = dataclasses.replace(self.cache, contents={})
             contents = [self.cache.contents.get(p) for p in paths]
         # the bag of the run's files, mapped partition-wise: one task a partition
-        bag = processed_bag(files_bag(paths, sizes, contents), process_files_task, cfg, cache,
-                            spill_dir)
+        # (the workers get the per-file step's settings only)
+        bag = processed_bag(files_bag(paths, sizes, contents), process_files_task, settings.step,
+                            cache, spill_dir)
         self.rows = partition_futures(client, bag)
         summaries_f = client.map(
             summary_task, self.rows, key=[self._key("summarise-partition", i) for i in n]
@@ -298,15 +300,15 @@ class Phases:
     counts: CacheCounts | None
 
 
-def run_phases(runner, paths, cfg, workers, tmp, progress, timings) -> Phases:
+def run_phases(runner, paths, settings: Settings, workers, tmp, progress, timings) -> Phases:
     """Phase 1, the plan, phase 2, the flush of X (``preprocessing.durable``), on
     ``runner`` (:class:`InProcess` or :class:`OnCluster`), closed at the end."""
-    prep, data = cfg["preprocessing"], cfg["data"]
-    sizes = partition_sizes(len(paths), workers, prep["files_per_partition"], file_weights(paths))
+    prep, data = settings.preprocessing, settings.data
+    sizes = partition_sizes(len(paths), workers, prep.files_per_partition, file_weights(paths))
     try:
         t0 = time.perf_counter()
         with tqdm(total=len(paths), unit="file", disable=not progress) as bar:
-            summaries = runner.process(paths, sizes, cfg, bar)
+            summaries = runner.process(paths, sizes, settings, bar)
         t1 = time.perf_counter()
         timings["processing_s"] = t1 - t0
         counts = None
@@ -316,16 +318,17 @@ def run_phases(runner, paths, cfg, workers, tmp, progress, timings) -> Phases:
                 if s.cache is not None:
                     counts.add(s.cache)
         names, kinds = feature_columns(
-            strategic_width(summaries, prep["enable_feature_engineering"])
+            strategic_width(summaries, prep.enable_feature_engineering)
         )
         width = len(names)
         for s in summaries:
             if s.rows and s.width != width:
                 raise AssertionError(f"partition X has {s.width} columns, expected {width}")
-        ratios = (data["train_ratio"], data["val_ratio"], data["test_ratio"])
-        plan = plan_assembly(summaries, paths, ratios, cfg["seed"], width, continuous_columns(kinds))
+        ratios = (data.train_ratio, data.val_ratio, data.test_ratio)
+        plan = plan_assembly(summaries, paths, ratios, settings.seed, width,
+                             continuous_columns(kinds))
         del summaries
-        if prep["strict"] and plan.rejections:  # a duplicate game (others stop on a worker)
+        if prep.strict and plan.rejections:  # a duplicate game (others stop on a worker)
             raise strict_error(plan.rejections[0])
         files = preallocate(tmp, plan.split_rows, width)
         t2 = time.perf_counter()
@@ -333,7 +336,7 @@ def run_phases(runner, paths, cfg, workers, tmp, progress, timings) -> Phases:
         heads = runner.write(plan, files)
         t3 = time.perf_counter()
         timings["write_s"] = t3 - t2
-        if prep["durable"]:
+        if prep.durable:
             for f in files.values():
                 fsync_path(Path(f.path))
         timings["flush_s"] = time.perf_counter() - t3

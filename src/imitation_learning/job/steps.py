@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from imitation_learning.config import validate_config
+from imitation_learning.config import Settings
 from imitation_learning.job.accounting import attach_report
 from imitation_learning.per_file import partition
 from imitation_learning.per_file.partition import FileProcessor, process_partition
@@ -43,7 +43,7 @@ def process_single_file(file_path: str, config: dict):
     The file's rejection report travels with the frame: ``df.attrs["rejections"]`` (a list
     of ``Rejection.to_dict()``) and ``df.attrs["rows_read"]``.
     """
-    result = file_processor()(str(file_path), validate_config(config))
+    result = file_processor()(str(file_path), Settings.of(config).step)
     attach_report(result)
     return result.as_tuple()
 

@@ -35,11 +35,10 @@ from imitation_learning.per_file.features import NUM_FEATURES, compute_features
 from imitation_learning.per_file.labels import compute_labels, find_inconsistent_rows
 from imitation_learning.per_file.masks import compute_masks, masks_contain_labels
 from imitation_learning.per_file.results import FileResult
+from imitation_learning.per_file.settings import StepSettings
 from splendor import columns as C
 from splendor.errors import GameLogError, Rejection
 from splendor.log_reader import GameLog, read_game_log
-
-DEFAULT_BLIND_RESERVE_BASE = C.CANONICAL_BLIND_BASE
 
 
 class StrictModeError(Exception):
@@ -57,16 +56,11 @@ class StrictModeError(Exception):
         return type(self), (self.rejection,)
 
 
-def _settings(config: dict | None) -> tuple[int, bool, bool]:
-    """(blind reserve base, masking on, features on); missing sections mean the defaults."""
-    config = config or {}
-    reader = config.get("reader") or {}
-    pre = config.get("preprocessing") or {}
-    return (
-        reader.get("blind_reserve_base", DEFAULT_BLIND_RESERVE_BASE),
-        bool(pre.get("enable_masking", True)),
-        bool(pre.get("enable_feature_engineering", True)),
-    )
+def _settings(config) -> tuple[int, bool, bool]:
+    """(blind reserve base, masking on, features on) of a :class:`StepSettings`, a run's
+    settings or a configuration dict (missing sections mean the defaults)."""
+    step = StepSettings.of(config)
+    return step.blind_reserve_base, step.enable_masking, step.enable_feature_engineering
 
 
 def _ones_masks(n: int) -> dict[str, np.ndarray]:
@@ -187,7 +181,7 @@ def process_game_logs_joined(
 
 
 def _batches(paths, config: dict | None, joined: bool):
-    strict = ((config or {}).get("preprocessing") or {}).get("strict")
+    strict = StepSettings.of(config).strict
     batch: list[tuple[str, GameLog | FileResult]] = []
     rows = 0
     for i, path in enumerate(paths):

@@ -12,7 +12,6 @@ import ast
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.per_file.settings import StepSettings
 from imitation_learning.result_cache.entries import FORMAT
 
 #: The configuration keys that change a file's result (read by the per-file step).
@@ -71,15 +71,11 @@ def default_cache_dir(output_dir: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".cache")
 
 
-def config_key(config: Mapping) -> str:
-    """The part of the key taken from the configuration (:data:`RESULT_CONFIG_KEYS`)."""
-    values = {}
-    for dotted in RESULT_CONFIG_KEYS:
-        node = config
-        for part in dotted.split("."):
-            node = node[part]
-        values[dotted] = node
-    return json.dumps(values, sort_keys=True)
+def config_key(config) -> str:
+    """The part of the key taken from the configuration (:data:`RESULT_CONFIG_KEYS`): the
+    per-file step's settings (:class:`~imitation_learning.per_file.settings.StepSettings`,
+    of a run's settings or a configuration dict)."""
+    return StepSettings.of(config).cache_key()
 
 
 def step_modules(roots: Sequence[str] = VERSION_ROOTS) -> dict[str, str]:
