@@ -46,7 +46,7 @@ from bench.fullsize import run_probed
 from imitation_learning.config import validate_config
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.parallel_processor import discover_csv_files
-from imitation_learning.partition_rows import write_rows_at
+from imitation_learning.partition_writes import write_rows_at
 from imitation_learning.result_cache import CacheSpec, Lookup, config_key, hash_files
 
 GIB = 2**30

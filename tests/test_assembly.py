@@ -31,6 +31,7 @@ from game_data import pipeline_config, simulated_root
 from imitation_learning import dataset as D
 from imitation_learning import parallel_processor as pp
 from imitation_learning import partition_rows as PR
+from imitation_learning import partition_writes as PW
 from imitation_learning.config import ConfigError, validate_config
 from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
@@ -309,11 +310,11 @@ def test_writes_are_idempotent_and_never_create_files(games, tmp_path):
     folder = tmp_path / "save"
     folder.mkdir()
     files = job_plan.preallocate(folder, {s: counts[s] + 3 for s in D.SPLITS}, width)
-    targets = {s: PR.SplitFile(f.path, f.data_offset, 2) for s, f in files.items()}
+    targets = {s: PW.SplitFile(f.path, f.data_offset, 2) for s, f in files.items()}
     scaler = D.Scaler(np.full(width, 1.5), np.full(width, 2.0), np.arange(width))
-    first = PR.write_x_rows(rows, group_split, targets, scaler)
+    first = PW.write_x_rows(rows, group_split, targets, scaler)
     before = _files(folder)
-    again = PR.write_x_rows(rows, group_split, targets, scaler)  # a re-run task
+    again = PW.write_x_rows(rows, group_split, targets, scaler)  # a re-run task
     assert _files(folder) == before
     for split in D.SPLITS:
         X = np.load(folder / f"X_{split}.npy")
@@ -329,17 +330,17 @@ def test_writes_are_idempotent_and_never_create_files(games, tmp_path):
     spilled = PR.process_partition_rows(paths, cfg, spill_dir=str(folder))
     assert Path(spilled.spill).parent == folder and spilled.X is None
     assert Path(spilled.spill).read_bytes() == rows.X.tobytes()
-    PR.write_x_rows(spilled, group_split, targets, scaler)
+    PW.write_x_rows(spilled, group_split, targets, scaler)
     assert not Path(spilled.spill).exists() and _files(folder) == before
-    PR.write_x_rows(spilled, group_split, targets, scaler)
+    PW.write_x_rows(spilled, group_split, targets, scaler)
     assert _files(folder) == before
 
     gone = tmp_path / "gone"
-    gone_targets = {s: PR.SplitFile(str(gone / f"X_{s}.npy"), 128, 0) for s in D.SPLITS}
+    gone_targets = {s: PW.SplitFile(str(gone / f"X_{s}.npy"), 128, 0) for s in D.SPLITS}
     with pytest.raises(FileNotFoundError):
-        PR.write_x_rows(rows, group_split, gone_targets, scaler)
+        PW.write_x_rows(rows, group_split, gone_targets, scaler)
     with pytest.raises(FileNotFoundError):
-        PR.write_split_labels_masks(str(gone), "train", first)
+        PW.write_split_labels_masks(str(gone), "train", first)
     with pytest.raises(FileNotFoundError):
         PR.process_partition_rows(paths, cfg, spill_dir=str(gone))
     assert not gone.exists()

@@ -157,3 +157,61 @@ def test_repo_config_yaml_documents_every_key_with_the_defaults():
         before = lines[i - 1]
         assert before.startswith("#") or i - 1 in keys, f"undocumented key: {lines[i]!r}"
     assert sum(line.startswith("#") for line in lines) > len(keys)
+
+
+# --------------------------------------------------------------------------- one source
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _readme_defaults() -> dict[str, str]:
+    """key -> default text of the README's configuration table (``{a,b}`` expanded)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("| key | default | meaning |"):].split("\n\n")[0]
+    out = {}
+    for line in table.splitlines()[2:]:
+        key, default = (cell.strip() for cell in line.strip("|").split("|")[:2])
+        key = key.strip("`")
+        names = re.match(r"(.*)\{(.*)\}(.*)", key)
+        if names:
+            values = [v.strip() for v in default.split("/")]
+            for name, value in zip(names.group(2).split(","), values, strict=True):
+                out[names.group(1) + name + names.group(3)] = value
+        else:
+            out[key] = default
+    return out
+
+
+def test_config_yaml_and_the_readme_table_show_the_settings_defaults():
+    """``config.yaml`` and the README's table: every key of :class:`Settings`, each with
+    the default of the dataclasses (the one source of the defaults)."""
+    from imitation_learning.config import Settings
+
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    defaults = _leaves(Settings().as_dict())
+    assert _leaves(shipped) == defaults
+    assert Settings.of(shipped) == Settings()
+    assert _leaves(DEFAULT_CONFIG) == defaults
+
+    table = _readme_defaults()
+    assert set(table) == set(defaults)
+    for key, value in defaults.items():
+        text = table[key].strip("`")
+        if value is None:
+            assert text in ("none", "all cores", "auto", "all"), key
+        elif isinstance(value, bool):
+            assert text == str(value).lower(), key
+        elif isinstance(value, (int, float)):
+            assert float(text) == value, key
+        else:
+            assert text == value, key

@@ -236,3 +236,9 @@ def test_the_architecture_page_matches_the_code():
     assert module_map.page_with_map(page, module_map.module_map()) == page, (
         "docs/architecture.md is out of date: run python docs/module_map.py --write"
     )
+
+
+def test_every_module_is_at_most_500_lines():
+    long = {m: n for m, p in project_modules().items()
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert long == {}

@@ -41,12 +41,14 @@ from imitation_learning.job.steps import strict_error
 from imitation_learning.partition_rows import (
     PartitionRows,
     PartitionSummary,
-    SplitFile,
     continuous_columns,
-    labels_masks_by_split,
     process_partition_rows,
     rows_in_memory,
     summarise_partition,
+)
+from imitation_learning.partition_writes import (
+    SplitFile,
+    labels_masks_by_split,
     write_split_labels_masks,
     write_x,
     write_x_rows,

@@ -31,7 +31,8 @@ from imitation_learning.job.accounting import (
     duplicate_files,
     merge_rejections,
 )
-from imitation_learning.partition_rows import PartitionSummary, SplitFile
+from imitation_learning.partition_rows import PartitionSummary
+from imitation_learning.partition_writes import SplitFile
 from splendor.errors import Rejection
 
 
