@@ -150,3 +150,15 @@ def test_python_api_creates_missing_parents_but_checks_the_nearest_folder(tmp_pa
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is a file, not a folder"):
         check_output_dir(tmp_path / "file" / "sub" / "processed", parents=True)
+
+
+def test_out_of_core_is_deprecated_with_a_warning(tmp_path, capsys):
+    """``--out-of-core`` is still accepted (older scripts), and says it does nothing."""
+    from splendor_il.cli import main
+
+    code = main(["preprocess", "--out-of-core", "--data-root", str(tmp_path / "nowhere"),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2  # the missing data root, as without the flag
+    assert "--out-of-core is deprecated and does nothing" in err
+    assert "Traceback" not in err

@@ -83,12 +83,12 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
 def _dataset_dir(args: argparse.Namespace) -> str:
     if args.dataset_dir:
         return args.dataset_dir
-    from imitation_learning.config import load_config
+    from imitation_learning.config import Settings, load_config
 
     path = args.config
     if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
         path = DEFAULT_CONFIG_FILE
-    return load_config(path)["data"]["processed_dir"]
+    return Settings.of(load_config(path)).data.processed_dir
 
 
 def run_check(
