@@ -4,11 +4,11 @@ This module owns the value checks of ``gamelog-format.md`` (integers, required c
 bank and token limits from :mod:`splendor.limits`, card levels and one-hot bonuses, reserved
 slots in order, one game per file), each declared once in :data:`RULES`: a rule is an
 :class:`Integer`, :class:`Required`, :class:`Bound` (a range per column, possibly per player
-count), :class:`PlayerCount` or :class:`Check` (any other test), with its message. :func:`validate_rows` first runs a whole-block test (:func:`_all_rows_valid`: the bounds and required cells of
-every rule folded into one table per player count, then each :class:`Check`) and, only when
-it does not pass, every rule cell by cell (:func:`_detailed_problems`) to name each bad
-row's leftmost problem. Both paths read the same rules, so a rule cannot change in one and
-not the other.
+count), :class:`PlayerCount` or :class:`Check` (any other test), with its message.
+:func:`validate_rows` first runs a whole-block test (:func:`_all_rows_valid`: the bounds and
+required cells of every rule folded into one table per player count, then each
+:class:`Check`) and, only when it does not pass, every rule cell by cell
+(:func:`_detailed_problems`) to name each bad row's leftmost problem: the same rules.
 """
 
 from __future__ import annotations
