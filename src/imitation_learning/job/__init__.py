@@ -20,20 +20,42 @@ Its steps, one module each:
   driver) and the bag of per-file results.
 """
 
-from imitation_learning.job.accounting import check_accounting, reject_duplicate_games
-from imitation_learning.job.api import (
-    FileOutputs,
-    JobRun,
-    file_results_bag,
-    process_files_parallel,
-    run_job,
-)
-from imitation_learning.job.bag import files_bag, processed_bag
-from imitation_learning.job.build import BuildRun, build_dataset
-from imitation_learning.job.discovery import discover_csv_files
-from imitation_learning.job.partitions import file_weights, partition_sizes
-from imitation_learning.job.steps import process_single_file
-from imitation_learning.per_file.partition import process_partition
+import importlib
+
+#: The public names, each with the module it comes from. Imported on first use (PEP 562):
+#: a worker that unpickles a task of :mod:`imitation_learning.job.bag` imports that module,
+#: not the whole job.
+_EXPORTS = {
+    "BuildRun": "imitation_learning.job.build",
+    "FileOutputs": "imitation_learning.job.api",
+    "JobRun": "imitation_learning.job.api",
+    "build_dataset": "imitation_learning.job.build",
+    "check_accounting": "imitation_learning.job.accounting",
+    "discover_csv_files": "imitation_learning.job.discovery",
+    "file_results_bag": "imitation_learning.job.api",
+    "file_weights": "imitation_learning.job.partitions",
+    "files_bag": "imitation_learning.job.bag",
+    "partition_sizes": "imitation_learning.job.partitions",
+    "process_files_parallel": "imitation_learning.job.api",
+    "process_partition": "imitation_learning.per_file.partition",
+    "process_single_file": "imitation_learning.job.steps",
+    "processed_bag": "imitation_learning.job.bag",
+    "reject_duplicate_games": "imitation_learning.job.accounting",
+    "run_job": "imitation_learning.job.api",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "BuildRun",
