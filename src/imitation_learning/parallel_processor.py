@@ -114,7 +114,7 @@ def _empty_result(config: dict) -> FileResult:
 
 
 def process_single_file(file_path: str, config: dict):
-    """One game log -> ``(df, strategic_features, labels, masks)`` (``outputs.md``).
+    """One game log -> ``(df, strategic_features, labels, masks)`` (``docs/dataset.md``).
 
     The file's rejection report travels with the frame: ``df.attrs["rejections"]`` (a list
     of ``Rejection.to_dict()``) and ``df.attrs["rows_read"]``.
@@ -539,7 +539,7 @@ def check_file_accounting(
 
 
 def process_files_parallel(file_paths, config, num_workers=None):
-    """``(df, strategic_features, labels, masks)`` of all the files (``outputs.md``).
+    """``(df, strategic_features, labels, masks)`` of all the files (``docs/dataset.md``).
 
     The files are processed by a pool of worker processes (a Dask bag on a local cluster,
     or on the cluster at the configured scheduler address); see :func:`run_job`. The

@@ -2,7 +2,7 @@
 
 The pipeline (:mod:`imitation_learning.data_preprocessing`) and the job
 (:mod:`imitation_learning.assembly`) turn the four outputs of the per-file step into the
-files of ``outputs.md`` ("The saved dataset"). This package re-exports the public names of
+files of ``docs/dataset.md``. This package re-exports the public names of
 its modules, one responsibility each:
 
 - :mod:`~imitation_learning.dataset.feature_matrix`: X's columns, their kinds, and
