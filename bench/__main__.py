@@ -2,10 +2,12 @@
 
     uv run python -m bench list
     uv run python -m bench run NAME [NAME...] [-- ARGS...]
+    uv run python -m bench report [--check]
 
 ``ARGS`` after ``--`` go to every suite named (each suite's own options:
 ``uv run python -m bench run fullsize -- --help``). The suites are those of
-:data:`bench.suites.SUITES`.
+:data:`bench.suites.SUITES`. ``report`` measures nothing: it rebuilds the current results
+table of ``docs/benchmarks.md`` and the plots from ``bench/results/`` (:mod:`bench.summary`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("list", help="name every suite and what it measures")
     run = commands.add_parser("run", help="run suites by name (arguments after -- go to each)")
     run.add_argument("names", nargs="+", metavar="NAME", choices=sorted(SUITES))
+    rep = commands.add_parser("report", help="rebuild docs/benchmarks.md's table and the plots")
+    rep.add_argument("--check", action="store_true", help="only say whether the table is stale")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from bench.summary import main as report_main
+
+        return report_main(["--check"] if args.check else [])
 
     if args.command == "list":
         width = max(len(name) for name in SUITES)

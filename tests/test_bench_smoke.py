@@ -241,3 +241,11 @@ def test_nothing_in_bench_imports_the_tests_or_private_names():
             elif isinstance(node, ast.Constant) and node.value == "tests":
                 found.append(f"{name}:{node.lineno}: names the tests folder (sys.path?)")
     assert not found, "\n".join(found)
+
+
+def test_the_results_table_of_docs_benchmarks_is_the_one_the_figures_give():
+    """``docs/benchmarks.md``'s table is rebuilt by ``python -m bench report``; a change of
+    ``bench/results/`` without it fails here."""
+    from bench.summary import main
+
+    assert main(["--check"]) == 0
