@@ -1,6 +1,8 @@
 """Benchmarks of the preprocessing job and of self-play.
 
-The suite's entry point is ``uv run python -m bench.run`` (see :mod:`bench.run`); the
-stand-alone scripts ``bench/parse.py``, ``bench/per_file.py`` and ``bench/selfplay.py`` still
-run on their own (``uv run python bench/<name>.py``).
+One command: ``uv run python -m bench list`` names every suite, ``uv run python -m bench run
+NAME...`` runs them (:mod:`bench.__main__`, registry in :mod:`bench.suites`). Shared parts:
+:mod:`bench.datasets` (cached self-play datasets), :mod:`bench.measure` and
+:mod:`bench.memprobe` (measurements), :mod:`bench.report` (results files and plots).
+One-off experiments are in ``bench/experiments/``.
 """

@@ -38,9 +38,9 @@ def probe(dataset_dir: str, max_rows: int | None) -> dict:
     import imitation_learning.check.learnability  # noqa: F401
     import imitation_learning.check.soundness  # noqa: F401
     import splendor_il.check_cli as check_cli
-    from bench.memprobe import _reset_peak, current_rss_bytes, peak_rss_bytes
+    from bench.memprobe import current_rss_bytes, peak_rss_bytes, reset_peak
 
-    reset = _reset_peak()
+    reset = reset_peak()
     baseline = current_rss_bytes()
     wall, cpu = time.perf_counter(), time.process_time()
     report = check_cli.run_check(dataset_dir, max_rows=max_rows, progress=False)

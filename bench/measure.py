@@ -12,7 +12,8 @@ of the dataset, so a broken run cannot pass for a fast one.
 - :func:`measure_pool`: the same partitions through ``multiprocessing.Pool`` or
   ``concurrent.futures.ProcessPoolExecutor``, collected and concatenated as the job does.
 - :func:`measure_driver_memory`: the job's driver peak RSS increase against the outputs' size,
-  in a fresh subprocess (:mod:`bench.memprobe`).
+  in a fresh subprocess (:mod:`bench.memprobe`); :func:`fresh_runs`, 1 against several
+  workers with every run in a fresh interpreter.
 - :func:`measure_selfplay`: ``splendor.simulate.simulate`` games/s and rows/s on one core.
 """
 
@@ -116,7 +117,7 @@ def best_of_interleaved(
     ``paths_of[name]`` for the functions named there); the passes alternate between the
     functions so that a change in the machine's load hits them alike.
 
-    (``bench/per_file.py`` has its own loop, private and tied to its per-stage breakdown.)
+    (``bench/experiments/per_file_stages.py`` has its own loop, tied to its per-stage breakdown.)
     """
     best = dict.fromkeys(fns, float("inf"))
     paths_of = paths_of or {}
@@ -130,7 +131,7 @@ def best_of_interleaved(
     return best
 
 
-def _typed_convert_options():
+def typed_convert_options():
     """The column types the game-log reader gives pyarrow: float64 everywhere, the action a
     string; the same null texts."""
     import pyarrow as pa
@@ -146,7 +147,7 @@ def _typed_convert_options():
     )
 
 
-def _tokenize_plain(path: str) -> None:
+def tokenize_plain(path: str) -> None:
     """The reader's fast path alone: read the bytes, tokenize the body with numpy (in the
     layout the header announces: 403 columns, or 402 without ``current_player``)."""
     from splendor.columns import COLUMNS, LEGACY_COLUMNS
@@ -189,11 +190,11 @@ def measure_parse_and_per_file(
     from imitation_learning.parallel_processor import process_single_file
 
     read_options = pacsv.ReadOptions(use_threads=False)
-    typed = _typed_convert_options()
+    typed = typed_convert_options()
     fns = {
         "bare_inferred": lambda p: pacsv.read_csv(p, read_options=read_options),
         "bare_typed": lambda p: pacsv.read_csv(p, read_options=read_options, convert_options=typed),
-        "plain_tokenizer": _tokenize_plain,
+        "plain_tokenizer": tokenize_plain,
     }
     with one_core() as cpu:
         # Warm-up (imports, page cache) and the check that the step reads every row.
@@ -210,7 +211,7 @@ def measure_parse_and_per_file(
                 )
                 if read != rows:
                     raise AssertionError(f"per-file step read {read} legacy rows, expected {rows}")
-                fns["plain_tokenizer_legacy"] = _tokenize_plain
+                fns["plain_tokenizer_legacy"] = tokenize_plain
                 fns["per_file_legacy"] = lambda p: process_single_file(p, legacy_config)
                 paths_of = dict.fromkeys(
                     ("plain_tokenizer_legacy", "per_file_legacy"), legacy_paths
@@ -310,7 +311,7 @@ def measure_pool(paths: Sequence[str], rows: int, num_workers: int, kind: str) -
     """The job's partitions through a plain process pool (``kind``: ``"multiprocessing"`` or
     ``"futures"``), spawned like Dask's workers.
 
-    (``bench/parallel.py``'s ``run_pool`` gathers with ``Pool.map``, in order at the end;
+    (a pool's ``map`` would gather in order at the end;
     here the partitions are gathered as they finish, like the job's ``as_completed``, and
     every worker is known to be warm before the clock starts.)
 
@@ -386,6 +387,17 @@ def measure_driver_memory(data_root: str | os.PathLike, num_workers: int) -> dic
         command, cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def fresh_runs(data_root: str | os.PathLike, workers: int, rounds: int) -> dict[int, list[float]]:
+    """Processing seconds of the job run as the command line runs it, each in a fresh
+    interpreter (:func:`measure_driver_memory`), 1 and ``workers`` workers alternating,
+    ``rounds`` times."""
+    times: dict[int, list[float]] = {1: [], workers: []}
+    for _ in range(rounds):
+        for w in times:
+            times[w].append(measure_driver_memory(data_root, w)["processing_s"])
+    return times
 
 
 # --------------------------------------------------------------------------- self-play

@@ -1,5 +1,5 @@
 """One run of the job in a fresh interpreter, as the command line runs it: the driver's peak
-memory and the job's timings (run by :mod:`bench.measure` and ``bench/parallel.py``).
+memory and the job's timings (run by :mod:`bench.measure`).
 
     python -m bench.memprobe DATA_ROOT NUM_WORKERS
 
@@ -7,7 +7,7 @@ Imports everything the job needs and takes the resident size after the imports a
 baseline; runs the job in memory (``run_job``: a local cluster for several workers, this
 process for one); prints one JSON line: the peak resident size, its increase over the
 baseline, the size in bytes of the four outputs (``df`` deep, features, labels, masks:
-``bench.parallel.output_nbytes``) and the ratio of the two, and the job's own timings. A
+:func:`output_nbytes`) and the ratio of the two, and the job's own timings. A
 fresh process has none of the memory a previous run freed: the run pays for fresh pages,
 as a run of the command line does (and a new cluster's workers always do).
 
@@ -35,7 +35,7 @@ def _status_kib(field: str) -> int | None:
     return None
 
 
-def _reset_peak() -> bool:
+def reset_peak() -> bool:
     """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0)."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -66,12 +66,11 @@ def probe(data_root: str, num_workers: int) -> dict:
 
     import imitation_learning.per_file.file_processing  # noqa: F401
     from bench.measure import job_config
-    from bench.parallel import output_nbytes
     from imitation_learning.parallel_processor import discover_csv_files, run_job
 
     paths = discover_csv_files(data_root)
     config = job_config()
-    reset = _reset_peak()
+    reset = reset_peak()
     baseline = current_rss_bytes()
     run = run_job(paths, config, num_workers, progress=False)
     peak = peak_rss_bytes()
@@ -89,6 +88,16 @@ def probe(data_root: str, num_workers: int) -> dict:
         "peak_increase_over_outputs": increase / outputs if outputs else None,
         **{k: round(v, 3) for k, v in run.timings.items()},
     }
+
+
+def output_nbytes(result) -> int:
+    """Size of the four outputs of a ``FileResult``: the frame (deep) plus the arrays."""
+    return (
+        int(result.df.memory_usage(deep=True, index=True).sum())
+        + result.features.nbytes
+        + sum(a.nbytes for a in result.labels.values())
+        + sum(a.nbytes for a in result.masks.values())
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

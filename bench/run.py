@@ -1,5 +1,6 @@
-"""The benchmark suite: one entry point for every figure of the preprocessing job.
+"""The job's throughput suites: ``per-file``, ``parallel``, ``scaling``, ``memory``, ``selfplay``.
 
+    uv run python -m bench run per-file parallel        # through the registry (bench/suites.py)
     uv run python -m bench.run [all|parse|per-file|parallel|scaling|memory|selfplay] [--quick]
 
 Datasets are self-play logs made by ``splendor-il simulate`` at a fixed seed and cached under
@@ -11,7 +12,7 @@ Datasets are self-play logs made by ``splendor-il simulate`` at a fixed seed and
   the two per-file rates);
 - ``parallel``: the Dask job (``run_job``) at 1, 2, ... workers (up to the cores), and the
   same partitions through ``multiprocessing.Pool`` and ``ProcessPoolExecutor``; start-up
-  apart from processing;
+  apart from processing; then 1 against all workers with each run in a fresh interpreter;
 - ``scaling``: the Dask job at all cores on datasets of growing size (time per row);
 - ``memory``: the driver's peak RSS increase against the outputs' size, fresh process per size;
 - ``selfplay``: games/s and rows/s of ``splendor.simulate.simulate``, random and greedy.
@@ -50,14 +51,15 @@ class Plan:
     selfplay_games: int
     workers: tuple[int, ...]
     rounds: int = 1  # rounds of the parallel runners, interleaved; the fastest counts
+    fresh_rounds: int = 0  # rounds of 1 against all workers, each run a fresh interpreter
 
 
 def make_plan(quick: bool, cores: int | None = None) -> Plan:
     cores = cores or os.cpu_count() or 1
     workers = tuple(range(1, max(2, cores) + 1))  # 1, 2, and more where the cores allow
     if quick:
-        return Plan(200, (50, 200, 500), 2, 30, workers, rounds=1)
-    return Plan(1000, (100, 1000, 5000), 3, 150, workers, rounds=2)
+        return Plan(200, (50, 200, 500), 2, 30, workers, rounds=1, fresh_rounds=1)
+    return Plan(1000, (100, 1000, 5000), 3, 150, workers, rounds=2, fresh_rounds=2)
 
 
 def _say(message: str) -> None:
@@ -130,6 +132,11 @@ def run_parallel(plan: Plan, cache_dir: Path) -> dict:
                 best = out[kind].get(str(w))
                 if best is None or r["processing_s"] < best["processing_s"]:
                     out[kind][str(w)] = r
+    if plan.fresh_rounds and max(plan.workers) > 1:  # as the command line runs: new processes
+        times = measure.fresh_runs(ds.root, max(plan.workers), plan.fresh_rounds)
+        out["fresh_processing_s"] = {str(w): min(t) for w, t in times.items()}
+        _say("  fresh interpreter, best processing: " + ", ".join(
+            f"x{w} {min(t):.2f} s" for w, t in times.items()))
     return out
 
 

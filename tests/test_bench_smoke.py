@@ -153,11 +153,9 @@ def test_unknown_suite_is_refused():
 
 
 def test_fresh_interpreter_runs(cache):
-    """``bench/parallel.py --fresh``: each run of the job in its own interpreter."""
-    from bench import parallel
-
+    """``measure.fresh_runs``: each run of the job in its own interpreter."""
     ds = datasets.get_dataset(6, cache_dir=cache)
-    times = parallel.fresh_runs(ds.root, 2, rounds=1)
+    times = measure.fresh_runs(ds.root, 2, rounds=1)
     assert times.keys() == {1, 2}
     assert all(len(t) == 1 and t[0] > 0 for t in times.values())
 
@@ -173,3 +171,81 @@ def test_fullsize_run_on_a_few_games(cache, tmp_path):
     assert "workers_idle_s" not in r  # in-process: no cluster
     fullsize.plot([r], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+# --- one command for every suite --------------------------------------------------------------
+
+#: Files of bench/ allowed, for now, what the rule below forbids, and why.
+KNOWN_EXCEPTIONS = {
+    "multihost.py": "imports tests/netns_cluster.py; those helpers are moving out of tests/",
+}
+
+
+def test_every_registered_suite_has_a_main():
+    import importlib
+    import inspect
+
+    from bench.suites import SUITES
+
+    assert len(SUITES) >= 10
+    for suite in SUITES.values():
+        if suite.name == "multihost":  # importing it needs the tests folder (see above)
+            continue
+        main = importlib.import_module(suite.module).main
+        assert "argv" in inspect.signature(main).parameters, suite.name
+
+
+def test_bench_list_names_every_suite(capsys):
+    from bench.__main__ import main
+    from bench.suites import SUITES
+
+    assert main(["list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(SUITES)
+    with pytest.raises(SystemExit):
+        main(["run", "no-such-suite"])
+
+
+def test_bench_run_passes_the_arguments_after_the_separator(cache, tmp_path, capsys):
+    from bench.__main__ import main
+
+    argv = ["run", "selfplay", "--", "--quick", "--out", str(tmp_path), "--cache", str(cache)]
+    assert main(argv) == 0
+    assert "== selfplay: exit 0" in capsys.readouterr().out
+    saved = json.loads((tmp_path / report.RESULTS_JSON).read_text())
+    assert set(saved["sections"]) == {"selfplay"}
+
+
+def test_nothing_in_bench_imports_the_tests_or_private_names():
+    import ast
+
+    found = []
+    for path in sorted((REPO_ROOT / "bench").rglob("*.py")):
+        name = str(path.relative_to(REPO_ROOT / "bench"))
+        if name in KNOWN_EXCEPTIONS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if module.split(".")[0] == "tests" or private:
+                    found.append(f"{name}:{node.lineno}: from {module} import {private}")
+            elif isinstance(node, ast.Import):
+                found += [f"{name}:{node.lineno}: import {a.name}" for a in node.names
+                          if a.name.split(".")[0] == "tests"]
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                  and not node.attr.startswith("__")
+                  and isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls")):
+                found.append(f"{name}:{node.lineno}: {node.value.id}.{node.attr}")
+            elif isinstance(node, ast.Constant) and node.value == "tests":
+                found.append(f"{name}:{node.lineno}: names the tests folder (sys.path?)")
+    assert not found, "\n".join(found)
+
+
+def test_the_results_table_of_docs_benchmarks_is_the_one_the_figures_give():
+    """``docs/benchmarks.md``'s table is rebuilt by ``python -m bench report``; a change of
+    ``bench/results/`` without it fails here."""
+    from bench.summary import main
+
+    assert main(["--check"]) == 0

@@ -296,6 +296,7 @@ def test_saved_files_agree_with_names_and_class_tables(tmp_path):
         "scaler.npz",
         "stats.json",
         "rejections.json",
+        "preprocessing_stats.json",
     }
     assert {p.name for p in out.iterdir()} == expected_files
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -208,9 +208,24 @@ def _append_rows_to_test(path: Path, rows: slice) -> None:
             path / f"{part}_test.npz",
             **{h: np.concatenate([test[h], train[h][rows]]) for h in test},
         )
+    summary = summary_of(path)
+    added = len(range(*rows.indices(len(read_x(path, "train")))))
+    summary["test_size"] += added
+    summary["total_samples"] += added
+    write_summary(path, summary)
+
+
+def summary_of(path: Path) -> dict:
+    return json.loads((path / "preprocessing_stats.json").read_text())
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    (path / "preprocessing_stats.json").write_text(json.dumps(summary))
 
 
 def _count_added_test_rows(stats: dict, game_id: int, rows: int, players: int) -> None:
+    """The counts of ``stats.json`` of such a split (``preprocessing_stats.json`` is
+    counted by :func:`_append_rows_to_test`)."""
     test = stats["splits"]["test"]
     test["rows"] += rows
     test["games"] += 1
@@ -315,6 +330,63 @@ def test_masks_of_the_wrong_width_fail_shapes_only(sound, tmp_path):
     assert [n for n, r in results.items() if r.status == DC.FAIL] == ["shapes"]
     assert "val gem_take2: masks bool (230, 4), expected (230, 5)" in results["shapes"].examples[0]
     assert "not checked, see shapes: val gem_take2" in results["labels_in_masks"].summary
+
+
+def test_training_summary_of_the_sound_dataset(sound):
+    summary = summary_of(sound)
+    ds = load_dataset(sound)
+    assert ds["preprocessing_stats"] == summary
+    width = ds["X_train"].shape[1]
+    assert summary["input_dim"] == summary["num_features"] == width == len(ds["feature_names"])
+    sizes = [summary[f"{s}_size"] for s in SPLITS]
+    assert sizes == [len(ds[f"X_{s}"]) for s in SPLITS] and summary["total_samples"] == sum(sizes)
+    assert list(summary["mask_statistics"]) == list(C.HEADS)
+    for head, figures in summary["mask_statistics"].items():
+        legal = ds["masks_train"][head].sum(axis=1)
+        assert figures == {
+            "avg_legal_actions": pytest.approx(legal.mean(), rel=1e-12),
+            "min_legal_actions": int(legal.min()),
+            "max_legal_actions": int(legal.max()),
+        }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("input_dim", 100, "input_dim is 100, X has"),
+        ("val_size", 1, "val_size is 1, X_val has"),
+        ("total_samples", 0, "total_samples is 0, the splits hold"),
+    ],
+)
+def test_training_summary_that_disagrees_fails_its_check_only(sound, tmp_path, key, value,
+                                                              message):
+    path = copy_of(sound, tmp_path)
+    summary = summary_of(path)
+    summary[key] = value
+    write_summary(path, summary)
+    results = {r.name: r for r in DC.check_soundness(path)}
+    assert [n for n, r in results.items() if r.status == DC.FAIL] == ["training_summary"]
+    assert message in results["training_summary"].examples[0]
+
+
+def test_training_summary_mask_statistics_are_checked_against_the_train_masks(sound, tmp_path):
+    path = copy_of(sound, tmp_path)
+    summary = summary_of(path)
+    summary["mask_statistics"]["card_selection"]["max_legal_actions"] += 1
+    summary["mask_statistics"]["gem_take3"]["avg_legal_actions"] *= 1.001
+    write_summary(path, summary)
+    result = {r.name: r for r in DC.check_soundness(path)}["training_summary"]
+    assert result.status == DC.FAIL
+    assert [e.split(" is ")[0] for e in result.examples] == [
+        "card_selection max_legal_actions", "gem_take3 avg_legal_actions"
+    ]
+
+
+def test_a_dataset_without_training_summary_fails_its_check(sound, tmp_path):
+    path = copy_of(sound, tmp_path)
+    (path / "preprocessing_stats.json").unlink()
+    assert "preprocessing_stats" not in load_dataset(path)
+    assert failing(path) == ["training_summary"]
 
 
 def test_a_column_name_missing_fails_shapes(sound, tmp_path):
@@ -437,7 +509,7 @@ def test_cli_sound_dataset_exit_0_text_report(sound, capsys):
         assert f"PASS  {name}" in out
     for head in C.HEADS:
         assert f"\n  {head} " in out
-    assert "sound: 9 checks passed, 0 failed, 0 skipped" in out
+    assert f"sound: {len(ALL_CHECKS)} checks passed, 0 failed, 0 skipped" in out
 
 
 def test_cli_unsound_dataset_exit_1(sound, tmp_path, capsys):
@@ -447,7 +519,7 @@ def test_cli_unsound_dataset_exit_1(sound, tmp_path, capsys):
     code = main(["check", str(path), "--no-progress", "--skip-learnability"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAIL  labels_in_masks" in out and "NOT sound: 8 checks passed, 1 failed" in out
+    assert "FAIL  labels_in_masks" in out and f"NOT sound: {len(ALL_CHECKS) - 1} checks passed, 1 failed" in out
     assert "        - train row " in out  # an example under the failed check
 
 

@@ -6,7 +6,7 @@ decision. The logged rows go through the CSV writer and back through the reader,
 masks and labels are computed from what the reader returns, as the preprocessing job does.
 
 On the engine's side nothing of the log format's code is used: the class of a move for
-each head comes from the tables of ``gamelog-format.md``, written out in this file
+each head comes from the tables of ``docs/input-format.md``, written out in this file
 (:data:`TAKE3_CLASS`, :data:`REMOVED_CLASS`, anchored on the spec's worked examples). For
 every row and head, the mask must equal the union of the classes of the state's legal
 moves (``gems_removed`` class 0 is always set, spec), and the labels must be the classes
@@ -37,7 +37,7 @@ GAMES = [(n, agent, seed) for n in (2, 3, 4) for agent in ("random", "greedy") f
 
 # --- the spec's class tables, written out by hand ------------------------------------------
 
-#: Classes per head (``gamelog-format.md``, "The 7 prediction heads").
+#: Classes per head (``docs/input-format.md``, "The 7 prediction heads").
 HEAD_CLASSES = {
     "action_type": 4,
     "card_selection": 15,

@@ -1,4 +1,4 @@
-"""The rules engine, rule by rule, on constructed states (``shared/spec/rules.md``)."""
+"""The rules engine, rule by rule, on constructed states (``docs/input-format.md``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The game-log CSV layout and the class tables of the 7 prediction heads.
 
 Single source of truth for column names, their positions and the label encodings
-(``../shared/spec/gamelog-format.md``). Everything that reads or writes logs, and every
+(``docs/input-format.md``). Everything that reads or writes logs, and every
 preprocessing step, takes its indices from here.
 """
 

@@ -1,4 +1,4 @@
-"""The numbers of the rules (``shared/spec/rules.md``), each written once.
+"""The numbers of the rules (``docs/input-format.md``), each written once.
 
 This module owns the limits every layer tests against: the player counts, the starting
 piles by player count, the gold pile, the 10-token limit, the pile a take-2 needs, the

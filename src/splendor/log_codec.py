@@ -1,4 +1,4 @@
-"""A (state, move) pair <-> one row of the game log (``shared/spec/gamelog-format.md``).
+"""A (state, move) pair <-> one row of the game log (``docs/input-format.md``).
 
 Rows are float64 vectors of the 403 columns of :data:`splendor.columns.COLUMNS`, NaN for
 missing, the ``action_type`` column holding the action code (the writer turns it into text).

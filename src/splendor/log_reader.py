@@ -1,4 +1,4 @@
-"""Read one game-log CSV (``gamelog-format.md``) into a float64 block, fast and strictly.
+"""Read one game-log CSV (``docs/input-format.md``) into a float64 block, fast and strictly.
 
 This module owns the read of one file, end to end, and what it returns (:class:`GameLog`):
 the bytes and header (:mod:`splendor.log_layout`), the data rows parsed

@@ -4,7 +4,7 @@ The whole game is formatted at once: every cell is an integer or missing, so the
 are turned into indices of a small table of integer strings, the few special columns
 (``game_id``, ``action_type``) are filled in, and the lines are joined in one go.
 
-Two dialects of the format (``gamelog-format.md``), :data:`DIALECTS`:
+Two dialects of the format (``docs/input-format.md``), :data:`DIALECTS`:
 
 - ``current``: what this project's exporter writes: 403 columns, missing cells empty,
   integers as integers, blind reserves coded 12, 13, 14, ``\\n`` line endings.

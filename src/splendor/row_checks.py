@@ -1,6 +1,6 @@
 """The row checks of a game log: which rows of a ``(n, 403)`` block are impossible, and why.
 
-This module owns the value checks of ``gamelog-format.md`` (integers, required cells, seats,
+This module owns the value checks of ``docs/input-format.md`` (integers, required cells, seats,
 bank and token limits from :mod:`splendor.limits`, card levels and one-hot bonuses, reserved
 slots in order, one game per file), each declared once in :data:`RULES`: a rule is an
 :class:`Integer`, :class:`Required`, :class:`Bound` (a range per column, possibly per player

@@ -1,4 +1,4 @@
-"""Legal moves and their effect, following ``shared/spec/rules.md``.
+"""Legal moves and their effect, as ``docs/input-format.md`` states them.
 
 A :class:`Move` is a whole decision: the action, its target, the tokens taken, the tokens
 returned to get back to 10 and the noble that visits. :func:`legal_moves` lists every

@@ -25,7 +25,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "cache",
         help="size of the per-file result cache, or prune it",
-        description="The per-file result cache of `splendor-il preprocess` (see README).",
+        description="The per-file result cache of `splendor-il preprocess` (see docs/cache.md).",
     )
     sub = p.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
     for name, text in (

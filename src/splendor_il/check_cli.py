@@ -35,7 +35,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         "check",
         help="prove a saved dataset sound and learnable before training on it",
         description=(
-            "Check a saved dataset: X finite, shapes, labels valid and inside their masks, X in "
+            "Check a saved dataset: X finite, shapes, preprocessing_stats.json, labels valid and "
+            "inside their masks, X in "
             "step with the masks, no game in two splits, the scaler, one-hot groups (pass/fail "
             "each; exit code 1 if any fails), then per head a masked softmax regression trained "
             "on a sample of train and scored on test against baselines."

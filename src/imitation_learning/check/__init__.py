@@ -4,7 +4,9 @@ The soundness checks (pass / fail, :func:`check_soundness` in
 :mod:`~imitation_learning.check.soundness`) read the small files and each split's X once;
 one module a check or two: :mod:`~imitation_learning.check.report` (the checks' names and
 results), :mod:`~imitation_learning.check.shapes` (opening the dataset; ``shapes``,
-``labels_valid``, ``labels_in_masks``), :mod:`~imitation_learning.check.x_scan` (the pass
+``labels_valid``, ``labels_in_masks``),
+:mod:`~imitation_learning.check.training_summary` (``training_summary``),
+:mod:`~imitation_learning.check.x_scan` (the pass
 over X; ``x_finite``), :mod:`~imitation_learning.check.in_step` (``x_in_step``),
 :mod:`~imitation_learning.check.games` (``games_disjoint``),
 :mod:`~imitation_learning.check.scaler_check` (``scaler``) and

@@ -17,6 +17,7 @@ CHECKS: dict[str, str] = {
     "files": "every file present and readable",
     "x_finite": "X is finite",
     "shapes": "shapes agree with feature_names.json, label_classes.json and stats.json",
+    "training_summary": "preprocessing_stats.json agrees with X's width, the rows and the masks",
     "labels_valid": "every label is -1 or a class index",
     "labels_in_masks": "every label inside its own mask",
     "x_in_step": "X rows in step with masks and labels",

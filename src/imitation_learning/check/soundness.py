@@ -13,6 +13,10 @@ in blocks of rows, and returns one :class:`CheckResult` per check of :data:`CHEC
     ``label_classes.json`` has labels (1-D, integer) and masks (2-D, one column per class)
     with X's rows; the rows equal the counts in ``stats.json``; the column kinds and the
     scaler cover the same columns.
+``training_summary``
+    ``preprocessing_stats.json`` (what training code reads) is there and agrees with the
+    arrays: ``input_dim`` is X's width, the split sizes are X's rows, and the legal classes
+    per head (mean, min, max) are those of the train masks.
 ``labels_valid``
     every label is -1 or a class index of its head.
 ``labels_in_masks``
@@ -72,6 +76,7 @@ from imitation_learning.check.shapes import (
     check_shapes,
     open_dataset,
 )
+from imitation_learning.check.training_summary import check_training_summary
 from imitation_learning.check.x_scan import BLOCK_ROWS, FiniteScan, scan_x
 from imitation_learning.dataset.splits import SPLITS
 
@@ -102,10 +107,12 @@ def check_soundness(
             if name != "files"
         ]
         return [files, *skipped]
-    files.summary = f"{len(SPLITS) * 3 + 5} files loaded"  # X, labels, masks; 5 others
-
+    # X, labels, masks; 5 others, and preprocessing_stats.json where there is one
     ds = dataset
+    files.summary = f"{len(SPLITS) * 3 + 5 + ('preprocessing_stats' in ds)} files loaded"
+
     shapes, layout = check_shapes(ds)
+    summary = check_training_summary(ds, layout)
     labels_valid = check_labels_valid(ds, layout)
     labels_in_masks = check_labels_in_masks(ds, layout)
 
@@ -121,7 +128,7 @@ def check_soundness(
     games = check_games(ds, layout, fingerprints)
     by_name = {
         r.name: r
-        for r in (files, finite, shapes, labels_valid, labels_in_masks, in_step, games)
+        for r in (files, finite, shapes, summary, labels_valid, labels_in_masks, in_step, games)
         + (scaler, groups)
     }
     return [by_name[name] for name in CHECKS]

@@ -2,7 +2,7 @@
 
 The pipeline (:mod:`imitation_learning.data_preprocessing`) and the job
 (:mod:`imitation_learning.job`) turn the four outputs of the per-file step into the
-files of ``outputs.md`` ("The saved dataset"). This package re-exports the public names of
+files of ``docs/dataset.md``. This package re-exports the public names of
 its modules, one responsibility each:
 
 - :mod:`~imitation_learning.dataset.feature_matrix`: X's columns, their kinds, and
@@ -14,7 +14,8 @@ its modules, one responsibility each:
 - :mod:`~imitation_learning.dataset.files`: one file's bytes (.npy, .npz, .json), synced;
 - :mod:`~imitation_learning.dataset.atomic_dir`: :class:`AtomicDir`, every file written
   into a temporary sibling folder, then swapped in;
-- :mod:`~imitation_learning.dataset.stats`: the figures of ``stats.json``;
+- :mod:`~imitation_learning.dataset.stats`: the figures of ``stats.json`` and
+  ``preprocessing_stats.json``;
 - :mod:`~imitation_learning.dataset.store`: :func:`save_dataset` and :func:`load_dataset`.
 
 Layout of the output folder::
@@ -29,6 +30,10 @@ Layout of the output folder::
                                   inputs, rejections, config, package versions, timings,
                                   column kinds
     rejections.json               the run's rejection report (Rejection.to_dict() list)
+    preprocessing_stats.json      what training code reads: input_dim (= F), split sizes,
+                                  legal classes per head over the train rows
+
+Every file, with dtypes, shapes and keys: ``docs/dataset.md``.
 """
 
 from __future__ import annotations
@@ -57,7 +62,13 @@ from imitation_learning.dataset.feature_matrix import (
 from imitation_learning.dataset.files import fsync_path
 from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS, split_by_game
-from imitation_learning.dataset.stats import dataset_stats, head_stats, split_stats
+from imitation_learning.dataset.stats import (
+    TRAINING_SUMMARY_FILE,
+    dataset_stats,
+    head_stats,
+    split_stats,
+    training_summary,
+)
 from imitation_learning.dataset.store import (
     load_dataset,
     save_dataset,
@@ -83,6 +94,7 @@ __all__ = [
     "RESERVED_POSITION_COLUMNS",
     "SEAT_ONEHOT",
     "SPLITS",
+    "TRAINING_SUMMARY_FILE",
     "AtomicDir",
     "Moments",
     "Scaler",
@@ -97,6 +109,7 @@ __all__ = [
     "split_by_game",
     "split_stats",
     "strategic_feature_kinds",
+    "training_summary",
     "write_dataset",
     "write_labels_and_masks",
     "write_metadata",

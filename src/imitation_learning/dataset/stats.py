@@ -2,8 +2,9 @@
 
 This module owns the statistics a dataset records about itself: rows and games per split
 and player count with each split's game ids (:func:`split_stats`), label distributions and
-mask statistics per head (:func:`head_stats`, :func:`dataset_stats`), and the provenance
-of a run (:func:`package_versions`, :func:`file_sizes` of the inputs).
+mask statistics per head (:func:`head_stats`, :func:`dataset_stats`), the provenance
+of a run (:func:`package_versions`, :func:`file_sizes` of the inputs), and the short
+summary that training code reads (:func:`training_summary`, ``preprocessing_stats.json``).
 """
 
 from __future__ import annotations
@@ -138,4 +139,35 @@ def dataset_stats(
         "splits": split_stats(game_split, rows, unique),
         "label_counts": label_counts,
         "mask_stats": mask_stats,
+    }
+
+
+#: The file of :func:`training_summary`, read by training code for X's width.
+TRAINING_SUMMARY_FILE = "preprocessing_stats.json"
+
+
+def training_summary(stats: Mapping, num_features: int) -> dict:
+    """The content of ``preprocessing_stats.json``: X's width, the rows of each split, and
+    per head the number of legal classes over the train rows (mean, min, max).
+
+    Derived from the figures ``stats.json`` already holds (``stats["splits"]`` and
+    ``stats["mask_stats"]["train"]``, as :func:`dataset_stats` or the job's phase 2 give
+    them): no pass over the arrays. Nothing in it depends on the run (no timings, paths or
+    versions), so the same games give the same bytes.
+    """
+    sizes = {s: int(stats["splits"][s]["rows"]) for s in SPLITS}
+    train_masks = stats["mask_stats"]["train"]
+    return {
+        "input_dim": int(num_features),
+        "num_features": int(num_features),
+        "total_samples": sum(sizes.values()),
+        **{f"{s}_size": sizes[s] for s in SPLITS},
+        "mask_statistics": {
+            head: {
+                "avg_legal_actions": float(train_masks[head]["mean_legal_classes"]),
+                "min_legal_actions": int(train_masks[head]["min_legal_classes"]),
+                "max_legal_actions": int(train_masks[head]["max_legal_classes"]),
+            }
+            for head in C.HEADS
+        },
     }

@@ -3,7 +3,7 @@
 This module owns the dataset's files as a whole (the layout in
 :mod:`imitation_learning.dataset`): :func:`save_dataset` and :func:`write_dataset` write
 X, the labels and masks of every split and the small files (:func:`write_metadata`:
-names, classes, scaler, rejections, ``stats.json`` last) into an
+names, classes, scaler, rejections, ``preprocessing_stats.json``, ``stats.json`` last) into an
 :class:`~imitation_learning.dataset.atomic_dir.AtomicDir`; :func:`load_dataset` reads
 them back, for training code and ``splendor-il check``.
 """
@@ -22,7 +22,13 @@ from imitation_learning.dataset.feature_matrix import KINDS
 from imitation_learning.dataset.files import write_json, write_npy_rows, write_npz
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS
-from imitation_learning.dataset.stats import dataset_stats, file_sizes, package_versions
+from imitation_learning.dataset.stats import (
+    TRAINING_SUMMARY_FILE,
+    dataset_stats,
+    file_sizes,
+    package_versions,
+    training_summary,
+)
 from splendor import columns as C
 
 
@@ -129,9 +135,11 @@ def write_metadata(
     config: Mapping | None = None,
     timings: Mapping[str, float] | None = None,
 ) -> None:
-    """The small files of a dataset: names, classes, scaler, rejections and ``stats.json``
-    (``stats``: splits, label counts and mask statistics, as :func:`dataset_stats` gives
-    them; the rest is added here). ``stats.json`` is written last: it marks a dataset."""
+    """The small files of a dataset: names, classes, scaler, rejections,
+    ``preprocessing_stats.json`` (:func:`training_summary`, for training code) and
+    ``stats.json`` (``stats``: splits, label counts and mask statistics, as
+    :func:`dataset_stats` gives them; the rest is added here). ``stats.json`` is written
+    last: it marks a dataset."""
     feature_names = list(feature_names)
     column_kinds = list(column_kinds)
     if len(column_kinds) != len(feature_names):
@@ -155,6 +163,7 @@ def write_metadata(
     write_json(folder / "label_classes.json", C.class_tables())
     write_npz(folder / "scaler.npz", scaler.to_arrays(), compress=False)
     write_json(folder / "rejections.json", rejections)
+    write_json(folder / TRAINING_SUMMARY_FILE, training_summary(stats, len(feature_names)))
     write_json(folder / "stats.json", stats)  # last: its presence marks a dataset
 
 
@@ -163,7 +172,9 @@ def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
 
     ``X_{train,val,test}`` (float32, standardised), ``labels_{split}`` and ``masks_{split}``
     (head -> array dicts), ``feature_names``, ``label_classes``, ``scaler``
-    (:class:`Scaler`), ``stats``, ``rejections``. ``mmap=True`` memory-maps the X arrays.
+    (:class:`Scaler`), ``stats``, ``rejections``, and ``preprocessing_stats`` (the summary
+    training code reads; absent from a dataset saved before it existed).
+    ``mmap=True`` memory-maps the X arrays.
     """
     path = Path(path)
     if not is_dataset_dir(path):
@@ -180,4 +191,7 @@ def load_dataset(path: str | os.PathLike, *, mmap: bool = False) -> dict:
         out["scaler"] = Scaler.from_arrays({k: z[k] for k in z.files})
     for name in ("feature_names", "label_classes", "stats", "rejections"):
         out[name] = json.loads((path / f"{name}.json").read_text(encoding="utf-8"))
+    summary = path / TRAINING_SUMMARY_FILE
+    if summary.is_file():
+        out["preprocessing_stats"] = json.loads(summary.read_text(encoding="utf-8"))
     return out

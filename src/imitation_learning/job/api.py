@@ -138,7 +138,7 @@ def run_job(
 
 
 def process_files_parallel(file_paths, config, num_workers=None):
-    """``(df, strategic_features, labels, masks)`` of all the files (``outputs.md``).
+    """``(df, strategic_features, labels, masks)`` of all the files (``docs/dataset.md``).
 
     The files are a Dask bag mapped partition-wise through the per-file step on a pool of
     worker processes (a local cluster, or the cluster at the configured scheduler
@@ -151,7 +151,7 @@ def process_files_parallel(file_paths, config, num_workers=None):
 
 class FileOutputs(TypedDict):
     """One file's element of :func:`file_results_bag` (a dict, as a bag's ``pluck`` and
-    ``to_dataframe`` like them): its four outputs (``outputs.md``), its rejections and the
+    ``to_dataframe`` like them): its four outputs (``docs/dataset.md``), its rejections and the
     data rows read from it."""
 
     path: str

@@ -38,7 +38,7 @@ def strict_error(rejection) -> Exception:
 
 
 def process_single_file(file_path: str, config: dict):
-    """One game log -> ``(df, strategic_features, labels, masks)`` (``outputs.md``).
+    """One game log -> ``(df, strategic_features, labels, masks)`` (``docs/dataset.md``).
 
     The file's rejection report travels with the frame: ``df.attrs["rejections"]`` (a list
     of ``Rejection.to_dict()``) and ``df.attrs["rows_read"]``.

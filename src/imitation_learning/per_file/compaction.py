@@ -3,7 +3,7 @@
 Input: raw log rows, float64 ``(n, 403)`` in ``columns.COLUMNS`` order with NaN for missing
 values (what ``splendor.log_reader.read_game_log`` returns in ``GameLog.values``).
 
-What ``outputs.md`` asks of the ``df``:
+What ``docs/dataset.md`` asks of the ``df``:
 
 - missing *state* values become 0; the decision columns keep their NaN;
 - face-up cards are compacted: the present cards move to the front in slot order across
@@ -160,7 +160,7 @@ def _action_categorical(codes: np.ndarray) -> pd.Categorical:
 
 
 def build_frame(compacted: Compacted, action_codes: np.ndarray | None = None) -> pd.DataFrame:
-    """The ``df`` of ``outputs.md`` for these rows (427 columns, compact dtypes).
+    """The ``df`` of ``docs/dataset.md`` for these rows (427 columns, compact dtypes).
 
     ``action_codes``: the action code of each row (defaults to the ``action_type`` column of
     ``compacted.values``); a code outside 0..3 or NaN becomes a missing category.

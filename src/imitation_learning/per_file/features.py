@@ -1,7 +1,7 @@
 """Strategic features: what a player can afford, how far they are from nobles, who leads.
 
 ``compute_features(compacted) -> float32 (n, F)`` with the names of
-``get_all_feature_names()`` (stable order, F = 886), groups as in ``outputs.md``:
+``get_all_feature_names()`` (stable order, F = 886), groups as in ``docs/dataset.md``:
 
 1. tokens (26): per colour W B G R K, whether a take-2 is possible (pile >= 4), the pile
    left after a take-2 (the pile itself when no take-2 is possible), the pile left after a

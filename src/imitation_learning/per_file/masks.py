@@ -2,9 +2,9 @@
 
 Input: ``values``, float64 ``(n, 403)`` raw rows in ``columns.COLUMNS`` order (NaN = missing),
 as returned by ``splendor.log_reader.read_game_log(...).values``. Player slot 0 is the player
-deciding. The rules are those of ``shared/spec/rules.md``; the mask semantics are the
-"Legal action masks" section of ``shared/spec/gamelog-format.md``: each head's mask is the
-union, over every legal move of the row's state, of the class that move gives that head.
+deciding. The rules and the mask semantics are those of ``docs/input-format.md``
+("Legal-action masks", "The rules the masks follow"): each head's mask is the union, over
+every legal move of the row's state, of the class that move gives that head.
 
 Everything is numpy over the block of rows. The ``gems_removed`` head, the only expensive
 one, is computed on the subset of rows whose player holds at least 8 tokens (a move gains at

@@ -1,7 +1,7 @@
 """The outputs for a block of rows (one file, a partition of files, or a whole run).
 
 ``FileResult`` is what the per-file step returns and what the Dask job concatenates:
-the four outputs of ``outputs.md`` plus the accounting (rows read, rejections, files done).
+the four outputs of ``docs/dataset.md`` plus the accounting (rows read, rejections, files done).
 """
 
 from __future__ import annotations

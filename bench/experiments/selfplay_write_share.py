@@ -1,6 +1,6 @@
 """Self-play throughput on one core: games/s and rows/s, logs written to a temporary folder.
 
-    uv run python bench/selfplay.py [--games 150] [--players 2 3 4]
+    uv run python bench/experiments/selfplay_write_share.py [--games 150] [--players 2 3 4]
 
 For each agent (random, greedy) it runs ``splendor.simulate.simulate`` (play, encode, write
 each log and the manifest) in this single process and prints the figures, plus the share of

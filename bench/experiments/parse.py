@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    uv run python bench/parse.py [FOLDER ...] [--repeat N] [--base B]
+    uv run python bench/experiments/parse.py [FOLDER ...] [--repeat N] [--base B]
 
 Folders default to the legacy fixtures and ``data/games`` (when present); every ``*.csv``
 below them is read into memory first, so disk speed does not count. Rows/s are data rows

@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    uv run python bench/per_file.py [FOLDER ...] [--repeat N] [--base B] [--cpu C]
-    uv run python bench/per_file.py --games 300 [--dialects current legacy] [--repeat N]
+    uv run python bench/experiments/per_file_stages.py [FOLDER ...] [--repeat N] [--base B] [--cpu C]
+    uv run python bench/experiments/per_file_stages.py --games 300 [--dialects current legacy] [--repeat N]
 
 Game logs are the ``<n>_games/*.csv`` files under the folders (default ``data/games``; more
 can be generated with ``uv run splendor-il simulate --games N --out FOLDER``). The process
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 if not __package__:  # run as a script: make the bench package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 DEFAULT_FOLDERS = ["data/games"]
 TARGET_RATIO = 0.5
@@ -112,8 +112,8 @@ def _print_stages(stages: dict[str, float], rows: int, bare: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     import pyarrow.csv as pacsv
+    from bench.measure import tokenize_plain, typed_convert_options
 
-    from bench.measure import _tokenize_plain, _typed_convert_options
     from imitation_learning.per_file.file_processing import process_game_log
     from splendor.log_writer import DIALECTS
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         }
 
     arrow_opts = pacsv.ReadOptions(use_threads=False)
-    typed = _typed_convert_options()
+    typed = typed_convert_options()
     fns: dict[str, tuple[Callable[[Path], object], list[Path]]] = {}
     counts = {}
     for name, (files, base) in sets.items():
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             lambda p: pacsv.read_csv(p, read_options=arrow_opts, convert_options=typed),
             files,
         )
-        fns[f"tokenizer {name}"] = (_tokenize_plain, files)
+        fns[f"tokenizer {name}"] = (tokenize_plain, files)
         fns[f"full {name}"] = (lambda p, cfg=cfg: process_game_log(p, cfg), files)
     best, stages = _measure(fns, sets, args.repeat)
 
