@@ -117,8 +117,11 @@ def pool_client(
     import dask
     from distributed import Client, LocalCluster
 
+    from imitation_learning.tls_check import check_client_tls
+
     with ExitStack() as stack:
         if scheduler_address is not None:
+            check_client_tls(scheduler_address)  # one line, not Dask's TypeError, without certs
             try:
                 client = stack.enter_context(
                     Client(scheduler_address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
