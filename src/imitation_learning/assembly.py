@@ -86,6 +86,7 @@ from imitation_learning.result_cache import (
     record_output,
     run_key,
 )
+from imitation_learning.watched_fetch import run_bounded
 from splendor.errors import Rejection
 
 #: Task name prefixes, as the dashboard and the performance report show them.
@@ -383,8 +384,8 @@ class OnCluster:
         not counted (its replacement runs on the same machine, or fails its tasks)."""
         for _ in range(3):
             try:
-                seen = self.client.run(os.path.isdir, str(folder), on_error="ignore")
-            except OSError:  # a worker's connection closed under the call: ask again
+                seen = run_bounded(self.client, os.path.isdir, str(folder))  # client.run, bounded
+            except OSError:  # a connection closed under the call, or time-out: ask again
                 continue
             return bool(seen) and all(seen.values())
         return False
@@ -434,7 +435,7 @@ class OnCluster:
                 future = self.client.submit(
                     rows_in_memory, future, key=self._key("rows-in-memory", i)
                 )
-            rows = future.result()
+            rows = next(self._as_completed([future]))[1]  # future.result(), never hanging
             written.append(
                 write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
                              plan.scaler)
