@@ -38,15 +38,23 @@ def gather_watched(client, futures: list, *, watch_s: float = WATCH_S) -> list |
 async def _gather_watched(client, futures: list, watch_s: float):
     import asyncio
 
+    from distributed.comm.core import CommClosedError
+
     fetch = asyncio.ensure_future(client._gather(futures))
     try:
-        holders = await client.scheduler.who_has(keys=[f.key for f in futures])
+        try:
+            holders = await client.scheduler.who_has(keys=[f.key for f in futures])
+        except OSError as exc:  # the scheduler is out of reach: as a closed connection
+            raise CommClosedError(f"the scheduler: {exc}") from exc
         while True:
             done, _ = await asyncio.wait({fetch}, timeout=watch_s)
             if done:
                 return fetch.result()
-            await client._run_on_scheduler(_silent_workers_remover())
-            workers = set(await client.scheduler.ncores())
+            try:
+                await _remove_silent_async(client)
+                workers = set(await client.scheduler.ncores())
+            except OSError as exc:
+                raise CommClosedError(f"the scheduler: {exc}") from exc
             if any(not set(held_by) & workers for held_by in holders.values()):
                 return None
     finally:
@@ -84,8 +92,18 @@ def remove_silent_workers(client) -> list[str]:
     scheduler; none if it has none): what the scheduler does itself, but at once rather
     than at its next look, up to a time-to-live later, and without first waiting 30 s for
     the worker's nanny to restart it. What they held is computed again on the others.
-    Returns their addresses."""
-    return client.run_on_scheduler(_silent_workers_remover())
+    Returns their addresses (none where the scheduler cannot run it: Dask's own
+    time-to-live then applies alone)."""
+    return client.sync(_remove_silent_async, client)
+
+
+async def _remove_silent_async(client) -> list[str]:
+    try:
+        return await client._run_on_scheduler(_silent_workers_remover())
+    except OSError:  # the scheduler out of reach: the caller's to handle
+        raise
+    except Exception:  # e.g. it cannot load the function: not the job's failure
+        return []
 
 
 def _silent_workers_remover():
@@ -95,18 +113,21 @@ def _silent_workers_remover():
     async def remove_silent(dask_scheduler):
         import time
 
-        from distributed.scheduler import heartbeat_interval
+        try:
+            from distributed.scheduler import heartbeat_interval
 
-        ttl = dask_scheduler.worker_ttl
-        if not ttl:
+            ttl = dask_scheduler.worker_ttl
+            if not ttl:
+                return []
+            ttl = max(ttl, 10 * heartbeat_interval(len(dask_scheduler.workers)))  # as Dask
+            now = time.time()
+            silent = [a for a, w in dask_scheduler.workers.items() if now - w.last_seen > ttl]
+            for address in silent:
+                await dask_scheduler.remove_worker(
+                    address, stimulus_id=f"splendor-il-silent-worker-{now}", close=False
+                )
+            return silent
+        except Exception:  # another Dask's scheduler: its own time-to-live applies
             return []
-        ttl = max(ttl, 10 * heartbeat_interval(len(dask_scheduler.workers)))  # as Dask does
-        now = time.time()
-        silent = [a for a, ws in dask_scheduler.workers.items() if now - ws.last_seen > ttl]
-        for address in silent:
-            await dask_scheduler.remove_worker(
-                address, stimulus_id=f"splendor-il-silent-worker-{now}", close=False
-            )
-        return silent
 
     return remove_silent
