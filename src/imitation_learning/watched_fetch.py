@@ -41,19 +41,18 @@ async def _gather_watched(client, futures: list, watch_s: float):
     from distributed.comm.core import CommClosedError
 
     fetch = asyncio.ensure_future(client._gather(futures))
+    holders = None  # asked only of a fetch that takes longer than watch_s (a rare one)
     try:
-        try:
-            holders = await client.scheduler.who_has(keys=[f.key for f in futures])
-        except OSError as exc:  # the scheduler is out of reach: as a closed connection
-            raise CommClosedError(f"the scheduler: {exc}") from exc
         while True:
             done, _ = await asyncio.wait({fetch}, timeout=watch_s)
             if done:
                 return fetch.result()
             try:
+                if holders is None:  # a result whose holder is already gone has none
+                    holders = await client.scheduler.who_has(keys=[f.key for f in futures])
                 await _remove_silent_async(client)
                 workers = set(await client.scheduler.ncores())
-            except OSError as exc:
+            except OSError as exc:  # the scheduler is out of reach: as a closed connection
                 raise CommClosedError(f"the scheduler: {exc}") from exc
             if any(not set(held_by) & workers for held_by in holders.values()):
                 return None
