@@ -57,8 +57,16 @@ async def _gather_watched(client, futures: list, watch_s: float):
             if any(not set(held_by) & workers for held_by in holders.values()):
                 return None
     finally:
+        # an abandoned fetch ends later, maybe with an error nobody wants (the scheduler
+        # gone): collect it, or asyncio prints "Task exception was never retrieved"
+        fetch.add_done_callback(_collect)
         if not fetch.done():
             fetch.cancel()
+
+
+def _collect(task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def worker_ttl_s(default: float = 300.0) -> float:
