@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
 
-pytestmark = pytest.mark.slow  # a minute each: the freeze lasts the worker time-to-live
+pytestmark = pytest.mark.slow  # over a minute: the freeze lasts the worker time-to-live
 
 SETTINGS = nc.read_dask_env()
 WORKER_TTL_S = parse_timedelta(SETTINGS["DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL"])
@@ -86,7 +87,7 @@ def freeze_when(cluster, job, look, timeout_s: float = 120) -> float:
     with Client(cluster.scheduler_address, timeout=10) as client:
         while not client.run_on_scheduler(look):
             if job.poll() is not None:
-                raise RuntimeError(f"the job ended before the freeze:\n{job.stderr.read()}")
+                raise RuntimeError(f"the job ended ({job.returncode}) before the freeze")
             if time.monotonic() > deadline:
                 raise TimeoutError("the moment to freeze never came")
             time.sleep(0.01)
@@ -94,56 +95,92 @@ def freeze_when(cluster, job, look, timeout_s: float = 120) -> float:
     return time.monotonic()
 
 
-@pytest.mark.parametrize(
-    "topology, phase",
-    [("flat", "processing"), ("flat", "writes"), ("gated", "processing")],
-    ids=["processing, results from the workers", "writes", "processing, results relayed"],
-)
-def test_frozen_worker_host(games, reference, namespaces, tmp_path, topology, phase):
-    cluster = nc.start_cluster(topology, tmp_path / "cluster", settings=SETTINGS)
+#: case -> (network, phase of the job when worker-a's host freezes)
+CASES = {
+    "processing, results from the workers": ("flat", "processing"),
+    "writes": ("flat", "writes"),
+    "processing, results relayed": ("gated", "processing"),
+}
+
+
+def frozen_run(games: Path, folder: Path, topology: str, phase: str) -> dict:
+    """The job on a fresh cluster of hosts, worker-a's host frozen at ``phase``: its exit
+    code, stderr, output folder and seconds from the freeze to its end (None: it hung)."""
+    cluster = nc.start_cluster(topology, folder / "cluster", settings=SETTINGS)
     try:
         victim = nc.worker_address(cluster, "worker-a")
-        out = tmp_path / "job" / "processed"
+        out = folder / "job" / "processed"
         out.parent.mkdir()
-        config = tmp_path / "config.yaml"
+        config = folder / "config.yaml"
         config.write_text(yaml.safe_dump({"preprocessing": {"files_per_partition": 3}}))
         argv = ["preprocess", "--data-root", str(games), "--output", str(out), "--no-progress"]
         argv += ["--scheduler-address", cluster.scheduler_address, "--config", str(config)]
         argv += ["--no-cache"]
         env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"} | SETTINGS
-        job = subprocess.Popen(
-            [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        try:
-            if phase == "processing":
-                nc.wait_until_mid_run(cluster.scheduler_address, victim, lambda: job.poll() is None)
-                nc.freeze_host(cluster, "worker-a")
-                frozen_at = time.monotonic()
-            else:
-                look = task_on(victim, "write-x-rows", anywhere=True)
-                frozen_at = freeze_when(cluster, job, look)
+        with open(folder / "job.err", "w+") as err_file:  # a file: a full pipe cannot block it
+            job = subprocess.Popen(
+                [*CLI, *argv], stdout=subprocess.DEVNULL, stderr=err_file, text=True, env=env
+            )
             try:
-                _, err = job.communicate(timeout=BOUND_S + 15)
-            except subprocess.TimeoutExpired:
-                job.send_signal(signal.SIGUSR1)
-                time.sleep(2)
-                job.kill()
-                _, err = job.communicate()
-                print(err[-12000:])  # where it hangs
-                pytest.fail(f"the job still runs {BOUND_S + 15:.0f} s after the freeze (hangs)")
-            took = time.monotonic() - frozen_at
-        finally:
-            if job.poll() is None:
-                job.kill()
-                job.communicate()
-        assert "Traceback" not in err, err
-        if job.returncode == 0:
-            assert_same_dataset(out, reference)
-            assert no_leftovers(out)
-        else:
-            assert job.returncode == 4, err
-            assert err.strip().splitlines()[-1].startswith("splendor-il preprocess: "), err
-            assert beside(out) == []
-        assert took <= BOUND_S, f"the job ended {took:.1f} s after the freeze"
+                if phase == "processing":
+                    nc.wait_until_mid_run(
+                        cluster.scheduler_address, victim, lambda: job.poll() is None
+                    )
+                    nc.freeze_host(cluster, "worker-a")
+                    frozen_at = time.monotonic()
+                else:
+                    look = task_on(victim, "write-x-rows", anywhere=True)
+                    frozen_at = freeze_when(cluster, job, look)
+                try:
+                    job.wait(timeout=BOUND_S + 15)
+                    took = time.monotonic() - frozen_at
+                except subprocess.TimeoutExpired:
+                    job.send_signal(signal.SIGUSR1)  # its stacks: where it hangs
+                    time.sleep(2)
+                    took = None
+            finally:
+                if job.poll() is None:
+                    job.kill()
+                    job.wait()
+            err_file.seek(0)
+            return {"code": job.returncode, "err": err_file.read(), "out": out, "took": took}
     finally:
         cluster.close()
+
+
+def test_frozen_worker_host_at_every_phase(games, reference, namespaces, tmp_path):
+    """The three cases at once, each on a cluster of its own (their waits overlap: a
+    minute in all, not three)."""
+    results: dict[str, dict] = {}
+    failures: dict[str, BaseException] = {}
+
+    def case(name: str, topology: str, phase: str, folder: Path) -> None:
+        try:
+            results[name] = frozen_run(games, folder, topology, phase)
+        except BaseException as exc:  # reported below
+            failures[name] = exc
+
+    threads = []
+    for i, (name, (topology, phase)) in enumerate(CASES.items()):
+        folder = tmp_path / f"case-{i}"
+        folder.mkdir()
+        threads.append(threading.Thread(target=case, args=(name, topology, phase, folder)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "a case did not end"
+    assert not failures, failures
+    for name, r in results.items():
+        err = r["err"]
+        assert r["took"] is not None, f"{name}: the job still runs {BOUND_S + 15:.0f} s after " + (
+            f"the freeze (hangs):\n{err[-12000:]}"
+        )
+        assert "Traceback" not in err, f"{name}: {err}"
+        if r["code"] == 0:
+            assert_same_dataset(r["out"], reference)
+            assert no_leftovers(r["out"])
+        else:
+            assert r["code"] == 4, f"{name}: {err}"
+            assert err.strip().splitlines()[-1].startswith("splendor-il preprocess: "), err
+            assert beside(r["out"]) == []
+        assert r["took"] <= BOUND_S, f"{name}: the job ended {r['took']:.1f} s after the freeze"
