@@ -6,6 +6,8 @@
 #
 #   sbatch cluster/slurm-batch.sh /shared/splendor/games /shared/splendor/processed
 #
+# Every connection of the cluster is TLS with mutual authentication, with certificates made
+# for the job (cluster/make-certs.sh; openssl needed on the first node).
 # Adjust the #SBATCH lines (and add -p/-A) to your site. The dashboard listens on
 # 127.0.0.1:8787 of the first node only; reach it with an SSH tunnel through the login node:
 #   ssh -L 8787:127.0.0.1:8787 -J login-node <first node of the job>
@@ -51,7 +53,20 @@ set -a
 # shellcheck source=dask.env
 source "$PROJECT/cluster/dask.env"
 set +a
-dask scheduler --scheduler-file "$SCHEDULER_FILE" ${net_args[@]+"${net_args[@]}"} \
+
+# TLS with mutual authentication (cluster/README.md, "TLS"): the cluster listens on the
+# nodes' network, so only processes holding a certificate of this job's own CA may join
+# or submit work. The CA is made for this job alone, in its run folder (mode 700), and its
+# key deleted once the certificates are signed; the settings are those of
+# cluster/tls.env, with the certificates here instead of /etc/dask-tls.
+TLS_DIR=$RUN_DIR/tls
+"$PROJECT/cluster/make-certs.sh" "$TLS_DIR" 7 >/dev/null
+rm -f "$TLS_DIR/ca.key"
+while IFS='=' read -r name value; do
+    export "$name=${value/#\/etc\/dask-tls/$TLS_DIR}"
+done < <(grep -E '^DASK_[A-Z_]+=' "$PROJECT/cluster/tls.env")
+
+dask scheduler --scheduler-file "$SCHEDULER_FILE" --protocol tls ${net_args[@]+"${net_args[@]}"} \
     --dashboard-address 127.0.0.1:8787 >"$RUN_DIR/scheduler.log" 2>&1 &
 scheduler_pid=$!
 

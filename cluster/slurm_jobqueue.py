@@ -29,6 +29,10 @@ from pathlib import Path
 
 #: The cluster's Dask settings, one ``NAME=value`` a line (see cluster/README.md).
 DASK_ENV_FILE = Path(__file__).resolve().parent / "dask.env"
+#: The TLS settings (mutual authentication), their certificates under :data:`TLS_DIR_IN_FILE`.
+TLS_ENV_FILE = Path(__file__).resolve().parent / "tls.env"
+TLS_DIR_IN_FILE = "/etc/dask-tls"
+MAKE_CERTS = Path(__file__).resolve().parent / "make-certs.sh"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--account", help="SLURM account (-A)")
     p.add_argument("--interface", help="network interface the workers reach the scheduler on")
     p.add_argument("--log-dir", default="slurm-logs", help="where the SLURM job logs go")
+    p.add_argument(
+        "--tls-dir",
+        default=str(Path.home() / ".dask-tls" / "splendor-il"),
+        help="the cluster's certificates, on a filesystem the compute nodes see (made by "
+        "cluster/make-certs.sh there if absent; default ~/.dask-tls/splendor-il)",
+    )
     p.add_argument("--max-games", type=int, help="process only the first N games")
     p.add_argument("--wait-timeout", type=float, default=600, help="seconds to wait for workers")
     return p.parse_args(argv)
@@ -76,6 +86,22 @@ def config_keys(settings: dict[str, str]) -> dict[str, object]:
     }
 
 
+def tls_settings(tls_dir: str | Path) -> dict[str, str]:
+    """``cluster/tls.env`` with its certificates in ``tls_dir`` instead of /etc/dask-tls."""
+    return {
+        name: value.replace(TLS_DIR_IN_FILE, str(tls_dir), 1)
+        for name, value in dask_settings(TLS_ENV_FILE).items()
+    }
+
+
+def ensure_certificates(tls_dir: str | Path) -> None:
+    """The CA and the certificates in ``tls_dir``, made by cluster/make-certs.sh if absent."""
+    import subprocess
+
+    if not (Path(tls_dir) / "ca.crt").is_file():
+        subprocess.run(["bash", str(MAKE_CERTS), str(tls_dir)], check=True)
+
+
 def make_cluster(args: argparse.Namespace):
     """A ``SLURMCluster`` whose jobs each run ``workers_per_job`` one-thread workers."""
     import dask
@@ -87,9 +113,17 @@ def make_cluster(args: argparse.Namespace):
     # The cluster's settings (cluster/dask.env): set for the whole of this process, which
     # runs the scheduler and the job (the comm time-outs apply to every connection opened);
     # the workers get them as environment variables in their job script.
-    settings = dask_settings()
+    # TLS with mutual authentication (cluster/README.md, "TLS"): the scheduler listens on
+    # the login node's network, so only holders of the cluster CA's certificates may join
+    # (the workers, by the variables of their job script) or submit work (this process).
+    from distributed.security import Security
+
+    ensure_certificates(args.tls_dir)
+    settings = dask_settings() | tls_settings(args.tls_dir)
     dask.config.set(config_keys(settings))
     return SLURMCluster(
+        protocol="tls://",
+        security=Security(),  # from the configuration just set: require_encryption, the files
         queue=args.queue,
         account=args.account,
         cores=n,  # threads per job ...

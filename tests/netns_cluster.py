@@ -334,12 +334,15 @@ def start_cluster(
     settings: dict[str, str] | None = None,
     rate_mbit: int | None = None,
     timeout_s: float = 90,
+    scheme: str = "tcp",
 ) -> SimulatedCluster:
     """Build the hosts and start the scheduler and one worker per worker host; return once
     both workers are connected. On any failure everything built so far is removed.
 
     ``settings``: the processes' ``DASK_*`` environment (default: ``cluster/dask.env``);
-    ``rate_mbit``: each host's link limited to that many Mbit/s each way."""
+    ``rate_mbit``: each host's link limited to that many Mbit/s each way; ``scheme``: the
+    addresses' (``tls`` with the settings of :func:`tls_settings`; this process then needs
+    the client's TLS settings in its Dask config)."""
     if topology not in ("flat", "gated"):
         raise ValueError(f"topology must be 'flat' or 'gated', got {topology!r}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -368,14 +371,14 @@ def start_cluster(
             "--dashboard-address",
             "127.0.0.1:0",
         )
-        cluster.scheduler_address = f"tcp://{sched.address}:{SCHEDULER_PORT}"
+        cluster.scheduler_address = f"{scheme}://{sched.address}:{SCHEDULER_PORT}"
         for host in cluster.workers:
             reach = f"10.214.{host.address.split('.')[2]}.1" if topology == "gated" else None
             _launch(
                 cluster,
                 host.role,
                 "worker",
-                f"tcp://{reach or sched.address}:{SCHEDULER_PORT}",
+                f"{scheme}://{reach or sched.address}:{SCHEDULER_PORT}",
                 "--nthreads",
                 "1",
                 "--nworkers",
@@ -430,7 +433,7 @@ def worker_address(cluster: SimulatedCluster, role: str) -> str:
         (address,) = [
             a
             for a in client.scheduler_info(n_workers=-1)["workers"]
-            if a.startswith(f"tcp://{cluster.hosts[role].address}:")
+            if a.split("://", 1)[-1].startswith(f"{cluster.hosts[role].address}:")
         ]
     return address
 
@@ -471,3 +474,52 @@ def wait_until_removed(scheduler_address: str, worker: str, timeout_s: float = 3
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{worker} still counted after {timeout_s} s")
             time.sleep(0.05)
+
+
+# --- TLS, and processes that are not the cluster's --------------------------------------
+
+#: ``cluster/tls.env`` with its certificates in a folder: ``tls_settings(folder)``.
+tls_settings = _settings.tls_settings
+#: ``cluster/make-certs.sh``: a CA and certificates for every role.
+MAKE_CERTS = ROOT / "cluster" / "make-certs.sh"
+
+
+def make_certificates(folder: Path) -> Path:
+    """A CA and the certificates of every role in ``folder`` (``cluster/make-certs.sh``)."""
+    subprocess.run(["bash", str(MAKE_CERTS), str(folder)], check=True, capture_output=True)
+    return folder
+
+
+def start_foreign_worker(
+    cluster: SimulatedCluster, role: str, name: str, env: dict[str, str], scheduler: str
+) -> subprocess.Popen:
+    """A ``dask worker`` that is not one of the cluster's, on host ``role``, with exactly
+    the ``DASK_*`` settings ``env`` (none of the cluster's), trying to join ``scheduler``;
+    its output in ``<folder>/<name>.log``. The caller stops it (``os.killpg``); the
+    host's teardown kills it in any case."""
+    host = cluster.hosts[role]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    with open(cluster.folder / f"{name}.log", "wb") as log:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", host.netns, DASK, "worker", scheduler, "--nthreads", "1",
+             "--host", host.address, "--name", name, "--no-dashboard", "--no-nanny",
+             "--local-directory", str(cluster.folder / name), "--death-timeout", "120"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**base, **env},
+            start_new_session=True,
+        )
+
+
+def freeze_host(cluster: SimulatedCluster, role: str, frozen: bool = True) -> list[int]:
+    """SIGSTOP (or SIGCONT) every process of the host: it hangs, as a stopped VM or a hung
+    file system, but its kernel still acknowledges TCP (packets, keepalive probes);
+    returns the pids."""
+    pids = [int(p) for p in ip("netns", "pids", cluster.hosts[role].netns).split()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    return pids

@@ -52,8 +52,11 @@ def test_expected_files_exist() -> None:
         "slurm_jobqueue.py",
         "slurm-batch.sh",
         "README.md",
+        "make-certs.sh",
+        "tls.env",
     } <= names
     assert os.access(CLUSTER / "local-cluster.sh", os.X_OK)
+    assert os.access(CLUSTER / "make-certs.sh", os.X_OK)
     assert os.access(CLUSTER / "slurm-batch.sh", os.X_OK)
 
 
@@ -70,7 +73,7 @@ def test_no_hyphenated_dask_commands_anywhere() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("script", ["local-cluster.sh", "slurm-batch.sh"])
+@pytest.mark.parametrize("script", ["local-cluster.sh", "slurm-batch.sh", "make-certs.sh"])
 def test_shell_scripts_parse_and_are_strict(script: str) -> None:
     path = CLUSTER / script
     result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
@@ -112,7 +115,7 @@ def test_dockerignore_keeps_the_build_inputs_and_drops_the_rest() -> None:
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {".git", ".venv", "data", ".dask-cluster"} <= patterns
+    assert {".git", ".venv", "data", ".dask-cluster", "cluster/tls"} <= patterns  # no keys
     for needed in ("pyproject.toml", "uv.lock", "src", "README.md", "cluster"):
         assert needed not in patterns
 
@@ -151,7 +154,7 @@ def test_compose_scheduler(compose: dict) -> None:
 def test_compose_worker_is_single_threaded_and_scalable(compose: dict) -> None:
     worker = compose["services"]["worker"]
     command = [str(a) for a in worker["command"]]
-    assert command[:3] == ["dask", "worker", "tcp://scheduler:8786"]
+    assert command[:3] == ["dask", "worker", "tls://scheduler:8786"]
     assert flag_value(command, "--nthreads") == "1"
     assert flag_value(command, "--nworkers") == "1"
     # `--scale worker=N` needs no fixed container name or host port.
@@ -167,14 +170,14 @@ def test_compose_job_runs_preprocess_on_the_cluster(compose: dict) -> None:
         "splendor-il",
         "preprocess",
         "--scheduler-address",
-        "tcp://scheduler:8786",
+        "tls://scheduler:8786",
     ]
     assert flag_value(command, "--data-root") == "/data/games"
     assert flag_value(command, "--output") == "/data/processed"
     # The flags really exist in the project's CLI.
     args = build_parser().parse_args(command[1:])
     assert args.command == "preprocess"
-    assert args.scheduler_address == "tcp://scheduler:8786"
+    assert args.scheduler_address == "tls://scheduler:8786"
     assert args.data_root == "/data/games"
     assert args.output == "/data/processed"
 
@@ -252,6 +255,7 @@ def restore_dask_config():
     import copy
 
     import dask
+    import distributed  # noqa: F401  (its defaults loaded first: kept, not cleared, below)
 
     saved = copy.deepcopy(dask.config.config)
     yield
@@ -260,7 +264,7 @@ def restore_dask_config():
 
 
 def test_slurm_example_builds_one_thread_workers(
-    monkeypatch: pytest.MonkeyPatch, restore_dask_config
+    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
 ) -> None:
     created: dict = {}
 
@@ -274,6 +278,7 @@ def test_slurm_example_builds_one_thread_workers(
     example = load_slurm_example()
     args = example.parse_args(
         ["--data-root", "/shared/games", "--jobs", "3", "--workers-per-job", "2"]
+        + ["--tls-dir", str(tmp_path / "tls")]
     )
     assert args.jobs == 3
     example.make_cluster(args)
@@ -355,16 +360,16 @@ def test_every_deployment_takes_the_dask_settings_from_dask_env(compose, helm) -
     # Compose: every service (scheduler, workers, the job) reads the file, and nothing
     # overrides it
     for name, service in compose["services"].items():
-        assert service["env_file"] == "dask.env", name
+        assert service["env_file"][0] == "dask.env", name
         assert not any(k in settings for k in service.get("environment", {})), name
     # Helm: the scheduler and the workers both carry every setting, with the file's values
     for role in ("scheduler", "worker"):
-        env = {e["name"]: e["value"] for e in helm[role]["env"]}
+        env = {e["name"]: e.get("value") for e in helm[role]["env"]}
         assert {k: env.get(k) for k in settings} == settings, role
 
 
 def test_slurm_example_gives_the_settings_to_scheduler_job_and_workers(
-    monkeypatch: pytest.MonkeyPatch, restore_dask_config
+    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
 ) -> None:
     import dask
 
@@ -381,7 +386,9 @@ def test_slurm_example_gives_the_settings_to_scheduler_job_and_workers(
         sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
     )
     example = load_slurm_example()
-    example.make_cluster(example.parse_args(["--data-root", "/shared/games"]))
+    example.make_cluster(
+        example.parse_args(["--data-root", "/shared/games", "--tls-dir", str(tmp_path / "tls")])
+    )
     settings = dask_env()
     for name, value in settings.items():
         assert f"export {name}={value}" in created["job_script_prologue"]
@@ -400,3 +407,193 @@ def test_readme_documents_every_setting() -> None:
     for name, value in dask_env().items():
         key = config_key(name)
         assert key in section and value in section, key
+
+
+# --- TLS with mutual authentication (cluster/tls.env, cluster/make-certs.sh) --------------
+
+TLS_DIR_IN_FILE = "/etc/dask-tls"
+ROLES = ("scheduler", "worker", "client")
+
+
+def tls_env() -> dict[str, str]:
+    settings = {}
+    for line in (CLUSTER / "tls.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, value = line.partition("=")
+            assert sep and name == name.strip() and value == value.strip(), line
+            settings[name] = value
+    return settings
+
+
+def role_variables(role: str) -> set[str]:
+    """The variables a process of ``role`` needs: the common ones, the CA, its own pair."""
+    return {
+        name
+        for name in tls_env()
+        if "__TLS__" not in name or name.endswith("__CA_FILE") or f"__{role.upper()}__" in name
+    }
+
+
+def test_tls_env_names_real_settings_requiring_tls_everywhere() -> None:
+    import dask
+    import distributed  # noqa: F401
+
+    settings = tls_env()
+    for name in settings:
+        dask.config.get(config_key(name))  # each a key of Dask's own configuration
+    parsed = dask.config.collect_env(settings)
+
+    def get(key):
+        return dask.config.get(key, config=parsed)
+
+    assert get("distributed.comm.require-encryption") is True
+    assert get("distributed.comm.default-scheme") == "tls"
+    assert get("distributed.comm.tls.ca-file") == f"{TLS_DIR_IN_FILE}/ca.crt"
+    for role in ROLES:
+        assert get(f"distributed.comm.tls.{role}.cert") == f"{TLS_DIR_IN_FILE}/{role}.crt"
+        assert get(f"distributed.comm.tls.{role}.key") == f"{TLS_DIR_IN_FILE}/{role}.key"
+    assert not set(settings) & set(dask_env())  # the two files set different things
+
+
+def test_make_certs_signs_a_pair_for_every_role_with_its_own_ca(tmp_path: Path) -> None:
+    import ssl
+
+    folder = tmp_path / "tls"
+    script = CLUSTER / "make-certs.sh"
+    done = subprocess.run([str(script), str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{name}.{ext}" for name in ("ca", *ROLES) for ext in ("crt", "key")
+    )
+    assert folder.stat().st_mode & 0o077 == 0
+    for name in ("ca", *ROLES):
+        assert (folder / f"{name}.key").stat().st_mode & 0o077 == 0, name  # keys: owner only
+    for role in ROLES:
+        verify = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(folder / "ca.crt"), str(folder / f"{role}.crt")],
+            capture_output=True,
+            text=True,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        # the pair loads as Dask loads it (both ways: every process listens and connects)
+        for purpose in (ssl.Purpose.SERVER_AUTH, ssl.Purpose.CLIENT_AUTH):
+            ctx = ssl.create_default_context(purpose, cafile=str(folder / "ca.crt"))
+            ctx.load_cert_chain(folder / f"{role}.crt", folder / f"{role}.key")
+    # a second CA is another authority: it does not sign the first one's certificates
+    other = tmp_path / "other"
+    subprocess.run([str(script), str(other)], capture_output=True, check=True)
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(other / "ca.crt"), str(folder / "worker.crt")],
+        capture_output=True,
+    )
+    assert verify.returncode != 0
+    # existing files are never overwritten
+    before = (folder / "ca.key").read_bytes()
+    again = subprocess.run([str(script), str(folder)], capture_output=True, text=True)
+    assert again.returncode == 1 and "not overwriting" in again.stderr
+    assert (folder / "ca.key").read_bytes() == before
+    usage = subprocess.run([str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_compose_runs_tls_with_mutual_authentication(compose: dict) -> None:
+    services = compose["services"]
+    command = [str(a) for a in services["scheduler"]["command"]]
+    assert flag_value(command, "--protocol") == "tls"
+    for name, role in (("scheduler", "scheduler"), ("worker", "worker"), ("job", "client")):
+        service = services[name]
+        assert service["env_file"] == ["dask.env", "tls.env"], name
+        mounts = {
+            target: source
+            for source, target, *mode in (v.split(":") for v in service["volumes"])
+            if target.startswith(TLS_DIR_IN_FILE)
+        }
+        # the CA's certificate and the role's own pair, read-only; no other key, no CA key
+        assert mounts == {
+            f"{TLS_DIR_IN_FILE}/{f}": f"./tls/{f}" for f in ("ca.crt", f"{role}.crt", f"{role}.key")
+        }, name
+        assert all(v.endswith(":ro") for v in service["volumes"] if TLS_DIR_IN_FILE in v)
+        # every address of a peer is tls://
+        assert not any("tcp://" in str(a) for a in service["command"]), name
+    assert "tls://scheduler:8786" in services["worker"]["command"]
+
+
+def test_helm_runs_tls_with_mutual_authentication(helm: dict) -> None:
+    settings = tls_env()
+    assert flag_value([str(a) for a in helm["scheduler"]["extraArgs"]], "--protocol") == "tls"
+    for role in ("scheduler", "worker"):
+        env = {e["name"]: e for e in helm[role]["env"]}
+        tls_names = {n for n in env if n in settings}
+        assert tls_names == role_variables(role), role
+        for name in tls_names:
+            if "__TLS__" in name:  # the PEM text from the Secret, under the file's name
+                ref = env[name]["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == "splendor-tls"
+                assert ref["key"] == settings[name].removeprefix(f"{TLS_DIR_IN_FILE}/"), name
+            else:
+                assert env[name]["value"] == settings[name], name
+    text = (CLUSTER / "helm-values.yaml").read_text()
+    assert "tcp://" not in text and "tls://splendor-scheduler:8786" in text
+    assert "ca.key" not in text  # the CA's key never goes into the Secret
+
+
+def test_slurm_batch_script_runs_tls_with_a_ca_of_its_own(tmp_path: Path) -> None:
+    text = (CLUSTER / "slurm-batch.sh").read_text()
+    assert "tcp://" not in text
+    made = text.index('"$PROJECT/cluster/make-certs.sh" "$TLS_DIR"')
+    assert text.index('rm -f "$TLS_DIR/ca.key"') > made
+    assert re.search(r"^dask scheduler --scheduler-file \S+ --protocol tls ", text, re.M)
+    assert made < text.index("\ndask scheduler") < text.index("splendor-il preprocess")
+    # the lines that turn tls.env into this job's variables, run as the script runs them
+    start = text.index("while IFS='=' read -r name value")
+    block = text[start : text.index("\n\n", start)]
+    probe = f"set -euo pipefail\nPROJECT={ROOT}\nTLS_DIR={tmp_path}\n{block}\nenv\n"
+    env = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    got = dict(
+        line.split("=", 1) for line in env.stdout.splitlines() if line.startswith("DASK_")
+    )
+    want = {n: v.replace(TLS_DIR_IN_FILE, str(tmp_path)) for n, v in tls_env().items()}
+    assert {n: got.get(n) for n in want} == want
+
+
+def test_slurm_example_runs_tls_with_mutual_authentication(
+    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
+) -> None:
+    import dask
+
+    created: dict = {}
+
+    class FakeSLURMCluster:
+        def __init__(self, **kwargs):
+            created.update(kwargs)
+
+    monkeypatch.setitem(
+        sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
+    )
+    example = load_slurm_example()
+    folder = tmp_path / "tls"
+    example.make_cluster(example.parse_args(["--data-root", "/x", "--tls-dir", str(folder)]))
+    assert (folder / "ca.crt").is_file()  # made by make-certs.sh
+    assert created["protocol"] == "tls://"
+    security = created["security"]
+    assert security.require_encryption is True
+    assert security.tls_ca_file == str(folder / "ca.crt")
+    for role in ROLES:
+        assert getattr(security, f"tls_{role}_cert") == str(folder / f"{role}.crt")
+        assert getattr(security, f"tls_{role}_key") == str(folder / f"{role}.key")
+    for name, value in tls_env().items():  # the workers' job script
+        value = value.replace(TLS_DIR_IN_FILE, str(folder))
+        assert f"export {name}={value}" in created["job_script_prologue"]
+    # the job runs in this process: its client certificate is in the configuration
+    assert dask.config.get("distributed.comm.tls.client.cert") == str(folder / "client.crt")
+    # and made once: a second cluster keeps the certificates
+    before = (folder / "ca.crt").read_bytes()
+    example.make_cluster(example.parse_args(["--data-root", "/x", "--tls-dir", str(folder)]))
+    assert (folder / "ca.crt").read_bytes() == before
+
+
+def test_local_cluster_stays_plain_tcp_on_loopback() -> None:
+    text = (CLUSTER / "local-cluster.sh").read_text()
+    assert "tls.env" not in text
+    hosts = re.findall(r"--host (\S+)", text)
+    assert hosts and set(hosts) == {"127.0.0.1"}

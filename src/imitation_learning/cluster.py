@@ -117,8 +117,11 @@ def pool_client(
     import dask
     from distributed import Client, LocalCluster
 
+    from imitation_learning.tls_check import check_client_tls
+
     with ExitStack() as stack:
         if scheduler_address is not None:
+            check_client_tls(scheduler_address)  # one line, not Dask's TypeError, without certs
             try:
                 client = stack.enter_context(
                     Client(scheduler_address, timeout=CONNECT_TIMEOUT_S, set_as_default=True)
@@ -172,8 +175,10 @@ def warm_up(client, worker_setup: Callable[[], None]) -> None:
     """Run ``worker_setup`` on every worker now (e.g. imports), as an optimisation only: a
     worker lost meanwhile, or a setup that fails, is not an error (Dask replaces the worker,
     and the first task on a worker does the same work anyway)."""
+    from imitation_learning.watched_fetch import run_bounded
+
     try:
-        client.run(worker_setup, on_error="ignore")
+        run_bounded(client, worker_setup)  # client.run, bounded: a frozen worker never answers
     except (OSError, TimeoutError):  # the connection to a worker closed under the call
         pass
 
@@ -208,6 +213,8 @@ def results_as_completed(
     from distributed import as_completed
     from distributed.comm.core import CommClosedError
 
+    from imitation_learning.watched_fetch import gather_watched, remove_silent_workers
+
     done = as_completed(futures, loop=client.loop)
     last_look = time.monotonic()
     without_workers_since: float | None = None
@@ -215,13 +222,16 @@ def results_as_completed(
         if done.has_ready():
             batch = done.next_batch(block=False)
             try:
-                results = client.gather(batch)
+                results = gather_watched(client, batch)  # None: a holder left (frozen host)
             except (CommClosedError, CancelledError) as exc:
                 raise _scheduler_lost(client, exc) from None
             except OSError as exc:  # a task's own error (FileNotFoundError...), unless the
                 if client.status in ("running", "connecting"):  # scheduler went with it
                     raise
                 raise _scheduler_lost(client, exc) from None
+            if results is None:  # lost with their worker: wait for them to be computed again
+                done.update(batch)
+                continue
             yield from zip(batch, results, strict=True)
             last_look, without_workers_since = time.monotonic(), None
             continue
@@ -230,6 +240,7 @@ def results_as_completed(
             continue
         last_look = time.monotonic()
         try:
+            remove_silent_workers(client)  # a frozen host's worker, past its time-to-live
             workers = len(client.nthreads())
         except (OSError, TimeoutError) as exc:
             raise _scheduler_lost(client, exc) from None

@@ -234,6 +234,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         check_output_dir,
         check_scheduler_address,
     )
+    from imitation_learning.tls_check import check_client_tls
 
     if getattr(args, "out_of_core", None):
         print(
@@ -249,6 +250,7 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         files = discover_csv_files(cfg.data.data_root, cfg.preprocessing.max_games)
         check_output_dir(cfg.data.processed_dir)
         check_scheduler_address(resolve_scheduler_address(cfg))
+        check_client_tls(resolve_scheduler_address(cfg))  # tls://: certificates in Dask's config
         cache_dir = cache_dir_of(args, cfg)
         if cache_dir is not None:
             check_cache_dir(cache_dir, cfg.data.processed_dir)

@@ -54,6 +54,7 @@ from imitation_learning.partition_writes import (
     write_x_rows,
 )
 from imitation_learning.result_cache import CacheCounts, CacheSpec
+from imitation_learning.watched_fetch import run_bounded
 
 #: The subfolder of the save's temporary folder holding the spill files between the phases.
 SPILL_FOLDER = ".spill"
@@ -215,8 +216,8 @@ class OnCluster:
         not counted (its replacement runs on the same machine, or fails its tasks)."""
         for _ in range(3):
             try:
-                seen = self.client.run(os.path.isdir, str(folder), on_error="ignore")
-            except OSError:  # a worker's connection closed under the call: ask again
+                seen = run_bounded(self.client, os.path.isdir, str(folder))  # client.run, bounded
+            except OSError:  # a connection closed under the call, or time-out: ask again
                 continue
             return bool(seen) and all(seen.values())
         return False
@@ -266,9 +267,9 @@ class OnCluster:
                 future = self.client.submit(
                     rows_in_memory_task, future, key=self._key("rows-in-memory", i)
                 )
-                rows = future.result()
-            else:
-                (rows,) = future.result()  # a partition of the bag: its one element
+                rows = next(self._as_completed([future]))[1]  # future.result(), never hanging
+            else:  # a partition of the bag: its one element
+                (rows,) = next(self._as_completed([future]))[1]
             written.append(
                 write_x_rows(rows, plan.group_split[i], targets(files, plan.first_row[i]),
                              plan.scaler)
