@@ -34,6 +34,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 from tqdm.auto import tqdm
 
+from imitation_learning.allocator import tuned
 from imitation_learning.cluster import pool_client, results_as_completed
 from imitation_learning.config import validate_config
 from imitation_learning.per_file.results import FileResult, pack_features
@@ -135,6 +136,7 @@ def _attach_report(result: FileResult) -> None:
 FILE_INDEX_ATTR = "file_index"
 
 
+@tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def process_partition(
     paths: Sequence[str],
     config: dict,

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.allocator import tuned
 from imitation_learning.dataset.feature_matrix import CONTINUOUS, build_feature_matrix
 from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS
@@ -186,6 +187,7 @@ def spill_name(paths: Sequence[str], config: Mapping) -> str:
 GROUP_FILES = 32
 
 
+@tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def process_partition_rows(
     paths: Sequence[str],
     config: dict,
@@ -510,6 +512,7 @@ class SplitFile:
     first_row: int
 
 
+@tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def write_x_rows(
     rows: PartitionRows,
     group_split: np.ndarray,
