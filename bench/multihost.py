@@ -5,7 +5,7 @@ and what losing a worker host mid-run costs.
     sudo uv run python bench/multihost.py [--games 1000] [--repeat 3] [--disruptions 2]
                                           [--with-defaults] [--rate-mbit 1000]
 
-Needs root (``ip netns add``). The hosts are those of the tests (``tests/netns_cluster.py``):
+Needs root (``ip netns add``). The hosts are those of the tests (``cluster/netns.py``):
 a scheduler host and two worker hosts (``dask worker`` under a nanny, one thread), with the
 settings of ``cluster/dask.env``; the job runs here, on its own host, as the command line
 (``splendor-il preprocess``, a fresh interpreter per run, with the same settings). Every run
@@ -31,6 +31,7 @@ run; the "CPU use" column says how much the other processes on the machine left 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -42,13 +43,26 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for extra in (REPO, REPO / "tests"):  # ``bench`` and the simulated hosts of the tests
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+if not __package__:  # run as a script: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import netns_cluster as nc  # noqa: E402
 from bench.datasets import get_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_netns():
+    """``cluster/netns.py``, the simulated hosts (a file of ``cluster/``, loaded by path)."""
+    name = "cluster_netns"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "cluster" / "netns.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: its dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+nc = _load_netns()
 
 #: The command line in a fresh interpreter; ``FORCE_RELAY`` overrules the reachability probe.
 _JOB = """

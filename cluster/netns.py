@@ -1,5 +1,9 @@
 """A Dask cluster on simulated hosts: Linux network namespaces joined by a bridge.
 
+Used by the multi-host tests (``tests/test_multihost.py``) and benchmark
+(``bench/multihost.py``); a file of this folder, not a package: load it by path
+(``importlib.util.spec_from_file_location``), as they do. Needs root and Linux.
+
 One namespace per host, each with its own network stack and addresses, all on this
 machine's filesystem (as over a shared filesystem). The job's host is the root namespace.
 
@@ -50,10 +54,10 @@ _counter = itertools.count(1)
 
 
 def _cluster_settings_module():
-    """``cluster/slurm_jobqueue.py``, which owns reading ``cluster/dask.env`` (a script of the
-    cluster folder, not a package: loaded by path)."""
+    """``cluster/slurm_jobqueue.py``, which owns reading ``cluster/dask.env`` (a script of
+    this folder, not a package: loaded by path)."""
     spec = importlib.util.spec_from_file_location(
-        "slurm_jobqueue", ROOT / "cluster" / "slurm_jobqueue.py"
+        "slurm_jobqueue", Path(__file__).resolve().parent / "slurm_jobqueue.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
