@@ -119,6 +119,7 @@ class _Allocator:
         self.libc = None
         self.fixed: dict[int, int] | None = None
         self.checked = False
+        self.enabled = True
 
     def enter(self) -> None:
         with self.lock:
@@ -126,7 +127,7 @@ class _Allocator:
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
-            if self.saved is not None:
+            if self.saved is not None or not self.enabled:
                 return
             if not self.checked:  # once per process: the environment it started with
                 self.checked = True
@@ -179,6 +180,12 @@ def tuned(func: F) -> F:
             _allocator.leave()
 
     return wrapper  # type: ignore[return-value]
+
+
+def set_tuning(on: bool) -> None:
+    """Let :func:`tuned` tune this process's allocator (the default) or not (to measure
+    what it saves: ``client.run(set_tuning, False)`` on a cluster's workers)."""
+    _allocator.enabled = bool(on)
 
 
 def state() -> str:
