@@ -17,8 +17,10 @@ cache) runs on each cluster in turn, round after round (interleaved, all in one 
 
 Per run: rows read / seconds the ``process-partition`` tasks computed (summed over the
 workers) = the per-file step's rows/s per worker, its ratio to the ``own`` run of the same
-round, the processing time (phase 1, as the job times it), the write tasks' rows/s per
-worker (phase 2), and the workers' minor page faults over the run (``/proc/<pid>/stat``).
+round; rows read / CPU seconds of the workers over the whole run (both phases: less
+sensitive to the other processes of a shared machine) and its ratio; the processing time
+(phase 1, as the job times it), the write tasks' rows/s per worker (phase 2), and the
+workers' minor page faults over the run (``/proc/<pid>/stat``).
 Every run's files must be byte-identical to the first run's (``stats.json`` aside).
 ``--json`` writes ``bench/results/any_cluster.json``.
 
@@ -73,7 +75,9 @@ def dask_command_cluster(workers: int, folder: Path):
     env = _dask_defaults_env()
     procs = []
     try:
-        common = dict(stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        # in this process's session, as the job's own cluster: with the kernel's autogroup
+        # scheduling, a session of its own would get its own share of a busy machine
+        common = dict(stdin=subprocess.DEVNULL, env=env)
         with open(folder / "scheduler.log", "wb") as log:
             procs.append(
                 subprocess.Popen(

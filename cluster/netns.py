@@ -188,6 +188,7 @@ class SimulatedCluster:
     scheduler_address: str = ""  # as the job reaches it
     processes: list[subprocess.Popen] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    new_session: bool = True  # each process in a session of its own (see start_cluster)
 
     @property
     def workers(self) -> list[Host]:
@@ -324,7 +325,7 @@ def _launch(cluster: SimulatedCluster, role: str, *args: str) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **cluster.env},
-            start_new_session=True,
+            start_new_session=cluster.new_session,
         )
     cluster.processes.append(proc)
 
@@ -336,18 +337,23 @@ def start_cluster(
     settings: dict[str, str] | None = None,
     rate_mbit: int | None = None,
     timeout_s: float = 90,
+    new_session: bool = True,
 ) -> SimulatedCluster:
     """Build the hosts and start the scheduler and one worker per worker host; return once
     both workers are connected. On any failure everything built so far is removed.
 
     ``settings``: the processes' ``DASK_*`` environment (default: ``cluster/dask.env``);
-    ``rate_mbit``: each host's link limited to that many Mbit/s each way."""
+    ``rate_mbit``: each host's link limited to that many Mbit/s each way.
+    ``new_session=False``: the processes stay in this process's session. With the kernel's
+    autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``) every session gets
+    an equal share of a busy machine: hosts in sessions of their own get more of it than a
+    job whose workers share its session (a benchmark compares them in one session)."""
     if topology not in ("flat", "gated"):
         raise ValueError(f"topology must be 'flat' or 'gated', got {topology!r}")
     folder.mkdir(parents=True, exist_ok=True)
     env = read_dask_env() if settings is None else dict(settings)
     env.pop("DASK_SCHEDULER_ADDRESS", None)
-    cluster = SimulatedCluster(topology=topology, folder=folder, env=env)
+    cluster = SimulatedCluster(topology=topology, folder=folder, env=env, new_session=new_session)
     tag = f"{os.getpid()}x{next(_counter)}"
     try:
         with open(_LOCK, "w") as lock:

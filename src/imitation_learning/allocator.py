@@ -205,3 +205,4 @@ def _is_glibc() -> bool:
         return bool(os.confstr("CS_GNU_LIBC_VERSION"))
     except (ValueError, OSError):
         return False
+
