@@ -67,7 +67,9 @@ t = threading.Thread(target=work); t.start(); t.join()
 out["right_after"] = allocator.state()
 time.sleep(allocator.IDLE_S + 0.5)
 out["idle"] = allocator.state()
-allocator.set_tuning(False)
+allocator.tuned(loop)()
+allocator.set_tuning(False)  # at once, not once idle
+out["off_at_once"] = allocator.state()
 out["off"] = allocator.tuned(loop)()
 print(json.dumps(out))
 """
@@ -96,6 +98,7 @@ def test_a_task_on_a_worker_with_dasks_setting_reuses_freed_memory() -> None:
     assert tuned < plain / 10 and nested < plain / 10  # the memory of the last one, reused
     assert out["right_after"] == "tuned"  # partitions follow each other: kept a moment
     assert out["idle"] == "fixed"  # then the process's own setting is back
+    assert out["off_at_once"] == "fixed"
     faults_off, state_off = out["off"]
     assert state_off == "fixed" and faults_off > plain / 2  # set_tuning(False): left alone
 

@@ -154,6 +154,8 @@ class _Allocator:
                 return
             for param, value in self.saved.items():
                 self.libc.mallopt(param, value)
+            if self.timer is not None:
+                self.timer.cancel()
             self.saved, self.timer = None, None
             self.libc.malloc_trim(0)
 
@@ -186,6 +188,8 @@ def set_tuning(on: bool) -> None:
     """Let :func:`tuned` tune this process's allocator (the default) or not (to measure
     what it saves: ``client.run(set_tuning, False)`` on a cluster's workers)."""
     _allocator.enabled = bool(on)
+    if not on:  # no task running: the process's own thresholds back now, not once idle
+        _allocator.idle()
 
 
 def state() -> str:
