@@ -17,9 +17,10 @@ first run of each (its processing shown apart: the workers' warm-up):
 - ``local``: the job's own cluster (2 worker processes on this machine, started by the job);
 - ``loopback``: ``cluster/local-cluster.sh`` (the same ``dask`` commands, all on 127.0.0.1);
 - ``hosts, direct``: workers the job reaches (the probe says so): results from the workers;
-- ``hosts, direct, allocator not tuned``: the same, the job's malloc tuning turned off on
-  the workers (``allocator.set_tuning(False)``): what Dask's ``MALLOC_TRIM_THRESHOLD_``
-  costs there;
+- ``hosts, direct, allocator not tuned``: the same on a second cluster of hosts whose
+  workers have the job's malloc tuning turned off from the start
+  (``allocator.set_tuning(False)``): what Dask's ``MALLOC_TRIM_THRESHOLD_`` costs there,
+  as before the tuning;
 - ``hosts, relay (forced)``: the same hosts, the probe overruled: results via the scheduler;
 - ``hosts behind the scheduler``: workers on a network the job cannot reach: relayed.
 
@@ -91,18 +92,13 @@ def run_job(
     relay: bool = False,
     on_start=None,
     settings: dict[str, str] | None = None,
-    tuning: bool = True,
 ):
     """One run of ``splendor-il preprocess --no-cache``; (wall seconds, the job's timings).
-    On a cluster the job gets the cluster's settings (``cluster/dask.env`` unless given).
-    ``tuning=False``: the workers' allocator left as it is during the run
-    (``allocator.set_tuning``)."""
+    On a cluster the job gets the cluster's settings (``cluster/dask.env`` unless given)."""
     config = out.parent / "config.yaml"
     config.write_text(json.dumps({"reader": {"blind_reserve_base": BLIND_RESERVE_BASE[0]}}))
     argv = ["preprocess", "--config", str(config), "--data-root", str(root), "--no-cache"]
     argv += ["--output", str(out), "--no-progress", "--dashboard-address", "127.0.0.1:0"]
-    if not tuning:
-        _set_tuning(address, False)
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     if address is not None:
         argv += ["--scheduler-address", address]
@@ -125,8 +121,6 @@ def run_job(
     wall = time.perf_counter() - t0
     if helper:
         helper.join(timeout=60)
-    if not tuning:
-        _set_tuning(address, True)
     if job.returncode != 0:
         raise RuntimeError(f"the job failed ({job.returncode}):\n{err[-3000:]}")
     timings = json.loads((out / "stats.json").read_text())["timings"]
@@ -187,6 +181,7 @@ def loopback_cluster(folder: Path):
 
 
 LOCAL = "local (the job's own cluster)"
+UNTUNED = "hosts, direct, allocator not tuned"
 #: The variants of the results-path table, in the order they run in a round.
 PATH_VARIANTS = (
     LOCAL,
@@ -224,18 +219,28 @@ def measure_paths(
             loop_address, stop = loopback_cluster(work / "loopback-cluster")
             stops.append(stop)
             how["loopback (local-cluster.sh)"] = dict(address=loop_address)
-        for topology in ("flat", "gated"):
+        for topology in ("flat", "gated", "flat, not tuned"):
             if topology == "gated" and "hosts behind the scheduler, relay" not in variants:
+                continue
+            if topology == "flat, not tuned" and UNTUNED not in variants:
                 continue
             # in this session, as the job's own cluster is (autogroup scheduling: see netns)
             cluster = nc.start_cluster(
-                topology, work / f"{topology}-cluster", rate_mbit=rate_mbit, new_session=False
+                topology.split(",")[0],
+                work / f"{topology.replace(', ', '-').replace(' ', '-')}-cluster",
+                rate_mbit=rate_mbit,
+                new_session=False,
             )
             stops.append(cluster.close)
             clusters[topology] = cluster
+            if topology == "flat, not tuned":
+                # a cluster of its own, never tuned: memory the tuning left in a worker's
+                # heap would serve the untuned runs' arrays and hide what they cost
+                _set_tuning(cluster.scheduler_address, False)
         flat = clusters["flat"].scheduler_address
         how["hosts, direct from workers"] = dict(address=flat)
-        how["hosts, direct, allocator not tuned"] = dict(address=flat, tuning=False)
+        if UNTUNED in variants:
+            how[UNTUNED] = dict(address=clusters["flat, not tuned"].scheduler_address)
         how["hosts, relay (probe overruled)"] = dict(address=flat, relay=True)
         if "gated" in clusters:
             how["hosts behind the scheduler, relay"] = dict(
