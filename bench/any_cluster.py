@@ -11,8 +11,9 @@ cache) runs on each cluster in turn, round after round (interleaved, all in one 
   without Dask's ``MALLOC_TRIM_THRESHOLD_``);
 - ``dask worker``: ``dask scheduler`` and ``dask worker --nworkers W --nthreads 1``, started
   with Dask's defaults (so the nannies give every worker ``MALLOC_TRIM_THRESHOLD_=65536``);
-- ``dask worker, no tuning``: the same workers with the job's allocator tuning turned off
-  (``allocator.set_tuning(False)``), i.e. how the job ran there before;
+- ``dask worker, no tuning``: another such cluster whose workers have the job's allocator
+  tuning turned off from the start (``allocator.set_tuning(False)``): how the job ran
+  there before;
 - ``caller's LocalCluster``: ``distributed.LocalCluster`` with Dask's defaults, made here.
 
 Per run: rows read / seconds the ``process-partition`` tasks computed (summed over the
@@ -152,14 +153,19 @@ def _worker_counters() -> tuple[int, float]:
     return int(fields[7]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _tuning(on: bool) -> str:
+def _state() -> str:
     from imitation_learning import allocator
 
-    allocator.set_tuning(on)
     return allocator.state()
 
 
-def run_once(address: str, paths, config: dict, out: Path, tuning: bool = True) -> dict:
+def _no_tuning() -> None:
+    from imitation_learning import allocator
+
+    allocator.set_tuning(False)
+
+
+def run_once(address: str, paths, config: dict, out: Path) -> dict:
     """One run of the job on the cluster at ``address``; its figures."""
     from distributed import Client
 
@@ -169,12 +175,11 @@ def run_once(address: str, paths, config: dict, out: Path, tuning: bool = True) 
     cfg.setdefault("preprocessing", {})["scheduler_address"] = address
     cfg.setdefault("data", {})["processed_dir"] = str(out)
     with Client(address, timeout=30) as client:
-        states = client.run(_tuning, tuning)
+        states = client.run(_state)
         before = client.run(_worker_counters)
         with contextlib.redirect_stderr(io.StringIO()):  # the job's line about the cluster
             run = build_dataset(list(paths), cfg, progress=False)
         after = client.run(_worker_counters)
-        client.run(_tuning, True)
     faults = sum(after[w][0] - before[w][0] for w in before if w in after)
     cpu = sum(after[w][1] - before[w][1] for w in before if w in after)
     t = run.timings
@@ -220,24 +225,32 @@ def measure(data, workers: int, repeat: int, variants=VARIANTS) -> dict:
         work = Path(tmp)
         addresses = {}
         addresses["own"] = stack.enter_context(own_cluster(workers))
-        dask_address = stack.enter_context(dask_command_cluster(workers, work / "dask"))
-        addresses["dask worker"] = addresses["dask worker, no tuning"] = dask_address
+        addresses["dask worker"] = stack.enter_context(
+            dask_command_cluster(workers, work / "dask")
+        )
+        if "dask worker, no tuning" in variants:
+            # a cluster of its own, never tuned: memory the tuning left in a worker's heap
+            # would serve the untuned runs' arrays and hide what they cost
+            address = stack.enter_context(dask_command_cluster(workers, work / "dask-untuned"))
+            from distributed import Client
+
+            with Client(address, timeout=30) as client:
+                client.run(_no_tuning)
+            addresses["dask worker, no tuning"] = address
         if "caller's LocalCluster" in variants:
             addresses["caller's LocalCluster"] = stack.enter_context(
                 callers_local_cluster(workers)
             )
         for name in variants:  # a first run each: imports, caches (not counted)
             out = work / "warm" / "processed"
-            run_once(addresses[name], data.paths, config, out, tuning="no tuning" not in name)
+            run_once(addresses[name], data.paths, config, out)
             if reference is None:
                 reference = digest(out)
             shutil.rmtree(out.parent)
         for r in range(repeat):
             for name in variants:
                 out = work / f"{r}" / "processed"
-                result = run_once(
-                    addresses[name], data.paths, config, out, tuning="no tuning" not in name
-                )
+                result = run_once(addresses[name], data.paths, config, out)
                 if digest(out) != reference:
                     raise AssertionError(f"{name}: the saved files differ from the first run's")
                 shutil.rmtree(out.parent)
