@@ -25,7 +25,12 @@ workers' minor page faults over the run (``/proc/<pid>/stat``).
 Every run's files must be byte-identical to the first run's (``stats.json`` aside).
 ``--json`` writes ``bench/results/any_cluster.json``.
 
-The machine may be shared: compare the ratios within a round, and read the ranges.
+First, without a cluster: the per-file step in a fresh process (in a thread, as on a
+worker) with glibc's own thresholds, with Dask's ``MALLOC_TRIM_THRESHOLD_`` and the
+tuning off, and with it and the tuning on: CPU microseconds and page faults a row.
+
+The machine may be shared: compare the ratios within a round, and read the ranges; CPU
+time and page faults say more than wall time on a busy machine.
 """
 
 from __future__ import annotations
@@ -198,6 +203,72 @@ def run_once(address: str, paths, config: dict, out: Path) -> dict:
     }
 
 
+#: The per-file step of phase 1 (``process_partition_rows``) on partitions of 100 files in
+#: a thread of a fresh process (as on a worker), after one partition to warm up: prints
+#: rows, user and system CPU seconds and minor page faults of the measured ones.
+_IN_PROCESS = """
+import json, resource, sys, threading
+from imitation_learning import allocator
+from imitation_learning.config import validate_config
+from imitation_learning.partition_rows import process_partition_rows
+paths, base, tuning = json.loads(sys.argv[1])
+allocator.set_tuning(tuning)
+cfg = validate_config({"reader": {"blind_reserve_base": base}})
+parts = [paths[i : i + 100] for i in range(0, len(paths), 100)]
+out = {}
+def work():
+    process_partition_rows(parts[0], cfg)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    kept = [process_partition_rows(p, cfg) for p in parts[1:]]
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out.update(rows=sum(k.summary.rows_read for k in kept), user_s=r1.ru_utime - r0.ru_utime,
+               sys_s=r1.ru_stime - r0.ru_stime, faults=r1.ru_minflt - r0.ru_minflt)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print(json.dumps(out))
+"""
+
+#: In-process cases: (name, MALLOC_TRIM_THRESHOLD_ or None, tuning on).
+IN_PROCESS_CASES = (
+    ("glibc's own thresholds", None, True),
+    ("Dask's setting, no tuning", "65536", False),
+    ("Dask's setting, tuned", "65536", True),
+)
+
+
+def in_process(data, files: int, repeat: int) -> dict:
+    """CPU seconds and page faults of the per-file step in one process, per case,
+    interleaved ``repeat`` times: what the setting costs, free of the cluster and much less
+    sensitive to a busy machine than times."""
+    argv = json.dumps([list(data.paths[: files + 100]), data.blind_reserve_base, True])
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in IN_PROCESS_CASES}
+    for _ in range(repeat):
+        for name, trim, tuning in IN_PROCESS_CASES:
+            env = _dask_defaults_env()
+            if trim is not None:
+                env["MALLOC_TRIM_THRESHOLD_"] = trim
+            args = json.loads(argv)
+            args[2] = tuning
+            proc = subprocess.run(
+                [sys.executable, "-c", _IN_PROCESS, json.dumps(args)],
+                env=env, capture_output=True, text=True, check=True, timeout=600,
+            )
+            runs[name].append(json.loads(proc.stdout))
+    summary = {}
+    for name, results in runs.items():
+        rows = results[0]["rows"]
+        cpu = [(r["user_s"] + r["sys_s"]) / rows * 1e6 for r in results]
+        summary[name] = {
+            "rows": rows,
+            "cpu_us_per_row_median": statistics.median(cpu),
+            "cpu_us_per_row_range": (min(cpu), max(cpu)),
+            "sys_us_per_row_median": statistics.median(r["sys_s"] / rows * 1e6 for r in results),
+            "faults_per_row_median": statistics.median(r["faults"] / rows for r in results),
+        }
+    return {"runs": runs, "summary": summary}
+
+
 def digest(folder: Path) -> dict[str, str]:
     """sha256 of every file of a saved dataset but ``stats.json`` (timings, settings)."""
     return {
@@ -313,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         default=list(VARIANTS),
         help="clusters to run on (own is always run: the ratios are to it)",
     )
+    p.add_argument(
+        "--in-process-files",
+        type=int,
+        default=400,
+        help="files of the in-process comparison (after 100 to warm up)",
+    )
     p.add_argument("--json", action="store_true", help="write bench/results/any_cluster.json")
     args = p.parse_args(argv)
     variants = tuple(v for v in VARIANTS if v == "own" or v in args.variants)
@@ -321,7 +398,22 @@ def main(argv: list[str] | None = None) -> int:
         f"{data.key}: {data.games} files, {data.rows:,} rows; {args.workers} workers a "
         f"cluster, {os.cpu_count()} cores; load {_load()}"
     )
+    local = in_process(data, args.in_process_files, args.repeat)
+    print(
+        f"\nIn one process (per-file step of phase 1, {args.in_process_files} files in "
+        "partitions of 100, a thread; CPU time, not wall):\n"
+        "| case | CPU us a row (median) | range | of which system | page faults a row |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name, s in local["summary"].items():
+        lo, hi = s["cpu_us_per_row_range"]
+        print(
+            f"| {name} | {s['cpu_us_per_row_median']:.1f} | {lo:.1f}-{hi:.1f} "
+            f"| {s['sys_us_per_row_median']:.1f} | {s['faults_per_row_median']:.2f} |"
+        )
+    print()
     result = measure(data, args.workers, args.repeat, variants)
+    result["in_process"] = local
     print(
         "\n| cluster | per-file rows/s per worker (median) | vs own (median) | vs own "
         "(range) | rows per worker CPU s | vs own (range) | processing s (median) "
