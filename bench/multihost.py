@@ -2,21 +2,30 @@
 machine alone, results fetched from the workers against relayed through the scheduler,
 and what losing a worker host mid-run costs.
 
-    sudo uv run python bench/multihost.py [--games 1000] [--repeat 3] [--disruptions 2]
-                                          [--with-defaults] [--rate-mbit 1000]
+    sudo uv run python -m bench.multihost [--games 1200] [--dialect legacy]
+        [--cache-dir bench/cache] [--repeat 3] [--variants ...] [--disruptions 2]
+        [--with-defaults] [--rate-mbit 1000] [--json]
 
-Needs root (``ip netns add``). The hosts are those of the tests (``tests/netns_cluster.py``):
+Needs root (``ip netns add``). The hosts are those of the tests (``cluster/netns.py``):
 a scheduler host and two worker hosts (``dask worker`` under a nanny, one thread), with the
 settings of ``cluster/dask.env``; the job runs here, on its own host, as the command line
-(``splendor-il preprocess``, a fresh interpreter per run, with the same settings). Every run
-processes the same games (``bench/cache``, as ``bench.run``), and its files must be
-byte-identical to those of the local run. Variants, interleaved round by round:
+(``splendor-il preprocess --no-cache``, a fresh interpreter per run, with the same
+settings). Every run processes the same games (``bench.datasets``), and its files must be
+byte-identical to those of the local run. Variants, interleaved round by round, after a
+first run of each (its processing shown apart: the workers' warm-up):
 
 - ``local``: the job's own cluster (2 worker processes on this machine, started by the job);
 - ``loopback``: ``cluster/local-cluster.sh`` (the same ``dask`` commands, all on 127.0.0.1);
 - ``hosts, direct``: workers the job reaches (the probe says so): results from the workers;
+- ``hosts, direct, allocator not tuned``: the same on a second cluster of hosts whose
+  workers have the job's malloc tuning turned off from the start
+  (``allocator.set_tuning(False)``): what Dask's ``MALLOC_TRIM_THRESHOLD_`` costs there,
+  as before the tuning;
 - ``hosts, relay (forced)``: the same hosts, the probe overruled: results via the scheduler;
 - ``hosts behind the scheduler``: workers on a network the job cannot reach: relayed.
+
+Each run's processing (phase 1) is split into the per-file step's compute per worker and
+the rest (scheduling, the summaries' fetch, waiting for the last partition).
 
 ``--disruptions N``: N rounds of an undisturbed run, a worker host cut off mid-run (link
 down) and one killed mid-run (every process), each on a freshly started cluster of hosts;
@@ -25,12 +34,13 @@ down) and one killed mid-run (every process), each on a freshly started cluster 
 (the kernel has no ``netem``, so no latency can be added; a token bucket limits the rate).
 
 The machine has 2 cores for 3 to 5 busy processes: the figures compare variants within one
-run; the "CPU use" column says how much the other processes on the machine left us.
+run; the "machine CPU" column says how much of the machine was busy during each run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -42,13 +52,26 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for extra in (REPO, REPO / "tests"):  # ``bench`` and the simulated hosts of the tests
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+if not __package__:  # run as a script: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import netns_cluster as nc  # noqa: E402
-from bench.datasets import get_dataset  # noqa: E402
+from bench.datasets import CACHE_DIR, get_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_netns():
+    """``cluster/netns.py``, the simulated hosts (a file of ``cluster/``, loaded by path)."""
+    name = "cluster_netns"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "cluster" / "netns.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: its dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+nc = _load_netns()
 
 #: The command line in a fresh interpreter; ``FORCE_RELAY`` overrules the reachability probe.
 _JOB = """
@@ -70,11 +93,11 @@ def run_job(
     on_start=None,
     settings: dict[str, str] | None = None,
 ):
-    """One run of ``splendor-il preprocess``; (wall seconds, the job's timings). On a
-    cluster the job gets the cluster's settings (``cluster/dask.env`` unless given)."""
+    """One run of ``splendor-il preprocess --no-cache``; (wall seconds, the job's timings).
+    On a cluster the job gets the cluster's settings (``cluster/dask.env`` unless given)."""
     config = out.parent / "config.yaml"
-    config.write_text("{}\n")
-    argv = ["preprocess", "--config", str(config), "--data-root", str(root)]
+    config.write_text(json.dumps({"reader": {"blind_reserve_base": BLIND_RESERVE_BASE[0]}}))
+    argv = ["preprocess", "--config", str(config), "--data-root", str(root), "--no-cache"]
     argv += ["--output", str(out), "--no-progress", "--dashboard-address", "127.0.0.1:0"]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     if address is not None:
@@ -102,6 +125,19 @@ def run_job(
         raise RuntimeError(f"the job failed ({job.returncode}):\n{err[-3000:]}")
     timings = json.loads((out / "stats.json").read_text())["timings"]
     return wall, timings
+
+
+#: The reader's blind-reserve base of the dataset measured (set by main).
+BLIND_RESERVE_BASE = [12]
+
+
+def _set_tuning(address: str, on: bool) -> None:
+    from distributed import Client
+
+    from imitation_learning.allocator import set_tuning
+
+    with Client(address, timeout=30) as client:
+        client.run(set_tuning, on)
 
 
 def same_files(out: Path, reference: Path) -> bool:
@@ -144,67 +180,120 @@ def loopback_cluster(folder: Path):
     return address, stop
 
 
+LOCAL = "local (the job's own cluster)"
+UNTUNED = "hosts, direct, allocator not tuned"
+#: The variants of the results-path table, in the order they run in a round.
+PATH_VARIANTS = (
+    LOCAL,
+    "loopback (local-cluster.sh)",
+    "hosts, direct from workers",
+    "hosts, direct, allocator not tuned",
+    "hosts, relay (probe overruled)",
+    "hosts behind the scheduler, relay",
+)
+
+
+def _processing(timings: dict) -> float:
+    return timings["processing_s"]
+
+
 def measure_paths(
-    root: Path, work: Path, reference: Path, repeat: int, rate_mbit: int | None
+    root: Path,
+    work: Path,
+    reference: Path,
+    repeat: int,
+    rate_mbit: int | None,
+    variants: tuple[str, ...] = PATH_VARIANTS,
 ) -> list[dict]:
-    """Every variant ``repeat`` times, interleaved; rows for the table."""
+    """Every variant ``repeat`` times, interleaved, after a first run on each cluster (its
+    workers' warm-up: imports, first allocations; kept apart); rows for the table.
+
+    Per run, the processing (phase 1, as the job times it) is split into the per-file
+    step's compute per worker (the ``process-partition`` tasks' seconds over the workers)
+    and the rest (scheduling, fetching the summaries, waiting for the last partition)."""
     clusters = {}
     stops = []
     try:
-        loop_address, stop = loopback_cluster(work / "loopback-cluster")
-        stops.append(stop)
-        for topology in ("flat", "gated"):
-            cluster = nc.start_cluster(topology, work / f"{topology}-cluster", rate_mbit=rate_mbit)
+        how: dict[str, dict] = {LOCAL: dict(address=None)}
+        if "loopback (local-cluster.sh)" in variants:
+            loop_address, stop = loopback_cluster(work / "loopback-cluster")
+            stops.append(stop)
+            how["loopback (local-cluster.sh)"] = dict(address=loop_address)
+        for topology in ("flat", "gated", "flat, not tuned"):
+            if topology == "gated" and "hosts behind the scheduler, relay" not in variants:
+                continue
+            if topology == "flat, not tuned" and UNTUNED not in variants:
+                continue
+            # in this session, as the job's own cluster is (autogroup scheduling: see netns)
+            cluster = nc.start_cluster(
+                topology.split(",")[0],
+                work / f"{topology.replace(', ', '-').replace(' ', '-')}-cluster",
+                rate_mbit=rate_mbit,
+                new_session=False,
+            )
             stops.append(cluster.close)
             clusters[topology] = cluster
-        variants = {
-            "local (the job's own cluster)": dict(address=None),
-            "loopback (local-cluster.sh)": dict(address=loop_address),
-            "hosts, direct from workers": dict(address=clusters["flat"].scheduler_address),
-            "hosts, relay (probe overruled)": dict(
-                address=clusters["flat"].scheduler_address, relay=True
-            ),
-            "hosts behind the scheduler, relay": dict(address=clusters["gated"].scheduler_address),
-        }
+            if topology == "flat, not tuned":
+                # a cluster of its own, never tuned: memory the tuning left in a worker's
+                # heap would serve the untuned runs' arrays and hide what they cost
+                _set_tuning(cluster.scheduler_address, False)
+        flat = clusters["flat"].scheduler_address
+        how["hosts, direct from workers"] = dict(address=flat)
+        if UNTUNED in variants:
+            how[UNTUNED] = dict(address=clusters["flat, not tuned"].scheduler_address)
+        how["hosts, relay (probe overruled)"] = dict(address=flat, relay=True)
+        if "gated" in clusters:
+            how["hosts behind the scheduler, relay"] = dict(
+                address=clusters["gated"].scheduler_address
+            )
         runs: dict[str, list] = {name: [] for name in variants}
-        for r in range(repeat):
-            for name, how in variants.items():
-                out = work / f"{len(runs[name])}-{r}-{abs(hash(name))}" / "processed"
+        first: dict[str, tuple] = {}
+        for r in range(repeat + 1):
+            for name in variants:
+                out = work / f"{r}-{variants.index(name)}" / "processed"
                 out.parent.mkdir(parents=True)
                 cpu0, t0 = cpu_seconds_of_machine(), time.perf_counter()
-                wall, timings = run_job(root, out, **how)
+                wall, timings = run_job(root, out, **how[name])
                 cpu = (cpu_seconds_of_machine() - cpu0) / (time.perf_counter() - t0)
                 if not same_files(out, reference):
                     raise AssertionError(f"{name}: outputs differ from the local run")
                 shutil.rmtree(out.parent)
-                runs[name].append((wall, timings, cpu))
+                compute = timings.get("task_process_partition_s", 0.0) / 2  # two workers
+                if r == 0:
+                    first[name] = (wall, timings, cpu)
+                else:
+                    runs[name].append((wall, timings, cpu))
                 print(
-                    f"  round {r + 1}: {name:36s} wall {wall:6.2f} s, processing "
-                    f"{timings['job_processing_s']:5.2f} s, machine CPU {cpu:4.2f} cores",
+                    f"  {'first run' if r == 0 else f'round {r}'}: {name:36s} wall "
+                    f"{wall:6.2f} s, processing {_processing(timings):5.2f} s (per-file "
+                    f"compute {compute:5.2f} s a worker), machine CPU {cpu:4.2f} cores, "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     finally:
         for stop in reversed(stops):
             stop()
-    base_wall = statistics.median(w for w, _, _ in runs["local (the job's own cluster)"])
-    base_proc = statistics.median(
-        t["job_processing_s"] for _, t, _ in runs["local (the job's own cluster)"]
-    )
+    base_wall = statistics.median(w for w, _, _ in runs[LOCAL])
+    base_proc = statistics.median(_processing(t) for _, t, _ in runs[LOCAL])
     rows = []
     for name, results in runs.items():
-        wall = statistics.median(w for w, _, _ in results)
-        processing = statistics.median(t["job_processing_s"] for _, t, _ in results)
-        start = statistics.median(t["job_cluster_start_s"] for _, t, _ in results)
+        processing = [_processing(t) for _, t, _ in results]
+        compute = [t.get("task_process_partition_s", 0.0) / 2 for _, t, _ in results]
+        per_round = [p / _processing(t) for p, (_, t, _) in zip(processing, runs[LOCAL], strict=True)]
         rows.append(
             {
                 "variant": name,
-                "wall_s": wall,
+                "wall_s": statistics.median(w for w, _, _ in results),
                 "wall_min_s": min(w for w, _, _ in results),
-                "start_s": start,
-                "processing_s": processing,
-                "processing_min_s": min(t["job_processing_s"] for _, t, _ in results),
-                "wall_vs_local": wall / base_wall,
-                "processing_vs_local": processing / base_proc,
+                "start_s": statistics.median(t["cluster_start_s"] for _, t, _ in results),
+                "first_processing_s": _processing(first[name][1]),
+                "processing_s": statistics.median(processing),
+                "processing_min_s": min(processing),
+                "compute_per_worker_s": statistics.median(compute),
+                "rest_s": statistics.median(p - c for p, c in zip(processing, compute, strict=True)),
+                "wall_vs_local": statistics.median(w for w, _, _ in results) / base_wall,
+                "processing_vs_local": statistics.median(processing) / base_proc,
+                "processing_vs_local_range": (min(per_round), max(per_round)),
                 "cpu_cores": statistics.median(c for _, _, c in results),
             }
         )
@@ -277,8 +366,17 @@ def measure_disruptions(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--games", type=int, default=1000)
+    p.add_argument("--games", type=int, default=1200)
+    p.add_argument("--dialect", default="legacy", help="dialect of the logs (bench.datasets)")
+    p.add_argument("--cache-dir", default=str(CACHE_DIR), help="where the datasets are kept")
     p.add_argument("--repeat", type=int, default=3, help="rounds of the results-path variants")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=PATH_VARIANTS,
+        default=list(PATH_VARIANTS),
+        help="results-path variants to run (the local run always runs: the ratios are to it)",
+    )
     p.add_argument("--disruptions", type=int, default=2, help="rounds of the host-loss runs")
     p.add_argument(
         "--rate-mbit",
@@ -290,36 +388,50 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also cut a worker host off a cluster running Dask's default time-outs",
     )
+    p.add_argument("--json", action="store_true", help="write bench/results/multihost.json")
     args = p.parse_args(argv)
     reason = nc.namespaces_unavailable()
     if reason:
         print(f"bench/multihost.py: {reason} (run as root)", file=sys.stderr)
         return 2
-    data = get_dataset(args.games)
-    print(f"{data.games} games, {data.rows:,} rows ({data.key}); {os.cpu_count()} cores")
+    data = get_dataset(args.games, dialect=args.dialect, cache_dir=args.cache_dir)
+    BLIND_RESERVE_BASE[0] = data.blind_reserve_base
+    variants = tuple(v for v in PATH_VARIANTS if v == LOCAL or v in args.variants)
+    print(
+        f"{data.games} games, {data.rows:,} rows ({data.key}); {os.cpu_count()} cores; "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    results: dict = {"dataset": data.key, "rows": data.rows, "repeat": args.repeat}
     with tempfile.TemporaryDirectory(prefix="bench-multihost-") as tmp:
         work = Path(tmp)
         reference = work / "reference" / "processed"
         reference.parent.mkdir(parents=True)
         run_job(data.root, reference, None)  # the outputs every run must give (warms caches)
-        paths = measure_paths(data.root, work, reference, args.repeat, args.rate_mbit)
-        print(
-            "\n| variant | wall s | best wall s | start-up s | processing s "
-            "| best processing s | wall vs local | processing vs local | machine CPU (cores) |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for row in paths:
-            print(
-                f"| {row['variant']} | {row['wall_s']:.2f} | {row['wall_min_s']:.2f} "
-                f"| {row['start_s']:.2f} | {row['processing_s']:.2f} "
-                f"| {row['processing_min_s']:.2f} "
-                f"| {row['wall_vs_local']:.2f}x | {row['processing_vs_local']:.2f}x "
-                f"| {row['cpu_cores']:.2f} |"
+        if args.repeat:
+            paths = measure_paths(
+                data.root, work, reference, args.repeat, args.rate_mbit, variants
             )
+            results["paths"] = paths
+            print(
+                "\n| variant | wall s | start-up s | first run's processing s | processing s "
+                "| best processing s | per-file compute a worker s | rest s "
+                "| processing vs local (rounds) | machine CPU (cores) |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for row in paths:
+                lo, hi = row["processing_vs_local_range"]
+                print(
+                    f"| {row['variant']} | {row['wall_s']:.2f} | {row['start_s']:.2f} "
+                    f"| {row['first_processing_s']:.2f} | {row['processing_s']:.2f} "
+                    f"| {row['processing_min_s']:.2f} | {row['compute_per_worker_s']:.2f} "
+                    f"| {row['rest_s']:.2f} | {row['processing_vs_local']:.2f}x "
+                    f"({lo:.2f}-{hi:.2f}) | {row['cpu_cores']:.2f} |"
+                )
         if args.disruptions:
             lost = measure_disruptions(
                 data.root, work, reference, args.disruptions, args.with_defaults
             )
+            results["disruptions"] = lost
             print(
                 "\n| run (fresh cluster of hosts each) | wall s (median) | worst wall s "
                 "| extra vs undisturbed s | lost host noticed after s |"
@@ -331,6 +443,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {row['run']} | {row['wall_s']:.2f} | {row['wall_max_s']:.2f} "
                     f"| {row['extra_s']:+.2f} | {noticed} |"
                 )
+    if args.json:
+        out = REPO / "bench" / "results" / "multihost.json"
+        results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"written: {out}")
     return 0
 
 

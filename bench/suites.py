@@ -47,6 +47,9 @@ SUITES: dict[str, Suite] = {
         Suite("check", "bench.check", "splendor-il check on a dataset: wall, CPU, peak memory"),
         Suite("row-checks", "bench.row_checks", "the reader's row checks on valid blocks and on blocks with a bad row"),
         Suite("multihost", "bench.multihost", "the job across simulated hosts (root, network namespaces)"),
+        Suite("any-cluster", "bench.any_cluster", "per-file speed on a dask-worker cluster with Dask's defaults vs the job's own"),
+        Suite("tls", "bench.tls", "TLS against TCP on simulated hosts (root, network namespaces)"),
+        Suite("bag-vs-keyed", "bench.bag_vs_keyed", "the bag job against the keyed futures of 4534f5c, and 2 workers vs 1"),
         Suite("dashboard-screenshot", "bench.dashboard_screenshot", "docs/dashboard.png from a live run (Chromium)"),
     )
 }

@@ -4,7 +4,7 @@ clusters of simulated hosts, one plain TCP, one TLS, interleaved round by round.
     sudo uv run python -m bench.tls [--games 1200] [--dialect legacy] [--repeat 3]
                                     [--json [FILE]]
 
-Needs root (``ip netns add``). Both clusters are those of the tests (``tests/netns_cluster.py``:
+Needs root (``ip netns add``). Both clusters are those of the tests (``cluster/netns.py``:
 a scheduler host and two worker hosts, ``dask worker`` under a nanny, one thread, the
 settings of ``cluster/dask.env``); the TLS one adds ``cluster/tls.env`` with certificates of
 ``cluster/make-certs.sh``. The job runs here as the command line (``splendor-il
@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for extra in (REPO, REPO / "tests"):  # ``bench`` and the simulated hosts (as bench/multihost)
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+if str(REPO) not in sys.path:  # ``bench``, when run as a script
+    sys.path.insert(0, str(REPO))
 
-import netns_cluster as nc  # noqa: E402
 from bench.datasets import get_dataset  # noqa: E402
+from bench.multihost import nc  # noqa: E402  (cluster/netns.py, the simulated hosts)
 
 DEFAULT_JSON = REPO / "bench" / "results" / "tls.json"
 VARIANTS = ("tcp", "tls")

@@ -3,7 +3,7 @@
 A frozen host (a stopped VM, a hung file system, every process SIGSTOPped) is worse than a
 dead one: its kernel still acknowledges TCP, so no connection to it breaks; only its
 silence tells. The job (the command line, with the settings of ``cluster/dask.env``) on a
-cluster of simulated hosts (``tests/netns_cluster.py``) has a worker host frozen while the
+cluster of simulated hosts (``cluster/netns.py``) has a worker host frozen while the
 partitions are processed, or while the dataset is written. It must finish with the files
 of a local run within the worker time-to-live of ``cluster/dask.env`` plus 30 s of the
 freeze, or stop with one line and exit code 4 and nothing written: never hang.
@@ -26,10 +26,12 @@ import yaml
 from dask.utils import parse_timedelta
 from distributed import Client
 
-import netns_cluster as nc
+from cluster_script import load_cluster_module
 from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
+
+nc = load_cluster_module("netns")  # the simulated hosts
 
 pytestmark = pytest.mark.slow  # over a minute: the freeze lasts the worker time-to-live
 

@@ -1,6 +1,6 @@
 """Scale-out across hosts: the job on a Dask cluster of simulated hosts.
 
-Each host is a Linux network namespace (``tests/netns_cluster.py``): a scheduler host, two
+Each host is a Linux network namespace (``cluster/netns.py``): a scheduler host, two
 worker hosts running ``dask worker`` under a nanny, all with the Dask settings of
 ``cluster/dask.env``; the job runs here, on its own host, with the same settings, as
 ``cluster/README.md`` asks. Two networks:
@@ -33,11 +33,13 @@ import pytest
 from dask.utils import parse_timedelta
 from distributed import Client
 
-import netns_cluster as nc
+from cluster_script import load_cluster_module
 from game_data import pipeline_config, simulated_root
 from imitation_learning.cluster import CONNECT_TIMEOUT_S, pool_client
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
+
+nc = load_cluster_module("netns")  # the simulated hosts
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """TLS with mutual authentication, end to end, on simulated hosts.
 
-A cluster of simulated hosts (``tests/netns_cluster.py``: a scheduler host and two worker
+A cluster of simulated hosts (``cluster/netns.py``: a scheduler host and two worker
 hosts, ``dask scheduler`` / ``dask worker`` under a nanny) runs with the settings of
 ``cluster/dask.env`` and ``cluster/tls.env``, its certificates made by
 ``cluster/make-certs.sh``; the job takes the CA and the client pair only through Dask's
@@ -30,10 +30,12 @@ import dask
 import pytest
 from distributed import Client
 
-import netns_cluster as nc
+from cluster_script import load_cluster_module
 from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
+
+nc = load_cluster_module("netns")  # the simulated hosts
 
 SETTINGS = nc.read_dask_env()
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]

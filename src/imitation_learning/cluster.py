@@ -29,7 +29,9 @@ DEFAULT_DASHBOARD_ADDRESS = "127.0.0.1:8787"
 #:   of a few hundred KiB) about 25% slower on the workers; unset here, malloc keeps its
 #:   adaptive defaults (a Dask cluster started earlier in this process with the default
 #:   setting leaves it in ``os.environ``, where workers would inherit it:
-#:   :func:`_without_dask_malloc_setting` hides it while the job's workers start);
+#:   :func:`_without_dask_malloc_setting` hides it while the job's workers start; on a
+#:   cluster the job did not start, its tasks tune the allocator themselves:
+#:   :mod:`imitation_learning.allocator`);
 #: - the scheduler's ``worker-saturation``: 1.0 hands a worker its next partition only when
 #:   it is free. The default (1.1) lets a worker hold one more in reserve, and at the end of
 #:   a run one worker could be left idle while the other still had two partitions to go

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.allocator import tuned
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.stats import head_stats
@@ -34,6 +35,7 @@ class SplitFile:
     first_row: int
 
 
+@tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def write_x_rows(
     rows: PartitionRows,
     group_split: np.ndarray,

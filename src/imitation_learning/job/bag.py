@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import dask
 
+from imitation_learning.allocator import tuned
 from imitation_learning.job.partitions import chunks_of
 
 #: The name of the processing layer (``token=`` of ``map_partitions``): its tasks show on
@@ -67,6 +68,7 @@ def processed_bag(files, step: Callable, *args, token: str = PROCESS_TOKEN):
     return files.map_partitions(_one_element, step, *args, token=token)
 
 
+@tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def _one_element(paths: Iterable[str], step: Callable, *args) -> list:
     return [step(list(paths), *args)]
 

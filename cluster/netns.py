@@ -1,5 +1,9 @@
 """A Dask cluster on simulated hosts: Linux network namespaces joined by a bridge.
 
+Used by the multi-host tests (``tests/test_multihost.py``) and benchmark
+(``bench/multihost.py``); a file of this folder, not a package: load it by path
+(``importlib.util.spec_from_file_location``), as they do. Needs root and Linux.
+
 One namespace per host, each with its own network stack and addresses, all on this
 machine's filesystem (as over a shared filesystem). The job's host is the root namespace.
 
@@ -52,10 +56,10 @@ _counter = itertools.count(1)
 
 
 def _cluster_settings_module():
-    """``cluster/slurm_jobqueue.py``, which owns reading ``cluster/dask.env`` (a script of the
-    cluster folder, not a package: loaded by path)."""
+    """``cluster/slurm_jobqueue.py``, which owns reading ``cluster/dask.env`` (a script of
+    this folder, not a package: loaded by path)."""
     spec = importlib.util.spec_from_file_location(
-        "slurm_jobqueue", ROOT / "cluster" / "slurm_jobqueue.py"
+        "slurm_jobqueue", Path(__file__).resolve().parent / "slurm_jobqueue.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -186,6 +190,7 @@ class SimulatedCluster:
     scheduler_address: str = ""  # as the job reaches it
     processes: list[subprocess.Popen] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    new_session: bool = True  # each process in a session of its own (see start_cluster)
 
     @property
     def workers(self) -> list[Host]:
@@ -322,7 +327,7 @@ def _launch(cluster: SimulatedCluster, role: str, *args: str) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **cluster.env},
-            start_new_session=True,
+            start_new_session=cluster.new_session,
         )
     cluster.processes.append(proc)
 
@@ -335,6 +340,7 @@ def start_cluster(
     rate_mbit: int | None = None,
     timeout_s: float = 90,
     scheme: str = "tcp",
+    new_session: bool = True,
 ) -> SimulatedCluster:
     """Build the hosts and start the scheduler and one worker per worker host; return once
     both workers are connected. On any failure everything built so far is removed.
@@ -342,13 +348,17 @@ def start_cluster(
     ``settings``: the processes' ``DASK_*`` environment (default: ``cluster/dask.env``);
     ``rate_mbit``: each host's link limited to that many Mbit/s each way; ``scheme``: the
     addresses' (``tls`` with the settings of :func:`tls_settings`; this process then needs
-    the client's TLS settings in its Dask config)."""
+    the client's TLS settings in its Dask config).
+    ``new_session=False``: the processes stay in this process's session. With the kernel's
+    autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``) every session gets
+    an equal share of a busy machine: hosts in sessions of their own get more of it than a
+    job whose workers share its session (a benchmark compares them in one session)."""
     if topology not in ("flat", "gated"):
         raise ValueError(f"topology must be 'flat' or 'gated', got {topology!r}")
     folder.mkdir(parents=True, exist_ok=True)
     env = read_dask_env() if settings is None else dict(settings)
     env.pop("DASK_SCHEDULER_ADDRESS", None)
-    cluster = SimulatedCluster(topology=topology, folder=folder, env=env)
+    cluster = SimulatedCluster(topology=topology, folder=folder, env=env, new_session=new_session)
     tag = f"{os.getpid()}x{next(_counter)}"
     try:
         with open(_LOCK, "w") as lock:
