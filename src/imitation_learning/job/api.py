@@ -175,14 +175,14 @@ def file_results_bag(
     the default scheduler: a ``distributed.Client`` if one is open). Duplicate games are
     not left out here (that is a rule of the whole run, :func:`run_job`).
 
+    >>> import dask
     >>> from imitation_learning.job import discover_csv_files, file_results_bag
     >>> bag = file_results_bag(discover_csv_files("data/games"), npartitions=2)
     >>> clean = bag.filter(lambda r: not r["rejections"])
-    >>> rows = clean.map(lambda r: {"file": r["path"], "rows": len(r["df"])}).to_dataframe()
-    >>> int(rows["rows"].sum().compute(scheduler="sync")) > 0
-    True
-    >>> bag.pluck("rows_read").sum().compute(scheduler="sync") > 0
-    True
+    >>> with dask.config.set(scheduler="sync"):  # here: in this process, no cluster
+    ...     rows = clean.map(lambda r: {"file": r["path"], "rows": len(r["df"])}).to_dataframe()
+    ...     print(int(rows["rows"].sum().compute()) > 0, bag.pluck("rows_read").sum().compute() > 0)
+    True True
     """
     settings = Settings.of(config)
     paths = [os.fspath(p) for p in file_paths]

@@ -49,7 +49,7 @@ def files_bag(paths: Sequence[str], sizes: Sequence[int], contents: Sequence[str
     ``(path, content hash)`` pair.
 
     >>> bag = files_bag(["a.csv", "b.csv", "c.csv"], [2, 1])
-    >>> bag.npartitions, bag.compute()
+    >>> bag.npartitions, bag.compute(scheduler="sync")
     (2, ['a.csv', 'b.csv', 'c.csv'])
     """
     import dask.bag as db
