@@ -59,21 +59,28 @@ from imitation_learning.config import validate_config
 from imitation_learning.dataset.atomic_dir import AtomicDir
 from imitation_learning.dataset.feature_matrix import feature_columns
 from imitation_learning.dataset.files import fsync_path
+from imitation_learning.dataset.moments_tree import (
+    bucket_of,
+    buckets_for,
+    merge_bucket,
+    scaler_from_buckets,
+)
+from imitation_learning.dataset.npz_pieces import preallocate as npz_preallocate
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS, split_by_game
 from imitation_learning.dataset.stats import split_stats
-from imitation_learning.dataset.store import write_metadata
+from imitation_learning.dataset.store import labels_masks_layouts, write_metadata
 from imitation_learning.partition_rows import (
     PartitionRows,
     PartitionSummary,
     SplitFile,
+    SplitPieces,
+    bucket_leaves,
     continuous_columns,
-    labels_masks_by_split,
     process_partition_rows,
     rows_in_memory,
     summarise_partition,
     write_split_labels_masks,
-    write_x,
     write_x_rows,
 )
 from imitation_learning.result_cache import (
@@ -92,6 +99,9 @@ from splendor.errors import Rejection
 TASK_NAMES = (
     "process-partition",
     "summarise-partition",
+    "bucket-leaves",
+    "merge-bucket",
+    "fit-scaler",
     "write-x-rows",
     "write-labels-masks",
 )
@@ -107,8 +117,14 @@ class Plan:
     group_split: list[np.ndarray]  # per partition: split index of each game group, -1 = out
     first_row: list[dict[str, int]]  # per partition: split -> its first row in X_{split}
     split_rows: dict[str, int]
-    scaler: Scaler
     splits: dict  # stats.json "splits"
+    # the scaler's tree (dataset.moments_tree): per bucket, (partition, its game groups in
+    # the bucket, their leaf positions); the number of leaves (train games)
+    buckets: list[list[tuple[int, np.ndarray, np.ndarray]]] = field(default_factory=list)
+    leaves: int = 0
+    width: int = 0
+    continuous: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    scaler: Scaler | None = None  # fitted on the workers (the runners' fit_scaler)
 
 
 @dataclass
@@ -191,11 +207,20 @@ def plan_assembly(
     first_row = [{s: int(starts[p, i]) for i, s in enumerate(SPLITS)} for p in range(n_parts)]
     split_rows = {s: int(per_part[:, i].sum()) for i, s in enumerate(SPLITS)}
 
-    # the scaler: the train games' statistics merged in game-id order
+    # the scaler's leaves: the train games in game-id order, in buckets (merged on the
+    # workers, from the statistics they hold: moments_tree)
     train = np.flatnonzero(group_split == 0)
     train = train[np.argsort(game_ids[train], kind="stable")]
-    moments = (summaries[part_of_group[g]].groups.moments(order_in_part[g]) for g in train)
-    scaler = Scaler.from_moments(moments, width, continuous)
+    position = np.arange(len(train))
+    bucket = bucket_of(position)
+    buckets: list[list[tuple[int, np.ndarray, np.ndarray]]] = []
+    for b in range(buckets_for(len(train))):
+        sel = bucket == b
+        parts = part_of_group[train[sel]]
+        buckets.append([
+            (int(p), order_in_part[train[sel][parts == p]], position[sel][parts == p])
+            for p in np.unique(parts).tolist()
+        ])
 
     return Plan(
         rejections=rejections,
@@ -204,8 +229,11 @@ def plan_assembly(
         group_split=[group_split[part_of_group == p] for p in range(n_parts)],
         first_row=first_row,
         split_rows=split_rows,
-        scaler=scaler,
         splits=split_stats(group_split[kept], rows[kept], game_ids[kept]),
+        buckets=buckets,
+        leaves=len(train),
+        width=width,
+        continuous=np.asarray(continuous, dtype=np.int64),
     )
 
 
@@ -226,9 +254,13 @@ def check_accounting(
 
 
 def preallocate(folder: Path, split_rows: dict[str, int], width: int) -> dict[str, SplitFile]:
-    """``X_{split}.npy`` of the right shape in ``folder`` (their data not written yet)."""
+    """``X_{split}.npy`` of the right shape in ``folder`` (their data not written yet), and
+    ``labels_{split}.npz`` / ``masks_{split}.npz`` laid out for their rows (written in pieces
+    by the partitions, then sealed: :mod:`~imitation_learning.dataset.npz_pieces`)."""
     out = {}
     for split in SPLITS:
+        for name, layout in labels_masks_layouts(split_rows[split]).items():
+            npz_preallocate(folder / f"{name}_{split}.npz", layout)
         path = folder / f"X_{split}.npy"
         mm = np.lib.format.open_memmap(
             path, mode="w+", dtype=np.float32, shape=(split_rows[split], width)
@@ -240,6 +272,28 @@ def preallocate(folder: Path, split_rows: dict[str, int], width: int) -> dict[st
 
 def _targets(files: dict[str, SplitFile], first_row: dict[str, int]) -> dict[str, SplitFile]:
     return {s: SplitFile(f.path, f.data_offset, first_row[s]) for s, f in files.items()}
+
+
+def _pieces(folder: Path, plan: Plan, i: int) -> dict[str, SplitPieces]:
+    """Where partition ``i``'s labels and masks of each split go."""
+    return {s: SplitPieces(str(folder), s, plan.split_rows[s], plan.first_row[i][s])
+            for s in SPLITS}
+
+
+def _seal(folder: Path, plan: Plan, written) -> dict[str, tuple[dict, dict]]:
+    return {s: write_split_labels_masks(str(folder), s, plan.split_rows[s], *written)
+            for s in SPLITS}
+
+
+def fit_scaler_here(plan: Plan, leaves_of) -> Scaler:
+    """The scaler by the tree of :mod:`~imitation_learning.dataset.moments_tree`, in this
+    process; ``leaves_of(partition, groups, positions)`` gives a partition's leaves."""
+    nodes = [
+        merge_bucket(b, len(plan.continuous), plan.leaves,
+                     *(leaves_of(p, groups, positions) for p, groups, positions in parts))
+        for b, parts in enumerate(plan.buckets)
+    ]
+    return scaler_from_buckets(plan.width, plan.continuous, *nodes)
 
 
 # --------------------------------------------------------------------------- runners
@@ -280,40 +334,26 @@ class InProcess:
                     cache=self.cache.of(chunk) if self.cache else None,
                 )
             )
-        return [r.summary for r in self.parts]
+        return [summarise_partition(r) for r in self.parts]
+
+    def fit_scaler(self, plan: Plan) -> Scaler:
+        return fit_scaler_here(plan, lambda p, g, pos: bucket_leaves(self.parts[p], g, pos))
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
-        if self.threads == 1:  # a partition at a time, each freed once written
-            written = []
-            for i, rows in enumerate(self.parts):
-                targets = _targets(files, plan.first_row[i])
-                written.append(write_x_rows(rows, plan.group_split[i], targets, plan.scaler))
-                self.parts[i] = None  # type: ignore[call-overload]
-            return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
-        # The labels and masks do not depend on X: each split's file is written while the
-        # rows of X are, not as the run's last step on one thread.
-        by_split = []
-        for rows, group_split in zip(self.parts, plan.group_split, strict=True):
-            by_split.append(labels_masks_by_split(rows, group_split))
-            rows.labels, rows.masks = {}, {}  # copied by split: only X is left to write
-
-        def write_part(i: int) -> None:
+        def write_part(i: int) -> dict:
             rows = self.parts[i]
-            self.parts[i] = None  # type: ignore[call-overload]
-            write_x(rows, plan.group_split[i], _targets(files, plan.first_row[i]), plan.scaler)
+            self.parts[i] = None  # type: ignore[call-overload]  # freed once written
+            return write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
+                                plan.scaler, _pieces(self.folder, plan, i))
 
+        if self.threads == 1:  # a partition at a time
+            return _seal(self.folder, plan, [write_part(i) for i in range(len(self.parts))])
         pool = ThreadPoolExecutor(self.threads)
         try:
-            heads = {
-                s: pool.submit(write_split_labels_masks, str(self.folder), s, *by_split)
-                for s in SPLITS
-            }
-            del by_split
-            for _ in pool.map(write_part, range(len(self.parts))):
-                pass
-            return {s: f.result() for s, f in heads.items()}
+            written = list(pool.map(write_part, range(len(self.parts))))
         finally:  # on an error or Ctrl-C, the writes not started yet never start
             pool.shutdown(wait=True, cancel_futures=True)
+        return _seal(self.folder, plan, written)
 
     def close(self) -> None:
         self.parts.clear()
@@ -335,6 +375,7 @@ class OnCluster:
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
         self.held: list = []  # futures kept until the end: the dashboard shows them done
+        self.scaler = None  # the fit-scaler future (fit_scaler), for the writes
         self.shared = False  # whether the workers see the save's folder
 
     def _key(self, name: str, i) -> str:
@@ -389,19 +430,36 @@ class OnCluster:
             return bool(seen) and all(seen.values())
         return False
 
+    def fit_scaler(self, plan: Plan) -> Scaler:
+        """The scaler, merged on the workers (``bucket-leaves``: a partition's train games of
+        a bucket; ``merge-bucket``; ``fit-scaler``), its future kept for the writes."""
+        client, width = self.client, len(plan.continuous)
+        nodes = []
+        for b, parts in enumerate(plan.buckets):
+            leaves = [
+                client.submit(bucket_leaves, self.rows[p], groups, positions,
+                              key=self._key("bucket-leaves", f"{p}-{b}"))
+                for p, groups, positions in parts
+            ]
+            nodes.append(client.submit(merge_bucket, b, width, plan.leaves, *leaves,
+                                       key=self._key("merge-bucket", b)))
+        self.scaler = client.submit(scaler_from_buckets, plan.width, plan.continuous, *nodes,
+                                    key=self._key("fit-scaler", 0))
+        self.held.append(self.scaler)
+        return next(iter(self._as_completed([self.scaler])))[1]
+
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
         client = self.client
         if not self.shared:
             return self._write_from_driver(plan, files)
         n = len(self.rows)
-        # sent once, as a task (not scattered data): a lost copy is made again
-        scaler = client.submit(_same, plan.scaler, key=self._key("scaler", 0))
         writes = client.map(
             write_x_rows,
             self.rows,
             plan.group_split,
             [_targets(files, plan.first_row[i]) for i in range(n)],
-            [scaler] * n,
+            [self.scaler] * n,
+            [_pieces(self.folder, plan, i) for i in range(n)],
             key=[self._key("write-x-rows", i) for i in range(n)],
         )
         labels = [
@@ -409,6 +467,7 @@ class OnCluster:
                 write_split_labels_masks,
                 str(self.folder),
                 split,
+                plan.split_rows[split],
                 *writes,
                 key=self._key("write-labels-masks", split),
             )
@@ -417,7 +476,7 @@ class OnCluster:
         # A partition's rows stay on its worker while its write waits (the scheduler keeps
         # them for it, and recomputes them if the worker is lost), then leave its memory:
         # the page cache the writes fill reuses it. The dashboard still counts them done.
-        self.held += [*writes, scaler]
+        self.held += writes
         self.rows = []
         position = {future.key: i for i, future in enumerate(labels)}
         results: list = [None] * len(labels)
@@ -437,22 +496,17 @@ class OnCluster:
             rows = future.result()
             written.append(
                 write_x_rows(rows, plan.group_split[i], _targets(files, plan.first_row[i]),
-                             plan.scaler)
+                             plan.scaler, _pieces(self.folder, plan, i))
             )
             del rows
             future.release()
-        return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+        return _seal(self.folder, plan, written)
 
     def close(self) -> None:
         futures = self.rows + self.held
         if futures:
             self.client.cancel(futures)
         self.rows, self.held = [], []
-
-
-def _same(value):
-    """The task that hands the scaler to the writes (its value travels in the task)."""
-    return value
 
 
 # --------------------------------------------------------------------------- the job
@@ -694,6 +748,9 @@ def _phases(runner, paths, cfg, workers, tmp, progress, timings):
         del summaries
         if prep["strict"] and plan.rejections:  # a duplicate game (others stop on a worker)
             raise pp._strict_error(plan.rejections[0])
+        t_scaler = time.perf_counter()
+        plan.scaler = runner.fit_scaler(plan)
+        timings["scaler_s"] = time.perf_counter() - t_scaler
         files = preallocate(tmp, plan.split_rows, width)
         t2 = time.perf_counter()
         timings["plan_s"] = t2 - t1

@@ -36,11 +36,14 @@ from pathlib import Path
 import numpy as np
 
 from imitation_learning.dataset.feature_matrix import CONTINUOUS, build_feature_matrix
+from imitation_learning.dataset.moments_tree import Leaves
+from imitation_learning.dataset.npz_pieces import seal, write_rows
 from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS
-from imitation_learning.dataset.stats import head_stats
-from imitation_learning.dataset.store import write_labels_and_masks
+from imitation_learning.dataset.stats import head_partials, head_stats_of_partials
+from imitation_learning.dataset.store import LABELS_MASKS, labels_masks_layouts
 from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
+from imitation_learning.spill_arrays import append_block, park, read_blocks
 from splendor import columns as C
 from splendor.errors import Rejection
 from splendor.limits import PLAYER_COUNTS
@@ -66,6 +69,22 @@ class GameGroups:
 
     def moments(self, i: int) -> Moments:
         return Moments(int(self.rows[i].sum()), self.mean[i], self.m2[i])
+
+    def without_moments(self) -> GameGroups:
+        """The entries without their statistics (what the driver gets: a few integers a
+        game, never the per-game statistics, which stay on the worker)."""
+        empty = np.empty((len(self), 0))
+        return GameGroups(self.file, self.game_id, self.rows, empty, empty)
+
+    def leaves(self, groups: np.ndarray, positions: np.ndarray) -> Leaves:
+        """Entries ``groups`` as leaves of the scaler's tree at ``positions``."""
+        groups = np.asarray(groups, dtype=np.int64)
+        return Leaves(
+            np.asarray(positions, dtype=np.int64),
+            self.rows[groups].sum(axis=1).astype(np.int64),
+            np.asarray(self.mean[groups], dtype=np.float64),
+            np.asarray(self.m2[groups], dtype=np.float64),
+        )
 
     @staticmethod
     def concat(parts: Sequence[GameGroups]) -> GameGroups:
@@ -118,11 +137,25 @@ class PartitionRows:
     config: dict = field(default_factory=dict, repr=False)
     cache: CacheSpec | None = None
     parts: list[np.ndarray | MappedRows] | None = field(default=None, repr=False)
+    # the spill file's blocks (rows, stored dtype: spill_arrays.append_block), and the
+    # file the labels, masks and per-game statistics are parked in (spill_arrays.park)
+    spill_blocks: list[tuple[int, str]] | None = None
+    side: str | None = None
 
     def x_blocks(self, as_stored: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """X as blocks of consecutive rows: ``(first row, rows)``, in order.
         ``as_stored``: rows mapped from cache entries as they are stored there (int8 when
         exact: see :meth:`MappedRows.load`), not made float32."""
+        if self.parts is None and self.X is None and self.spill_blocks is not None:
+            if os.path.exists(self.spill):
+                try:
+                    yield from read_blocks(self.spill, self.spill_blocks, self.summary.width,
+                                           as_stored)
+                    return
+                except FileNotFoundError:  # removed between the test and the map
+                    pass
+            yield 0, self.load_x()  # made again from the files
+            return
         if self.parts is None:
             yield 0, self.load_x()
             return
@@ -150,6 +183,9 @@ class PartitionRows:
         try:
             if not shape[0]:
                 return np.empty(shape, dtype=np.float32)
+            if self.spill_blocks is not None:
+                blocks = [b for _, b in read_blocks(self.spill, self.spill_blocks, shape[1])]
+                return _joined(blocks)
             # mapped, not copied: the rows are read straight from the file cache
             return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
@@ -159,8 +195,24 @@ class PartitionRows:
             return X
 
     def drop_spill(self) -> None:
-        if self.spill is not None:
-            Path(self.spill).unlink(missing_ok=True)
+        """Remove the spill files (their maps held here stay readable until released)."""
+        for path in (self.spill, self.side):
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
+
+    def park_side(self, path: str) -> None:
+        """Labels, masks and per-game statistics into the new file ``path``, mapped back
+        (:func:`~imitation_learning.spill_arrays.park`): out of the worker's memory until the
+        scaler and the writes read them."""
+        g = self.summary.groups
+        arrays = {f"l/{h}": a for h, a in self.labels.items()}
+        arrays.update({f"m/{h}": a for h, a in self.masks.items()})
+        arrays.update({"mean": g.mean, "m2": g.m2})
+        mapped = park(path, arrays)
+        self.labels = {h: mapped[f"l/{h}"] for h in self.labels}
+        self.masks = {h: mapped[f"m/{h}"] for h in self.masks}
+        g.mean, g.m2 = mapped["mean"], mapped["m2"]
+        self.side = path
 
 
 def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
@@ -214,27 +266,36 @@ def process_partition_rows(
     in path order: the same arrays, bit for bit, as without a cache (the rows of X and the
     statistics of a game depend on that file's rows only). Ignored with a custom
     ``file_processor``."""
+    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
     if cache is not None and file_processor is None and len(paths):
         parts, row_group, labels, masks, summary = _rows_with_cache(
             paths, config, on_file_done, cache
         )
         rows = PartitionRows(None, row_group, labels, masks, summary, parts=parts)
         rows.paths, rows.config = tuple(paths), config
+        if spill is not None:
+            rows.park_side(spill + SIDE_SUFFIX)
         return rows
-    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
     X, row_group, labels, masks, summary = _rows(
         paths, config, file_processor, on_file_done, spill=spill
     )
-    rows = PartitionRows(X, row_group, labels, masks, summary)
+    rows = PartitionRows(None if spill is not None else X, row_group, labels, masks, summary)
     if spill is not None:
         rows.paths, rows.config, rows.cache, rows.spill = tuple(paths), config, cache, spill
+        rows.spill_blocks = X
+        rows.park_side(spill + SIDE_SUFFIX)
     return rows
+
+
+#: The name of the file a spilled partition's labels, masks and game statistics are parked
+#: in: its spill file's name and this.
+SIDE_SUFFIX = ".side"
 
 
 def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = None):
     """The per-file step on ``paths`` (:data:`GROUP_FILES` at a time), X and the game
     groups: ``(X, row_group, labels, masks, summary)``; X is None when it went into the
-    new file ``spill``."""
+    new file ``spill`` (X is then the list of its blocks: ``spill_arrays.append_block``)."""
     from imitation_learning.parallel_processor import FILE_INDEX_ATTR, process_partition
 
     blocks, results, file_index, row_groups, groups = [], [], [], [], []
@@ -259,7 +320,7 @@ def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = No
             if write is None:
                 blocks.append(X)
             else:
-                write(X)
+                blocks.append(write(X))
             del X
     summary = PartitionSummary(
         file_index=file_index,
@@ -272,7 +333,7 @@ def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = No
         groups=GameGroups.concat(groups),
     )
     heads = list(results[0].labels)
-    X = None if write is not None else _joined(blocks)
+    X = blocks if write is not None else _joined(blocks)
     labels = {h: _joined([r.labels[h] for r in results]) for h in heads}
     masks = {h: _joined([r.masks[h] for r in results]) for h in heads}
     return X, _joined(row_groups), labels, masks, summary
@@ -414,11 +475,8 @@ def _new_file(path: str | None) -> Iterator[Callable[[np.ndarray], None] | None]
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
-    def write(block: np.ndarray) -> None:
-        data = memoryview(np.ascontiguousarray(block)).cast("B")
-        done = 0
-        while done < len(data):
-            done += os.write(fd, data[done:])
+    def write(block: np.ndarray) -> tuple[int, str]:
+        return append_block(fd, block)  # int8 when exact: a quarter of the bytes
 
     try:
         try:
@@ -482,7 +540,15 @@ def _game_groups(
 
 
 def summarise_partition(rows: PartitionRows) -> PartitionSummary:
-    return rows.summary
+    """What the driver gets: the summary without the per-game statistics."""
+    return dataclasses.replace(rows.summary, groups=rows.summary.groups.without_moments())
+
+
+def bucket_leaves(rows: PartitionRows, groups: np.ndarray, positions: np.ndarray) -> Leaves:
+    """The ``bucket-leaves`` task: the partition's game groups ``groups`` (train games of
+    one bucket of the scaler's tree, :mod:`~imitation_learning.dataset.moments_tree`) as
+    leaves at ``positions``."""
+    return rows.summary.groups.leaves(groups, positions)
 
 
 def rows_in_memory(rows: PartitionRows) -> PartitionRows:
@@ -510,17 +576,31 @@ class SplitFile:
     first_row: int
 
 
+@dataclass(frozen=True)
+class SplitPieces:
+    """Where a partition's labels and masks of one split go: the save's folder, the split,
+    its rows (the files' layout: :func:`~imitation_learning.dataset.store.labels_masks_layouts`)
+    and the partition's first row there."""
+
+    folder: str
+    split: str
+    rows: int
+    first_row: int
+
+
 def write_x_rows(
     rows: PartitionRows,
     group_split: np.ndarray,
     targets: Mapping[str, SplitFile],
     scaler: Scaler,
-) -> dict[str, tuple[dict, dict]]:
-    """Standardise the partition's rows and write each split's rows at their offset
-    (:func:`write_x`); return split -> (labels, masks) of the rows written there, in order
-    (:func:`labels_masks_by_split`)."""
+    pieces: Mapping[str, SplitPieces],
+) -> dict[str, dict]:
+    """The ``write-x-rows`` task: the partition's labels and masks written at their rows of
+    each split's files (:func:`write_labels_masks_pieces`, whose result it returns), then its
+    rows of X standardised and written at theirs (:func:`write_x`)."""
+    written = write_labels_masks_pieces(rows, group_split, pieces)
     write_x(rows, group_split, targets, scaler)
-    return labels_masks_by_split(rows, group_split)
+    return written
 
 
 def write_x(
@@ -558,19 +638,32 @@ def write_x(
     rows.drop_spill()  # its pages go to the next writes
 
 
-def labels_masks_by_split(
-    rows: PartitionRows, group_split: np.ndarray
-) -> dict[str, tuple[dict, dict]]:
-    """Split -> (labels, masks) of the partition's rows of that split, in order (what
-    :func:`write_x_rows` returns; ``group_split`` as in :func:`write_x`)."""
+def write_labels_masks_pieces(
+    rows: PartitionRows, group_split: np.ndarray, pieces: Mapping[str, SplitPieces]
+) -> dict[str, dict]:
+    """Write the partition's labels and masks of each split at the partition's first row of
+    that split in ``labels_{split}.npz`` / ``masks_{split}.npz`` (preallocated by the driver:
+    :func:`~imitation_learning.dataset.npz_pieces.preallocate`; never created here; writing
+    again writes the same bytes). Returns split -> ``{"labels": [(crc, bytes)] a head,
+    "masks": [...], "heads": head_partials}``, what :func:`write_split_labels_masks` seals
+    the files with (``group_split`` as in :func:`write_x`)."""
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
     out = {}
     for i, split in enumerate(SPLITS):
-        sel = row_split == i
-        out[split] = (
-            {h: a[sel] for h, a in rows.labels.items()},
-            {h: a[sel] for h, a in rows.masks.items()},
-        )
+        sel = np.flatnonzero(row_split == i)
+        target = pieces[split]
+        labels = {h: np.asarray(rows.labels[h][sel], dtype=np.int16) for h in C.HEADS}
+        masks = {h: np.asarray(rows.masks[h][sel], dtype=bool) for h in C.HEADS}
+        layouts = labels_masks_layouts(target.rows)
+        folder = Path(target.folder)
+        written: dict = {"heads": head_partials(labels, masks)}
+        for name, arrays in zip(LABELS_MASKS, (labels, masks), strict=True):
+            path = folder / f"{name}_{split}.npz"
+            written[name] = [
+                write_rows(path, layouts[name], j, target.first_row, arrays[h])
+                for j, h in enumerate(C.HEADS)
+            ]
+        out[split] = written
     return out
 
 
@@ -588,20 +681,18 @@ def write_rows_at(path: str, offset: int, block: np.ndarray) -> None:
 
 
 def write_split_labels_masks(
-    folder: str, split: str, *written: Mapping[str, tuple[dict, dict]]
+    folder: str, split: str, rows: int, *written: Mapping[str, dict]
 ) -> tuple[dict, dict]:
-    """Concatenate one split's labels and masks from :func:`write_x_rows`'s results (in
-    partition order), write them into ``folder`` (which must exist) and return their
-    statistics (:func:`~imitation_learning.dataset.stats.head_stats`)."""
+    """The ``write-labels-masks`` task: seal ``labels_{split}.npz`` / ``masks_{split}.npz``
+    in ``folder`` (which must exist), their ``rows`` rows written by every partition
+    (:func:`write_labels_masks_pieces`; ``written``: their results, in partition order),
+    and return the split's label and mask statistics (those of
+    :func:`~imitation_learning.dataset.stats.head_stats`)."""
     folder_path = Path(folder)
     if not folder_path.is_dir():
         raise FileNotFoundError(f"{folder}: the save's folder is gone (run stopped?)")
-    parts = [w[split] for w in written]
-    labels = {h: _concat([p[0][h] for p in parts], (0,), np.int16) for h in C.HEADS}
-    masks = {h: _concat([p[1][h] for p in parts], (0, n), bool) for h, n in C.HEADS.items()}
-    write_labels_and_masks(folder_path, split, labels, masks)
-    return head_stats(labels, masks)
-
-
-def _concat(arrays: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
-    return np.concatenate(arrays) if arrays else np.empty(empty_shape, dtype=dtype)
+    layouts = labels_masks_layouts(rows)
+    for name in LABELS_MASKS:
+        pieces = [[w[split][name][j] for w in written] for j in range(len(C.HEADS))]
+        seal(folder_path / f"{name}_{split}.npz", layouts[name], pieces)
+    return head_stats_of_partials(w[split]["heads"] for w in written)

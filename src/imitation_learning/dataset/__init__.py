@@ -59,6 +59,7 @@ from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS, split_by_game
 from imitation_learning.dataset.stats import dataset_stats, head_stats, split_stats
 from imitation_learning.dataset.store import (
+    labels_masks_layouts,
     load_dataset,
     save_dataset,
     write_dataset,
@@ -98,6 +99,7 @@ __all__ = [
     "split_stats",
     "strategic_feature_kinds",
     "write_dataset",
+    "labels_masks_layouts",
     "write_labels_and_masks",
     "write_metadata",
 ]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imitation_learning.dataset.scaler import Moments
+from imitation_learning.dataset.scaler import Moments, Scaler
 
 #: Leaves (train games) per bucket: a power of two (a whole subtree). 1,024 games of about
 #: 1,300 continuous columns are ~21 MB of float64 on the worker that merges them.
@@ -125,3 +125,9 @@ def merge_buckets(width: int, *buckets: Moments) -> Moments:
 
 def buckets_for(total_leaves: int) -> int:
     return -(-total_leaves // BUCKET_GAMES)
+
+
+def scaler_from_buckets(width: int, columns: np.ndarray, *buckets: Moments) -> Scaler:
+    """The ``fit-scaler`` task: the scaler of the root of the buckets' nodes (given in bucket
+    order; ``width``: X's columns, ``columns``: the continuous ones the statistics cover)."""
+    return Scaler.from_moments([merge_buckets(len(columns), *buckets)], width, columns)
