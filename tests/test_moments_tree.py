@@ -30,10 +30,10 @@ def _by_buckets(leaves, cuts, width, rng):
         part = mt.Leaves(leaves.position[idx], leaves.count[idx], leaves.mean[idx], leaves.m2[idx])
         per_part.append(mt.leaves_by_bucket(part))
     nodes = []
-    for b in range(mt.buckets_for(len(leaves))):
+    for b, (first, stop) in enumerate(mt.bucket_bounds(len(leaves))):
         got = [p[b] for p in per_part if b in p]
         rng.shuffle(got)
-        nodes.append(mt.merge_bucket(b, width, len(leaves), *got))
+        nodes.append(mt.merge_bucket(first, stop, width, *got))
     return mt.merge_buckets(width, *nodes)
 
 
@@ -68,9 +68,9 @@ def test_a_missing_or_doubled_leaf_is_caught():
     part = mt.leaves_by_bucket(leaves)[0]
     short = mt.Leaves(part.position[:-1], part.count[:-1], part.mean[:-1], part.m2[:-1])
     with pytest.raises(AssertionError):
-        mt.merge_bucket(0, 6, 10, short)
+        mt.merge_bucket(0, 10, 6, short)
     with pytest.raises(AssertionError):
-        mt.merge_bucket(0, 6, 10, part, short)
+        mt.merge_bucket(0, 10, 6, part, short)
 
 
 def test_empty():

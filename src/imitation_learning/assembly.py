@@ -60,8 +60,7 @@ from imitation_learning.dataset.atomic_dir import AtomicDir
 from imitation_learning.dataset.feature_matrix import feature_columns
 from imitation_learning.dataset.files import fsync_path
 from imitation_learning.dataset.moments_tree import (
-    bucket_of,
-    buckets_for,
+    bucket_bounds,
     merge_bucket,
     scaler_from_buckets,
 )
@@ -118,10 +117,11 @@ class Plan:
     first_row: list[dict[str, int]]  # per partition: split -> its first row in X_{split}
     split_rows: dict[str, int]
     splits: dict  # stats.json "splits"
-    # the scaler's tree (dataset.moments_tree): per bucket, (partition, its game groups in
-    # the bucket, their leaf positions); the number of leaves (train games)
-    buckets: list[list[tuple[int, np.ndarray, np.ndarray]]] = field(default_factory=list)
-    leaves: int = 0
+    # the scaler's tree (dataset.moments_tree): per bucket, its leaves [first, stop) and
+    # (partition, its game groups in the bucket, their leaf positions)
+    buckets: list[tuple[int, int, list[tuple[int, np.ndarray, np.ndarray]]]] = field(
+        default_factory=list
+    )
     width: int = 0
     continuous: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     scaler: Scaler | None = None  # fitted on the workers (the runners' fit_scaler)
@@ -212,15 +212,14 @@ def plan_assembly(
     train = np.flatnonzero(group_split == 0)
     train = train[np.argsort(game_ids[train], kind="stable")]
     position = np.arange(len(train))
-    bucket = bucket_of(position)
-    buckets: list[list[tuple[int, np.ndarray, np.ndarray]]] = []
-    for b in range(buckets_for(len(train))):
-        sel = bucket == b
-        parts = part_of_group[train[sel]]
-        buckets.append([
-            (int(p), order_in_part[train[sel][parts == p]], position[sel][parts == p])
+    buckets = []
+    for first, stop in bucket_bounds(len(train)):
+        in_bucket = train[first:stop]
+        parts = part_of_group[in_bucket]
+        buckets.append((first, stop, [
+            (int(p), order_in_part[in_bucket[parts == p]], position[first:stop][parts == p])
             for p in np.unique(parts).tolist()
-        ])
+        ]))
 
     return Plan(
         rejections=rejections,
@@ -231,7 +230,6 @@ def plan_assembly(
         split_rows=split_rows,
         splits=split_stats(group_split[kept], rows[kept], game_ids[kept]),
         buckets=buckets,
-        leaves=len(train),
         width=width,
         continuous=np.asarray(continuous, dtype=np.int64),
     )
@@ -289,9 +287,9 @@ def fit_scaler_here(plan: Plan, leaves_of) -> Scaler:
     """The scaler by the tree of :mod:`~imitation_learning.dataset.moments_tree`, in this
     process; ``leaves_of(partition, groups, positions)`` gives a partition's leaves."""
     nodes = [
-        merge_bucket(b, len(plan.continuous), plan.leaves,
+        merge_bucket(first, stop, len(plan.continuous),
                      *(leaves_of(p, groups, positions) for p, groups, positions in parts))
-        for b, parts in enumerate(plan.buckets)
+        for first, stop, parts in plan.buckets
     ]
     return scaler_from_buckets(plan.width, plan.continuous, *nodes)
 
@@ -435,13 +433,13 @@ class OnCluster:
         a bucket; ``merge-bucket``; ``fit-scaler``), its future kept for the writes."""
         client, width = self.client, len(plan.continuous)
         nodes = []
-        for b, parts in enumerate(plan.buckets):
+        for b, (first, stop, parts) in enumerate(plan.buckets):
             leaves = [
                 client.submit(bucket_leaves, self.rows[p], groups, positions,
                               key=self._key("bucket-leaves", f"{p}-{b}"))
                 for p, groups, positions in parts
             ]
-            nodes.append(client.submit(merge_bucket, b, width, plan.leaves, *leaves,
+            nodes.append(client.submit(merge_bucket, first, stop, width, *leaves,
                                        key=self._key("merge-bucket", b)))
         self.scaler = client.submit(scaler_from_buckets, plan.width, plan.continuous, *nodes,
                                     key=self._key("fit-scaler", 0))

@@ -194,6 +194,16 @@ class PartitionRows:
                 raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
             return X
 
+    def labels_masks(self) -> tuple[dict, dict]:
+        """The labels and masks, read when parked; parked files that are gone (their write
+        ran already and Dask runs it again) made again from the files, the same arrays."""
+        try:
+            return ({h: np.asarray(a) for h, a in self.labels.items()},
+                    {h: np.asarray(a) for h, a in self.masks.items()})
+        except FileNotFoundError:
+            again = process_partition_rows(self.paths, self.config, cache=self.cache)
+            return again.labels, again.masks
+
     def drop_spill(self) -> None:
         """Remove the spill files (their maps held here stay readable until released)."""
         for path in (self.spill, self.side):
@@ -201,7 +211,7 @@ class PartitionRows:
                 Path(path).unlink(missing_ok=True)
 
     def park_side(self, path: str) -> None:
-        """Labels, masks and per-game statistics into the new file ``path``, mapped back
+        """Labels, masks and per-game statistics into the new file ``path``
         (:func:`~imitation_learning.spill_arrays.park`): out of the worker's memory until the
         scaler and the writes read them."""
         g = self.summary.groups
@@ -648,12 +658,13 @@ def write_labels_masks_pieces(
     "masks": [...], "heads": head_partials}``, what :func:`write_split_labels_masks` seals
     the files with (``group_split`` as in :func:`write_x`)."""
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
+    all_labels, all_masks = rows.labels_masks()
     out = {}
     for i, split in enumerate(SPLITS):
         sel = np.flatnonzero(row_split == i)
         target = pieces[split]
-        labels = {h: np.asarray(rows.labels[h][sel], dtype=np.int16) for h in C.HEADS}
-        masks = {h: np.asarray(rows.masks[h][sel], dtype=bool) for h in C.HEADS}
+        labels = {h: np.asarray(all_labels[h][sel], dtype=np.int16) for h in C.HEADS}
+        masks = {h: np.asarray(all_masks[h][sel], dtype=bool) for h in C.HEADS}
         layouts = labels_masks_layouts(target.rows)
         folder = Path(target.folder)
         written: dict = {"heads": head_partials(labels, masks)}

@@ -3,8 +3,8 @@ grow with the partitions it holds.
 
 :func:`park` writes some arrays once into a new file (under a temporary name renamed into
 place: a reader of an earlier copy keeps reading whole arrays) and gives them back as
-read-only maps of that file: their pages are the system's file cache, read again when they
-are used, not the worker's memory. :func:`append_block` / :func:`read_blocks` do the same
+:class:`Parked` arrays: a place in that file, read (a copy) each time they are indexed, so
+that nothing of them stays in the worker's memory, nor mapped into it, between uses. :func:`append_block` / :func:`read_blocks` do the same
 for a matrix written block by block, each block stored in the smallest of int8 or float32
 that holds it exactly (X before scaling is mostly small integers: a quarter of the bytes).
 Blocks are 64-byte aligned.
@@ -33,9 +33,46 @@ def _write_all(fd: int, data) -> None:
         done += os.write(fd, view[done:])
 
 
-def park(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+class Parked:
+    """An array parked in a file: ``a[key]`` and ``np.asarray(a)`` read it (a copy); a
+    missing file raises :class:`FileNotFoundError`. Pickled as its place in the file."""
+
+    def __init__(self, path: str, offset: int, dtype, shape: tuple[int, ...]):
+        self.path, self.offset = path, offset
+        self.dtype, self.shape = np.dtype(dtype), tuple(shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def read(self) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self.dtype)
+        if not out.size:
+            return out
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        with open(self.path, "rb", buffering=0) as f:
+            done = 0
+            while done < len(view):
+                got = os.preadv(f.fileno(), [view[done:]], self.offset + done)
+                if not got:
+                    raise OSError(f"{self.path}: ends before its parked array")
+                done += got
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.read()[key]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.read()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def park(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, Parked]:
     """Write ``arrays`` into the new file ``path`` (its folder must exist: never made here)
-    and return them mapped read-only from it (an empty array stays in memory)."""
+    and return them as :class:`Parked` arrays of it."""
     path = os.fspath(path)
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -57,13 +94,7 @@ def park(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    out = {}
-    for name, (at, dtype, shape) in places.items():
-        if int(np.prod(shape)) == 0:
-            out[name] = np.empty(shape, dtype=dtype)
-        else:
-            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=at, shape=shape)
-    return out
+    return {name: Parked(path, at, dtype, shape) for name, (at, dtype, shape) in places.items()}
 
 
 def compact(block: np.ndarray) -> np.ndarray:

@@ -99,16 +99,20 @@ def leaves_by_bucket(leaves: Leaves) -> dict[int, Leaves]:
     return out
 
 
-def merge_bucket(bucket: int, width: int, total_leaves: int, *parts: Leaves) -> Moments:
-    """Bucket ``bucket``'s node: its leaves, gathered from ``parts`` (any order, any split of
-    them), put in position order and merged. All its leaves must be there (checked against
-    ``total_leaves``, the number of leaves of the whole tree)."""
+def bucket_bounds(total_leaves: int) -> list[tuple[int, int]]:
+    """Each bucket's leaves, ``[first, stop)``, in order."""
+    return [(first, min(first + BUCKET_GAMES, total_leaves))
+            for first in range(0, total_leaves, BUCKET_GAMES)]
+
+
+def merge_bucket(first: int, stop: int, width: int, *parts: Leaves) -> Moments:
+    """The node of the bucket of leaves ``[first, stop)`` (:func:`bucket_bounds`): its
+    leaves, gathered from ``parts`` (any order, any split of them), put in position order
+    and merged. All its leaves must be there, once (checked)."""
     leaves = Leaves.concat([p for p in parts if len(p)], width)
     order = np.argsort(leaves.position, kind="stable")
-    first = bucket * BUCKET_GAMES
-    expected = np.arange(first, min(first + BUCKET_GAMES, total_leaves))
-    if not np.array_equal(leaves.position[order], expected):
-        raise AssertionError(f"bucket {bucket}: leaves missing or twice")
+    if not np.array_equal(leaves.position[order], np.arange(first, stop)):
+        raise AssertionError(f"bucket [{first}, {stop}): leaves missing or twice")
     return pairwise(leaves.count[order], leaves.mean[order], leaves.m2[order])
 
 
@@ -123,8 +127,6 @@ def merge_buckets(width: int, *buckets: Moments) -> Moments:
     )
 
 
-def buckets_for(total_leaves: int) -> int:
-    return -(-total_leaves // BUCKET_GAMES)
 
 
 def scaler_from_buckets(width: int, columns: np.ndarray, *buckets: Moments) -> Scaler:
