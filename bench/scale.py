@@ -181,7 +181,48 @@ class TreeSampler(threading.Thread):
 # --------------------------------------------------------------------------- a run
 
 
-def run_once(data_root: Path, rows: int, workers: int, work_dir: Path, interval: float) -> dict:
+def compare_npz_loads(out: Path, rounds: int = 3) -> dict:
+    """``np.load`` of every labels and masks file of ``out`` (all members read), against
+    the same arrays written DEFLATE-compressed as before issue 26 (``write_npz``'s
+    ``compress=True``, level 1): best of ``rounds`` interleaved, seconds and bytes."""
+    import numpy as np
+
+    from imitation_learning.dataset.files import write_npz
+
+    stored = sorted(p for p in out.iterdir() if p.name.startswith(("labels_", "masks_")))
+    deflated = []
+    for p in stored:
+        with np.load(p) as z:
+            arrays = {k: z[k] for k in z.files}
+        d = p.with_name(p.stem + ".deflated.npz")
+        write_npz(d, arrays, compress=True)
+        deflated.append(d)
+
+    def load_all(paths) -> float:
+        t0 = time.perf_counter()
+        for p in paths:
+            with np.load(p) as z:
+                for k in z.files:
+                    z[k]
+        return time.perf_counter() - t0
+
+    times = {"stored": [], "deflated": []}
+    for _ in range(rounds):
+        times["stored"].append(load_all(stored))
+        times["deflated"].append(load_all(deflated))
+    figures = {
+        "stored_s": min(times["stored"]),
+        "deflated_s": min(times["deflated"]),
+        "stored_bytes": sum(p.stat().st_size for p in stored),
+        "deflated_bytes": sum(p.stat().st_size for p in deflated),
+    }
+    for d in deflated:
+        d.unlink()
+    return figures
+
+
+def run_once(data_root: Path, rows: int, workers: int, work_dir: Path, interval: float,
+             compare_npz: bool = False) -> dict:
     """``splendor-il preprocess --no-cache`` of ``data_root`` in a fresh process, sampled."""
     work_dir.mkdir(parents=True, exist_ok=True)
     out = work_dir / "out"
@@ -215,7 +256,9 @@ def run_once(data_root: Path, rows: int, workers: int, work_dir: Path, interval:
         pid: peak for pid, peak in sampler.peaks.items() if pid != proc.pid
     }
     biggest = max(workers_peaks, key=workers_peaks.get) if workers_peaks else None
+    npz = compare_npz_loads(out) if compare_npz else None
     figures = {
+        "npz_load": npz,
         "rows": int(stats["rows_read"]),
         "files": len(stats["input_files"]),
         "workers": workers,
@@ -258,6 +301,11 @@ def _show(size: int, r: dict) -> None:
         f"{r['x_bytes'] / GB:.2f} GB, labels and masks {r['labels_masks_bytes'] / GB:.3f} GB",
         flush=True,
     )
+    if r.get("npz_load"):
+        n = r["npz_load"]
+        print(f"     np.load of labels and masks: stored {n['stored_s']:.3f} s "
+              f"({n['stored_bytes'] / GB:.3f} GB), as DEFLATE level 1 before "
+              f"{n['deflated_s']:.3f} s ({n['deflated_bytes'] / GB:.3f} GB)")
     for p in r["processes"]:
         print(f"       pid {p['pid']:>7} peak {p['peak_bytes'] / GB:5.2f} GB  {p['command'][:90]}")
 
@@ -282,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in args.sizes:
         root = base.root if size == 1 else copied_dataset(base.root, size, args.cache_dir)
-        r = run_once(root, base.rows * size, args.workers, work, args.interval)
+        r = run_once(root, base.rows * size, args.workers, work, args.interval,
+                     compare_npz=size == 1)
         r["size"] = size
         _show(size, r)
         results.append(r)

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.dataset import npz_pieces
 from imitation_learning.dataset.feature_matrix import CONTINUOUS, build_feature_matrix
 from imitation_learning.dataset.moments_tree import Leaves
-from imitation_learning.dataset.npz_pieces import seal, write_rows
 from imitation_learning.dataset.scaler import Moments, Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.stats import head_partials, head_stats_of_partials
@@ -671,7 +671,7 @@ def write_labels_masks_pieces(
         for name, arrays in zip(LABELS_MASKS, (labels, masks), strict=True):
             path = folder / f"{name}_{split}.npz"
             written[name] = [
-                write_rows(path, layouts[name], j, target.first_row, arrays[h])
+                npz_pieces.write_rows(path, layouts[name], j, target.first_row, arrays[h])
                 for j, h in enumerate(C.HEADS)
             ]
         out[split] = written
@@ -705,5 +705,5 @@ def write_split_labels_masks(
     layouts = labels_masks_layouts(rows)
     for name in LABELS_MASKS:
         pieces = [[w[split][name][j] for w in written] for j in range(len(C.HEADS))]
-        seal(folder_path / f"{name}_{split}.npz", layouts[name], pieces)
+        npz_pieces.seal(folder_path / f"{name}_{split}.npz", layouts[name], pieces)
     return head_stats_of_partials(w[split]["heads"] for w in written)
