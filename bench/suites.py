@@ -44,6 +44,7 @@ SUITES: dict[str, Suite] = {
         Suite("fullsize", "bench.fullsize", "splendor-il preprocess end to end on ~550,000 rows: stages, driver peak"),
         Suite("cache-rerun", "bench.cache_rerun", "re-runs with the result cache: unchanged, +1% games, cache size"),
         Suite("rerun-floor", "bench.rerun_floor", "the least a cached re-run must spend, part by part"),
+        Suite("scale", "bench.scale", "preprocess at 1x and 10x the full size: peak memory of every process, spill on disk"),
         Suite("check", "bench.check", "splendor-il check on a dataset: wall, CPU, peak memory"),
         Suite("row-checks", "bench.row_checks", "the reader's row checks on valid blocks and on blocks with a bad row"),
         Suite("multihost", "bench.multihost", "the job across simulated hosts (root, network namespaces)"),

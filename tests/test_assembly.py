@@ -311,36 +311,53 @@ def test_writes_are_idempotent_and_never_create_files(games, tmp_path):
     folder.mkdir()
     files = job_plan.preallocate(folder, {s: counts[s] + 3 for s in D.SPLITS}, width)
     targets = {s: PW.SplitFile(f.path, f.data_offset, 2) for s, f in files.items()}
+    split_rows = {s: counts[s] + 3 for s in D.SPLITS}
+    pieces = {s: PW.SplitPieces(str(folder), s, split_rows[s], 2) for s in D.SPLITS}
     scaler = D.Scaler(np.full(width, 1.5), np.full(width, 2.0), np.arange(width))
-    first = PW.write_x_rows(rows, group_split, targets, scaler)
+    first = PW.write_x_rows(rows, group_split, targets, scaler, pieces)
     before = _files(folder)
-    again = PW.write_x_rows(rows, group_split, targets, scaler)  # a re-run task
+    again = PW.write_x_rows(rows, group_split, targets, scaler, pieces)  # a re-run task
     assert _files(folder) == before
+    assert [again[s][n] for s in D.SPLITS for n in ("labels", "masks")] == [
+        first[s][n] for s in D.SPLITS for n in ("labels", "masks")]
     for split in D.SPLITS:
         X = np.load(folder / f"X_{split}.npy")
         sel = group_split[rows.row_group] == D.SPLITS.index(split)
         assert X[2 : 2 + counts[split]].tobytes() == scaler.transform(rows.X[sel]).tobytes()
         assert not X[:2].any() and not X[2 + counts[split] :].any()  # nothing else touched
-        for head in C.HEADS:
-            np.testing.assert_array_equal(first[split][0][head], rows.labels[head][sel])
-            np.testing.assert_array_equal(again[split][1][head], rows.masks[head][sel])
+        with np.load(folder / f"labels_{split}.npz") as z:  # not sealed: read the rows raw
+            layout = D.labels_masks_layouts(split_rows[split])["labels"]
+            raw = np.memmap(folder / f"labels_{split}.npz", dtype=np.uint8, mode="r")
+            for j, head in enumerate(C.HEADS):
+                start = layout.data_offsets[j]
+                got = raw[start : start + 2 * split_rows[split]].view(np.int16)
+                np.testing.assert_array_equal(got[2 : 2 + counts[split]], rows.labels[head][sel])
+                assert not got[:2].any() and not got[2 + counts[split] :].any()
+            assert z.files == list(C.HEADS)
 
-    # spilled: the write deletes the spill file; run again without it, the partition is
-    # made again from its files and the same bytes are written
+    # spilled: X as int8 when exact, labels, masks and statistics parked beside it; the
+    # write deletes the spill files; run again without them, the partition is made again
+    # from its files and the same bytes are written
     spilled = PR.process_partition_rows(paths, cfg, spill_dir=str(folder))
     assert Path(spilled.spill).parent == folder and spilled.X is None
-    assert Path(spilled.spill).read_bytes() == rows.X.tobytes()
-    PW.write_x_rows(spilled, group_split, targets, scaler)
-    assert not Path(spilled.spill).exists() and _files(folder) == before
-    PW.write_x_rows(spilled, group_split, targets, scaler)
+    assert Path(spilled.spill).stat().st_size < rows.X.nbytes / 3  # int8 rows
+    assert spilled.load_x().tobytes() == rows.X.tobytes()
+    for head in C.HEADS:
+        assert not isinstance(spilled.masks[head], np.ndarray)  # parked in a file
+        np.testing.assert_array_equal(np.asarray(spilled.masks[head]), rows.masks[head])
+    PW.write_x_rows(spilled, group_split, targets, scaler, pieces)
+    assert not Path(spilled.spill).exists() and not Path(spilled.side).exists()
+    assert _files(folder) == before
+    PW.write_x_rows(spilled, group_split, targets, scaler, pieces)
     assert _files(folder) == before
 
     gone = tmp_path / "gone"
     gone_targets = {s: PW.SplitFile(str(gone / f"X_{s}.npy"), 128, 0) for s in D.SPLITS}
+    gone_pieces = {s: PW.SplitPieces(str(gone), s, split_rows[s], 0) for s in D.SPLITS}
     with pytest.raises(FileNotFoundError):
-        PW.write_x_rows(rows, group_split, gone_targets, scaler)
+        PW.write_x_rows(rows, group_split, gone_targets, scaler, gone_pieces)
     with pytest.raises(FileNotFoundError):
-        PW.write_split_labels_masks(str(gone), "train", first)
+        PW.write_split_labels_masks(str(gone), "train", split_rows["train"], first)
     with pytest.raises(FileNotFoundError):
         PR.process_partition_rows(paths, cfg, spill_dir=str(gone))
     assert not gone.exists()

@@ -338,7 +338,7 @@ def test_config_errors_exit_2_with_one_clear_message(
 _HOOKED_RUN = r"""
 import os, sys, time
 from pathlib import Path
-from imitation_learning.dataset import atomic_dir, store
+from imitation_learning.dataset import atomic_dir, npz_pieces
 
 point = sys.argv[1]
 
@@ -347,14 +347,14 @@ def stop_here():
     time.sleep(600)  # the SIGKILL arrives here
 
 if point == "writing":  # a half-written array in the temporary folder
-    real = store.write_npz
-    def write_npz(path, arrays, compress=True):
+    real = npz_pieces.seal
+    def seal(path, layout, pieces):
         if Path(path).name == "masks_val.npz":
             with open(path, "wb") as fh:
                 fh.write(b"PK\x03\x04 half an archive")
             stop_here()
-        real(path, arrays, compress)
-    store.write_npz = write_npz
+        real(path, layout, pieces)
+    npz_pieces.seal = seal
 elif point == "swap":  # between the two renames: the previous dataset moved aside
     real_rename = os.rename
     def rename(src, dst):

@@ -20,7 +20,7 @@ from imitation_learning.job import (
     processed_bag,
 )
 from imitation_learning.job.bag import PROCESS_TASK, PROCESS_TOKEN, partition_tasks
-from imitation_learning.job.plan import plan_assembly
+from imitation_learning.job.plan import fit_scaler_here, plan_assembly
 from imitation_learning.partition_rows import GameGroups, PartitionSummary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +126,13 @@ def test_plan_assembly_is_pure_and_independent_of_the_partitioning():
     def plan(cuts):
         parts = [files[a:b] for a, b in zip([0, *cuts], [*cuts, len(files)], strict=True)]
         parts[-1] = parts[-1] + [copy]
-        return plan_assembly([summary(p) for p in parts], [*paths, copy[0]], ratios, seed, 2, cont)
+        summaries = [summary(p) for p in parts]
+        done = plan_assembly(summaries, [*paths, copy[0]], ratios, seed, 2, cont)
+        assert done.scaler is None  # fitted where the statistics are, by the tree
+        done.scaler = fit_scaler_here(
+            done, lambda p, groups, positions: summaries[p].groups.leaves(groups, positions)
+        )
+        return done
 
     one, three = plan([]), plan([7, 13])
     again = plan([7, 13])

@@ -715,7 +715,7 @@ def test_a_small_rerun_that_fails_in_its_writes_leaves_the_output_as_it_was(
     before = saved(out)
     reassemble(out)
     calls = []
-    real = phases.write_x
+    real = phases.write_x_rows
 
     def failing(rows, *args):
         calls.append(1)
@@ -726,7 +726,7 @@ def test_a_small_rerun_that_fails_in_its_writes_leaves_the_output_as_it_was(
     def no_cluster(*args, **kwargs):
         raise AssertionError("a small re-run started a cluster")
 
-    monkeypatch.setattr(phases, "write_x", failing)
+    monkeypatch.setattr(phases, "write_x_rows", failing)
     monkeypatch.setattr(executors, "pool_client", no_cluster)
     with pytest.raises(OSError, match="disk gone"):
         run(root, out, cache, num_workers=2, files_per_partition=2)

@@ -7,8 +7,13 @@ work after it):
   and game ids (a :class:`PartitionRows`, held in the worker's memory until the run ends),
   together with float64 partial statistics (count, mean, M2 of the continuous columns) of
   every game of every file;
+- with a spill folder, X goes into a spill file (compacted blocks:
+  :mod:`imitation_learning.spill_arrays`), and the labels, masks and per-game statistics
+  are parked in a side file next to it (read back when used, never resident);
 - ``summarise-partition``: :func:`summarise_partition` is the little the driver needs from
-  it (:class:`PartitionSummary`: accounting, file index, per-game statistics);
+  it (:class:`~imitation_learning.partition_summary.PartitionSummary`: accounting, file
+  index, game ids; never the per-game statistics); ``bucket-leaves``:
+  :func:`bucket_leaves`, a partition's share of the scaler's tree;
 - the writes of phase 2 (``write-x-rows``, ``write-labels-masks``) are in
   :mod:`imitation_learning.partition_writes`.
 """
@@ -28,61 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from imitation_learning.dataset.feature_matrix import CONTINUOUS, build_feature_matrix
+from imitation_learning.dataset.moments_tree import Leaves
 from imitation_learning.dataset.scaler import Moments
+from imitation_learning.partition_summary import GameGroups, PartitionSummary
 from imitation_learning.per_file.settings import StepSettings
 from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
+from imitation_learning.spill_arrays import append_block, park, read_blocks
 from splendor.errors import Rejection
 from splendor.limits import PLAYER_COUNTS
-
-
-@dataclass
-class GameGroups:
-    """Per-game figures of a block of files: one entry per (file, game id) with rows kept.
-
-    ``file``: position of the file in the block's file index; ``game_id``; ``rows``
-    ((g, 3): rows with 2, 3 and 4 players); ``mean`` / ``m2`` ((g, C) float64, the
-    continuous columns of X) of the game's rows.
-    """
-
-    file: np.ndarray
-    game_id: np.ndarray
-    rows: np.ndarray
-    mean: np.ndarray
-    m2: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.file)
-
-    def moments(self, i: int) -> Moments:
-        return Moments(int(self.rows[i].sum()), self.mean[i], self.m2[i])
-
-    @staticmethod
-    def concat(parts: Sequence[GameGroups]) -> GameGroups:
-        """The parts' entries, in order."""
-        return GameGroups(
-            file=np.concatenate([p.file for p in parts]),
-            game_id=np.concatenate([p.game_id for p in parts]),
-            rows=np.concatenate([p.rows for p in parts]),
-            mean=np.concatenate([p.mean for p in parts]),
-            m2=np.concatenate([p.m2 for p in parts]),
-        )
-
-
-@dataclass
-class PartitionSummary:
-    """What the driver gets back from a partition: no row data, only its accounting, its
-    files' row counts and game ids (``file_index``: ``(path, rows_read, rows_kept,
-    game_ids)`` per file, in order) and the per-game figures."""
-
-    file_index: list[tuple[str, int, int, list[int]]]
-    rejections: list[Rejection]
-    rows_read: int
-    files_ok: list[str]
-    rows: int
-    width: int
-    strategic_width: int
-    groups: GameGroups
-    cache: CacheCounts | None = None  # what the result cache did (None: no cache)
 
 
 @dataclass
@@ -107,11 +65,25 @@ class PartitionRows:
     config: dict = field(default_factory=dict, repr=False)
     cache: CacheSpec | None = None
     parts: list[np.ndarray | MappedRows] | None = field(default=None, repr=False)
+    # the spill file's blocks (rows, stored dtype: spill_arrays.append_block), and the
+    # file the labels, masks and per-game statistics are parked in (spill_arrays.park)
+    spill_blocks: list[tuple[int, str]] | None = None
+    side: str | None = None
 
     def x_blocks(self, as_stored: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """X as blocks of consecutive rows: ``(first row, rows)``, in order.
         ``as_stored``: rows mapped from cache entries as they are stored there (int8 when
         exact: see :meth:`MappedRows.load`), not made float32."""
+        if self.parts is None and self.X is None and self.spill_blocks is not None:
+            if os.path.exists(self.spill):
+                try:
+                    yield from read_blocks(self.spill, self.spill_blocks, self.summary.width,
+                                           as_stored)
+                    return
+                except FileNotFoundError:  # removed between the test and the map
+                    pass
+            yield 0, self.load_x()  # made again from the files
+            return
         if self.parts is None:
             yield 0, self.load_x()
             return
@@ -139,6 +111,9 @@ class PartitionRows:
         try:
             if not shape[0]:
                 return np.empty(shape, dtype=np.float32)
+            if self.spill_blocks is not None:
+                blocks = [b for _, b in read_blocks(self.spill, self.spill_blocks, shape[1])]
+                return _joined(blocks)
             # mapped, not copied: the rows are read straight from the file cache
             return np.memmap(self.spill, dtype=np.float32, mode="r", shape=shape)
         except FileNotFoundError:
@@ -147,15 +122,39 @@ class PartitionRows:
                 raise AssertionError(f"partition rebuilt as {X.shape}, was {shape}") from None
             return X
 
+    def labels_masks(self) -> tuple[dict, dict]:
+        """The labels and masks, read when parked; parked files that are gone (their write
+        ran already and Dask runs it again) made again from the files, the same arrays."""
+        try:
+            return ({h: np.asarray(a) for h, a in self.labels.items()},
+                    {h: np.asarray(a) for h, a in self.masks.items()})
+        except FileNotFoundError:
+            again = process_partition_rows(self.paths, self.config, cache=self.cache)
+            return again.labels, again.masks
+
     def drop_spill(self) -> None:
-        if self.spill is not None:
-            Path(self.spill).unlink(missing_ok=True)
+        """Remove the spill files (their maps held here stay readable until released)."""
+        for path in (self.spill, self.side):
+            if path is not None:
+                Path(path).unlink(missing_ok=True)
+
+    def park_side(self, path: str) -> None:
+        """Labels, masks and per-game statistics into the new file ``path``
+        (:func:`~imitation_learning.spill_arrays.park`): out of the worker's memory until the
+        scaler and the writes read them."""
+        g = self.summary.groups
+        arrays = {f"l/{h}": a for h, a in self.labels.items()}
+        arrays.update({f"m/{h}": a for h, a in self.masks.items()})
+        arrays.update({"mean": g.mean, "m2": g.m2})
+        mapped = park(path, arrays)
+        self.labels = {h: mapped[f"l/{h}"] for h in self.labels}
+        self.masks = {h: mapped[f"m/{h}"] for h in self.masks}
+        g.mean, g.m2 = mapped["mean"], mapped["m2"]
+        self.side = path
 
 
 def continuous_columns(kinds: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(np.asarray(kinds) == CONTINUOUS)
-
-
 
 
 def spill_name(paths: Sequence[str], config: Mapping) -> str:
@@ -203,27 +202,36 @@ def process_partition_rows(
     in path order: the same arrays, bit for bit, as without a cache (the rows of X and the
     statistics of a game depend on that file's rows only). Ignored with a custom
     ``file_processor``."""
+    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
     if cache is not None and file_processor is None and len(paths):
         parts, row_group, labels, masks, summary = _rows_with_cache(
             paths, config, on_file_done, cache
         )
         rows = PartitionRows(None, row_group, labels, masks, summary, parts=parts)
         rows.paths, rows.config = tuple(paths), config
+        if spill is not None:
+            rows.park_side(spill + SIDE_SUFFIX)
         return rows
-    spill = None if spill_dir is None else os.path.join(spill_dir, spill_name(paths, config))
     X, row_group, labels, masks, summary = _rows(
         paths, config, file_processor, on_file_done, spill=spill
     )
-    rows = PartitionRows(X, row_group, labels, masks, summary)
+    rows = PartitionRows(None if spill is not None else X, row_group, labels, masks, summary)
     if spill is not None:
         rows.paths, rows.config, rows.cache, rows.spill = tuple(paths), config, cache, spill
+        rows.spill_blocks = X
+        rows.park_side(spill + SIDE_SUFFIX)
     return rows
+
+
+#: The name of the file a spilled partition's labels, masks and game statistics are parked
+#: in: its spill file's name and this.
+SIDE_SUFFIX = ".side"
 
 
 def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = None):
     """The per-file step on ``paths`` (:data:`GROUP_FILES` at a time), X and the game
     groups: ``(X, row_group, labels, masks, summary)``; X is None when it went into the
-    new file ``spill``."""
+    new file ``spill`` (X is then the list of its blocks: ``spill_arrays.append_block``)."""
     from imitation_learning.per_file.partition import FILE_INDEX_ATTR, process_partition
 
     blocks, results, file_index, row_groups, groups = [], [], [], [], []
@@ -248,7 +256,7 @@ def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = No
             if write is None:
                 blocks.append(X)
             else:
-                write(X)
+                blocks.append(write(X))
             del X
     summary = PartitionSummary(
         file_index=file_index,
@@ -261,7 +269,7 @@ def _rows(paths, config, file_processor, on_file_done, *, spill: str | None = No
         groups=GameGroups.concat(groups),
     )
     heads = list(results[0].labels)
-    X = None if write is not None else _joined(blocks)
+    X = blocks if write is not None else _joined(blocks)
     labels = {h: _joined([r.labels[h] for r in results]) for h in heads}
     masks = {h: _joined([r.masks[h] for r in results]) for h in heads}
     return X, _joined(row_groups), labels, masks, summary
@@ -403,11 +411,8 @@ def _new_file(path: str | None) -> Iterator[Callable[[np.ndarray], None] | None]
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
-    def write(block: np.ndarray) -> None:
-        data = memoryview(np.ascontiguousarray(block)).cast("B")
-        done = 0
-        while done < len(data):
-            done += os.write(fd, data[done:])
+    def write(block: np.ndarray) -> tuple[int, str]:
+        return append_block(fd, block)  # int8 when exact: a quarter of the bytes
 
     try:
         try:
@@ -471,7 +476,15 @@ def _game_groups(
 
 
 def summarise_partition(rows: PartitionRows) -> PartitionSummary:
-    return rows.summary
+    """What the driver gets: the summary without the per-game statistics."""
+    return dataclasses.replace(rows.summary, groups=rows.summary.groups.without_moments())
+
+
+def bucket_leaves(rows: PartitionRows, groups: np.ndarray, positions: np.ndarray) -> Leaves:
+    """The ``bucket-leaves`` task: the partition's game groups ``groups`` (train games of
+    one bucket of the scaler's tree, :mod:`~imitation_learning.dataset.moments_tree`) as
+    leaves at ``positions``."""
+    return rows.summary.groups.leaves(groups, positions)
 
 
 def rows_in_memory(rows: PartitionRows) -> PartitionRows:

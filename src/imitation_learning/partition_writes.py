@@ -1,8 +1,11 @@
 """Phase 2 of the dataset's job, what a worker does: a partition's rows of X standardised
-and written at their offsets in the preallocated ``X_{split}.npy`` (``write-x-rows``), and
-one split's labels and masks written (``write-labels-masks``). Writing again gives the same
-bytes at the same offsets, so a task that Dask re-runs does no harm; a file is never created
-here (a task still running after its run was stopped leaves nothing behind)."""
+and written at their offsets in the preallocated ``X_{split}.npy``, its labels and masks
+written in pieces at their rows of the preallocated ``labels_{split}.npz`` /
+``masks_{split}.npz`` (``write-x-rows``), and one split's labels and masks files sealed
+(``write-labels-masks``: :mod:`~imitation_learning.dataset.npz_pieces`). Writing again
+gives the same bytes at the same offsets, so a task that Dask re-runs does no harm; a file
+is never created here (a task still running after its run was stopped leaves nothing
+behind)."""
 
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from imitation_learning.allocator import tuned
+from imitation_learning.dataset import npz_pieces
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS
-from imitation_learning.dataset.stats import head_stats
-from imitation_learning.dataset.store import write_labels_and_masks
+from imitation_learning.dataset.stats import head_partials, head_stats_of_partials
+from imitation_learning.dataset.store import LABELS_MASKS, labels_masks_layouts
 from imitation_learning.partition_rows import PartitionRows
 from splendor import columns as C
 
@@ -35,18 +39,32 @@ class SplitFile:
     first_row: int
 
 
+@dataclass(frozen=True)
+class SplitPieces:
+    """Where a partition's labels and masks of one split go: the save's folder, the split,
+    its rows (the files' layout: :func:`~imitation_learning.dataset.store.labels_masks_layouts`)
+    and the partition's first row there."""
+
+    folder: str
+    split: str
+    rows: int
+    first_row: int
+
+
 @tuned  # a worker's malloc thresholds set for the step while it runs (allocator.py)
 def write_x_rows(
     rows: PartitionRows,
     group_split: np.ndarray,
     targets: Mapping[str, SplitFile],
     scaler: Scaler,
-) -> dict[str, tuple[dict, dict]]:
-    """Standardise the partition's rows and write each split's rows at their offset
-    (:func:`write_x`); return split -> (labels, masks) of the rows written there, in order
-    (:func:`labels_masks_by_split`)."""
+    pieces: Mapping[str, SplitPieces],
+) -> dict[str, dict]:
+    """The ``write-x-rows`` task: the partition's labels and masks written at their rows of
+    each split's files (:func:`write_labels_masks_pieces`, whose result it returns), then its
+    rows of X standardised and written at theirs (:func:`write_x`)."""
+    written = write_labels_masks_pieces(rows, group_split, pieces)
     write_x(rows, group_split, targets, scaler)
-    return labels_masks_by_split(rows, group_split)
+    return written
 
 
 def write_x(
@@ -84,19 +102,33 @@ def write_x(
     rows.drop_spill()  # its pages go to the next writes
 
 
-def labels_masks_by_split(
-    rows: PartitionRows, group_split: np.ndarray
-) -> dict[str, tuple[dict, dict]]:
-    """Split -> (labels, masks) of the partition's rows of that split, in order (what
-    :func:`write_x_rows` returns; ``group_split`` as in :func:`write_x`)."""
+def write_labels_masks_pieces(
+    rows: PartitionRows, group_split: np.ndarray, pieces: Mapping[str, SplitPieces]
+) -> dict[str, dict]:
+    """Write the partition's labels and masks of each split at the partition's first row of
+    that split in ``labels_{split}.npz`` / ``masks_{split}.npz`` (preallocated by the driver:
+    :func:`~imitation_learning.dataset.npz_pieces.preallocate`; never created here; writing
+    again writes the same bytes). Returns split -> ``{"labels": [(crc, bytes)] a head,
+    "masks": [...], "heads": head_partials}``, what :func:`write_split_labels_masks` seals
+    the files with (``group_split`` as in :func:`write_x`)."""
     row_split = np.asarray(group_split, dtype=np.int64)[rows.row_group]
+    all_labels, all_masks = rows.labels_masks()
     out = {}
     for i, split in enumerate(SPLITS):
-        sel = row_split == i
-        out[split] = (
-            {h: a[sel] for h, a in rows.labels.items()},
-            {h: a[sel] for h, a in rows.masks.items()},
-        )
+        sel = np.flatnonzero(row_split == i)
+        target = pieces[split]
+        labels = {h: np.asarray(all_labels[h][sel], dtype=np.int16) for h in C.HEADS}
+        masks = {h: np.asarray(all_masks[h][sel], dtype=bool) for h in C.HEADS}
+        layouts = labels_masks_layouts(target.rows)
+        folder = Path(target.folder)
+        written: dict = {"heads": head_partials(labels, masks)}
+        for name, arrays in zip(LABELS_MASKS, (labels, masks), strict=True):
+            path = folder / f"{name}_{split}.npz"
+            written[name] = [
+                npz_pieces.write_rows(path, layouts[name], j, target.first_row, arrays[h])
+                for j, h in enumerate(C.HEADS)
+            ]
+        out[split] = written
     return out
 
 
@@ -114,20 +146,18 @@ def write_rows_at(path: str, offset: int, block: np.ndarray) -> None:
 
 
 def write_split_labels_masks(
-    folder: str, split: str, *written: Mapping[str, tuple[dict, dict]]
+    folder: str, split: str, rows: int, *written: Mapping[str, dict]
 ) -> tuple[dict, dict]:
-    """Concatenate one split's labels and masks from :func:`write_x_rows`'s results (in
-    partition order), write them into ``folder`` (which must exist) and return their
-    statistics (:func:`~imitation_learning.dataset.stats.head_stats`)."""
+    """The ``write-labels-masks`` task: seal ``labels_{split}.npz`` / ``masks_{split}.npz``
+    in ``folder`` (which must exist), their ``rows`` rows written by every partition
+    (:func:`write_labels_masks_pieces`; ``written``: their results, in partition order),
+    and return the split's label and mask statistics (those of
+    :func:`~imitation_learning.dataset.stats.head_stats`)."""
     folder_path = Path(folder)
     if not folder_path.is_dir():
         raise FileNotFoundError(f"{folder}: the save's folder is gone (run stopped?)")
-    parts = [w[split] for w in written]
-    labels = {h: _concat([p[0][h] for p in parts], (0,), np.int16) for h in C.HEADS}
-    masks = {h: _concat([p[1][h] for p in parts], (0, n), bool) for h, n in C.HEADS.items()}
-    write_labels_and_masks(folder_path, split, labels, masks)
-    return head_stats(labels, masks)
-
-
-def _concat(arrays: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
-    return np.concatenate(arrays) if arrays else np.empty(empty_shape, dtype=dtype)
+    layouts = labels_masks_layouts(rows)
+    for name in LABELS_MASKS:
+        pieces = [[w[split][name][j] for w in written] for j in range(len(C.HEADS))]
+        npz_pieces.seal(folder_path / f"{name}_{split}.npz", layouts[name], pieces)
+    return head_stats_of_partials(w[split]["heads"] for w in written)

@@ -70,6 +70,7 @@ from imitation_learning.dataset.stats import (
     training_summary,
 )
 from imitation_learning.dataset.store import (
+    labels_masks_layouts,
     load_dataset,
     save_dataset,
     write_dataset,
@@ -111,6 +112,7 @@ __all__ = [
     "strategic_feature_kinds",
     "training_summary",
     "write_dataset",
+    "labels_masks_layouts",
     "write_labels_and_masks",
     "write_metadata",
 ]

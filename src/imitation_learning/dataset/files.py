@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.dataset.npz_pieces import write_npz_stored
 from imitation_learning.dataset.scaler import CHUNK_ROWS, Scaler
 
 
@@ -50,8 +51,13 @@ def write_npy_rows(path: Path, X: np.ndarray, rows: np.ndarray, scaler: Scaler |
 
 def write_npz(path: Path, arrays: Mapping[str, np.ndarray], compress: bool = True) -> None:
     """A .npz that ``np.load`` reads, with fixed timestamps so equal arrays give equal bytes
-    (``np.savez`` stamps each member with the current time)."""
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    (``np.savez`` stamps each member with the current time). ``compress=False``: stored
+    members laid out as :mod:`~imitation_learning.dataset.npz_pieces` lays them out (the
+    bytes of a file written there in pieces)."""
+    if not compress:
+        write_npz_stored(path, arrays)
+        return
+    method = zipfile.ZIP_DEFLATED
     with open(path, "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
             for name, arr in arrays.items():

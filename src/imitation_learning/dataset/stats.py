@@ -79,20 +79,54 @@ def head_stats(
     labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
 ) -> tuple[dict, dict]:
     """Label distributions and mask statistics of one split's rows, head by head."""
+    return head_stats_of_partials([head_partials(labels, masks)])
+
+
+def head_partials(labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]) -> dict:
+    """Exact partial figures (integers) of some of a split's rows, head by head: summed over
+    consecutive blocks of rows by :func:`head_stats_of_partials`, they give :func:`head_stats`
+    of all the rows, the same figures however the rows were cut."""
+    out = {}
+    for head, n_classes in C.HEADS.items():
+        lab = np.asarray(labels[head]).astype(np.int64)
+        m = np.asarray(masks[head])
+        legal = m.sum(axis=1, dtype=np.int64)
+        out[head] = {
+            "rows": len(legal),
+            "labels": np.bincount(lab + 1, minlength=n_classes + 1),
+            "legal": int(legal.sum()),
+            "min": int(legal.min()) if len(legal) else None,
+            "max": int(legal.max()) if len(legal) else None,
+            "per_class": m.sum(axis=0, dtype=np.int64) if len(m) else np.zeros(n_classes, np.int64),
+        }
+    return out
+
+
+def head_stats_of_partials(partials) -> tuple[dict, dict]:
+    """:func:`head_stats` from the :func:`head_partials` of blocks of a split's rows."""
+    partials = list(partials)
     label_counts: dict[str, dict] = {}
     mask_stats: dict[str, dict] = {}
     for head, n_classes in C.HEADS.items():
-        lab = np.asarray(labels[head]).astype(np.int64)
-        counts = np.bincount(lab + 1, minlength=n_classes + 1)
+        parts = [p[head] for p in partials]
+        rows = sum(p["rows"] for p in parts)
+        width = max([n_classes + 1, *(len(p["labels"]) for p in parts)])
+        counts = np.zeros(width, dtype=np.int64)
+        per_class = np.zeros(n_classes, dtype=np.int64)
+        for p in parts:
+            counts[: len(p["labels"])] += p["labels"]
+            per_class += p["per_class"]
         label_counts[head] = {"not_applicable": int(counts[0]), "classes": counts[1:].tolist()}
-        m = np.asarray(masks[head])
-        legal = m.sum(axis=1, dtype=np.int64)
+        lows = [p["min"] for p in parts if p["rows"]]
+        highs = [p["max"] for p in parts if p["rows"]]
+        # an integer total over a count: the bits of numpy's mean of the integers
         mask_stats[head] = {
-            "mean_legal_classes": float(legal.mean()) if len(legal) else 0.0,
-            "min_legal_classes": int(legal.min()) if len(legal) else 0,
-            "max_legal_classes": int(legal.max()) if len(legal) else 0,
+            "mean_legal_classes": float(np.float64(sum(p["legal"] for p in parts)) / rows)
+            if rows else 0.0,
+            "min_legal_classes": min(lows) if lows else 0,
+            "max_legal_classes": max(highs) if highs else 0,
             "legal_rate_per_class": (
-                m.mean(axis=0, dtype=np.float64).round(6).tolist() if len(m) else [0.0] * n_classes
+                (per_class / rows).round(6).tolist() if rows else [0.0] * n_classes
             ),
         }
     return label_counts, mask_stats

@@ -20,6 +20,7 @@ import numpy as np
 from imitation_learning.dataset.atomic_dir import AtomicDir, is_dataset_dir
 from imitation_learning.dataset.feature_matrix import KINDS
 from imitation_learning.dataset.files import write_json, write_npy_rows, write_npz
+from imitation_learning.dataset.npz_pieces import Member, NpzLayout
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.dataset.stats import (
@@ -116,9 +117,28 @@ def write_dataset(
 def write_labels_and_masks(
     folder: Path, split: str, labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
 ) -> None:
-    """``labels_{split}.npz`` (int16) and ``masks_{split}.npz`` (bool) of one split's rows."""
-    write_npz(folder / f"labels_{split}.npz", {h: labels[h].astype(np.int16) for h in C.HEADS})
-    write_npz(folder / f"masks_{split}.npz", {h: masks[h].astype(bool) for h in C.HEADS})
+    """``labels_{split}.npz`` (int16) and ``masks_{split}.npz`` (bool) of one split's rows:
+    stored (uncompressed) members, laid out as :func:`labels_masks_layouts` says, so that the
+    job can write them in pieces (the same bytes)."""
+    write_npz(folder / f"labels_{split}.npz", {h: labels[h].astype(np.int16) for h in C.HEADS},
+              compress=False)
+    write_npz(folder / f"masks_{split}.npz", {h: masks[h].astype(bool) for h in C.HEADS},
+              compress=False)
+
+
+#: The two files of a split's labels and masks, in the order of :func:`labels_masks_layouts`.
+LABELS_MASKS = ("labels", "masks")
+
+
+def labels_masks_layouts(rows: int) -> dict[str, NpzLayout]:
+    """``labels`` / ``masks`` -> the layout of ``{labels,masks}_{split}.npz`` of a split of
+    ``rows`` rows (one member a head, in :data:`~splendor.columns.HEADS` order)."""
+    return {
+        "labels": NpzLayout.of([Member(h, np.dtype(np.int16), (rows,)) for h in C.HEADS]),
+        "masks": NpzLayout.of(
+            [Member(h, np.dtype(bool), (rows, n)) for h, n in C.HEADS.items()]
+        ),
+    }
 
 
 def write_metadata(

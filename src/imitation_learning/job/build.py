@@ -53,6 +53,9 @@ from imitation_learning.result_cache import (
 TASK_NAMES = (
     PROCESS_TASK,
     "summarise-partition",
+    "bucket-leaves",
+    "merge-bucket",
+    "fit-scaler",
     "write-x-rows",
     "write-labels-masks",
 )

@@ -4,11 +4,16 @@ executors`), with the plan between them (:mod:`imitation_learning.job.plan`):
 1. the job's bag (:mod:`imitation_learning.job.bag`): the game files mapped partition-wise
    through :func:`~imitation_learning.partition_rows.process_partition_rows` (the per-file
    step, the partition's rows of X spilled into the save's folder, their labels, masks and
-   per-game statistics kept), one task a partition; ``summarise-partition`` tasks
-   (``client.map``) send the driver the summaries only;
-2. ``write-x-rows`` (one per partition, ``client.map``): standardise the partition's rows
-   and write them at their offsets; ``write-labels-masks`` (one per split,
-   ``client.submit``): that split's labels and masks.
+   per-game statistics parked in a side file next to it), one task a partition;
+   ``summarise-partition`` tasks (``client.map``) send the driver the summaries only,
+   without the per-game statistics;
+2. the scaler merged on the workers in the fixed tree of
+   :mod:`~imitation_learning.dataset.moments_tree` (``bucket-leaves``: a partition's train
+   games of a bucket; ``merge-bucket``; ``fit-scaler``);
+3. ``write-x-rows`` (one per partition, ``client.map``): the partition's labels and masks
+   written in pieces at their rows of the preallocated ``.npz`` files, its rows of X
+   standardised and written at their offsets; ``write-labels-masks`` (one per split,
+   ``client.submit``): that split's labels and masks files sealed, their statistics summed.
 
 Phase 2 is plain Dask futures, not the bag: its tasks take the plan's offsets and the
 scaler, which exist only once phase 1 is done. :class:`InProcess` runs both phases in
@@ -33,14 +38,25 @@ from imitation_learning.cluster import results_as_completed
 from imitation_learning.config import Settings
 from imitation_learning.dataset.feature_matrix import feature_columns
 from imitation_learning.dataset.files import fsync_path
+from imitation_learning.dataset.moments_tree import Leaves, merge_bucket, scaler_from_buckets
+from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS
 from imitation_learning.job.bag import files_bag, partition_futures, processed_bag
 from imitation_learning.job.partitions import chunks_of, file_weights, partition_sizes
-from imitation_learning.job.plan import Plan, plan_assembly, preallocate, strategic_width, targets
+from imitation_learning.job.plan import (
+    Plan,
+    fit_scaler_here,
+    pieces,
+    plan_assembly,
+    preallocate,
+    strategic_width,
+    targets,
+)
 from imitation_learning.job.steps import strict_error
 from imitation_learning.partition_rows import (
     PartitionRows,
     PartitionSummary,
+    bucket_leaves,
     continuous_columns,
     process_partition_rows,
     rows_in_memory,
@@ -48,9 +64,7 @@ from imitation_learning.partition_rows import (
 )
 from imitation_learning.partition_writes import (
     SplitFile,
-    labels_masks_by_split,
     write_split_labels_masks,
-    write_x,
     write_x_rows,
 )
 from imitation_learning.result_cache import CacheCounts, CacheSpec
@@ -67,9 +81,16 @@ def spill_folder(save_folder: Path) -> str:
     return str(folder)
 
 
+def _seal(folder: Path, plan: Plan, written) -> dict[str, tuple[dict, dict]]:
+    """Every split's labels and masks files sealed (``written``: the partitions' writes)."""
+    return {s: write_split_labels_masks(str(folder), s, plan.split_rows[s], *written)
+            for s in SPLITS}
+
+
 class InProcess:
     """Both phases in this process. Between them, each partition's X waits in a spill file
-    in the save's temporary folder (removed with it); its labels and masks in memory.
+    in the save's temporary folder (removed with it); its labels, masks and per-game
+    statistics in a side file next to it.
 
     ``threads`` > 1: phase 2 runs that many partitions' writes at once (numpy's arithmetic
     and the writes leave Python's lock; phase 1, mostly Python, gains nothing from threads)."""
@@ -91,40 +112,26 @@ class InProcess:
                     cache=self.cache.of(chunk) if self.cache else None,
                 )
             )
-        return [r.summary for r in self.parts]
+        return [summarise_partition(r) for r in self.parts]
+
+    def fit_scaler(self, plan: Plan) -> Scaler:
+        return fit_scaler_here(plan, lambda p, g, pos: bucket_leaves(self.parts[p], g, pos))
 
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
-        if self.threads == 1:  # a partition at a time, each freed once written
-            written = []
-            for i, rows in enumerate(self.parts):
-                at = targets(files, plan.first_row[i])
-                written.append(write_x_rows(rows, plan.group_split[i], at, plan.scaler))
-                self.parts[i] = None  # type: ignore[call-overload]
-            return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
-        # The labels and masks do not depend on X: each split's file is written while the
-        # rows of X are, not as the run's last step on one thread.
-        by_split = []
-        for rows, group_split in zip(self.parts, plan.group_split, strict=True):
-            by_split.append(labels_masks_by_split(rows, group_split))
-            rows.labels, rows.masks = {}, {}  # copied by split: only X is left to write
-
-        def write_part(i: int) -> None:
+        def write_part(i: int) -> dict:
             rows = self.parts[i]
-            self.parts[i] = None  # type: ignore[call-overload]
-            write_x(rows, plan.group_split[i], targets(files, plan.first_row[i]), plan.scaler)
+            self.parts[i] = None  # type: ignore[call-overload]  # freed once written
+            return write_x_rows(rows, plan.group_split[i], targets(files, plan.first_row[i]),
+                                plan.scaler, pieces(self.folder, plan, i))
 
+        if self.threads == 1:  # a partition at a time
+            return _seal(self.folder, plan, [write_part(i) for i in range(len(self.parts))])
         pool = ThreadPoolExecutor(self.threads)
         try:
-            heads = {
-                s: pool.submit(write_split_labels_masks, str(self.folder), s, *by_split)
-                for s in SPLITS
-            }
-            del by_split
-            for _ in pool.map(write_part, range(len(self.parts))):
-                pass
-            return {s: f.result() for s, f in heads.items()}
+            written = list(pool.map(write_part, range(len(self.parts))))
         finally:  # on an error or Ctrl-C, the writes not started yet never start
             pool.shutdown(wait=True, cancel_futures=True)
+        return _seal(self.folder, plan, written)
 
     def close(self) -> None:
         self.parts.clear()
@@ -153,6 +160,12 @@ def write_x_rows_task(partition: list, *args):
     return write_x_rows(rows, *args)
 
 
+def bucket_leaves_task(partition: list, groups, positions) -> Leaves:
+    """The ``bucket-leaves`` task: :func:`bucket_leaves` of a partition of the bag."""
+    (rows,) = partition
+    return bucket_leaves(rows, groups, positions)
+
+
 def rows_in_memory_task(partition: list) -> PartitionRows:
     (rows,) = partition
     return rows_in_memory(rows)
@@ -168,6 +181,7 @@ class OnCluster:
         self.run = uuid.uuid4().hex[:16]  # keys of this run only
         self.rows: list = []
         self.held: list = []  # futures kept until the end: the dashboard shows them done
+        self.scaler = None  # the fit-scaler future (fit_scaler), for the writes
         self.shared = False  # whether the workers see the save's folder
 
     def _key(self, name: str, i) -> str:
@@ -222,19 +236,36 @@ class OnCluster:
             return bool(seen) and all(seen.values())
         return False
 
+    def fit_scaler(self, plan: Plan) -> Scaler:
+        """The scaler, merged on the workers (``bucket-leaves``: a partition's train games of
+        a bucket; ``merge-bucket``; ``fit-scaler``), its future kept for the writes."""
+        client, width = self.client, len(plan.continuous)
+        nodes = []
+        for b, (first, stop, parts) in enumerate(plan.buckets):
+            leaves = [
+                client.submit(bucket_leaves_task, self.rows[p], groups, positions,
+                              key=self._key("bucket-leaves", f"{p}-{b}"))
+                for p, groups, positions in parts
+            ]
+            nodes.append(client.submit(merge_bucket, first, stop, width, *leaves,
+                                       key=self._key("merge-bucket", b)))
+        self.scaler = client.submit(scaler_from_buckets, plan.width, plan.continuous, *nodes,
+                                    key=self._key("fit-scaler", 0))
+        self.held.append(self.scaler)
+        return next(iter(self._as_completed([self.scaler])))[1]
+
     def write(self, plan: Plan, files: dict[str, SplitFile]) -> dict[str, tuple[dict, dict]]:
         client = self.client
         if not self.shared:
             return self._write_from_driver(plan, files)
         n = len(self.rows)
-        # sent once, as a task (not scattered data): a lost copy is made again
-        scaler = client.submit(same, plan.scaler, key=self._key("scaler", 0))
         writes = client.map(
             write_x_rows_task,
             self.rows,
             plan.group_split,
             [targets(files, plan.first_row[i]) for i in range(n)],
-            [scaler] * n,
+            [self.scaler] * n,
+            [pieces(self.folder, plan, i) for i in range(n)],
             key=[self._key("write-x-rows", i) for i in range(n)],
         )
         labels = [
@@ -242,6 +273,7 @@ class OnCluster:
                 write_split_labels_masks,
                 str(self.folder),
                 split,
+                plan.split_rows[split],
                 *writes,
                 key=self._key("write-labels-masks", split),
             )
@@ -250,7 +282,7 @@ class OnCluster:
         # A partition's rows stay on its worker while its write waits (the scheduler keeps
         # them for it, and recomputes them if the worker is lost), then leave its memory:
         # the page cache the writes fill reuses it. The dashboard still counts them done.
-        self.held += [*writes, scaler]
+        self.held += writes
         self.rows = []
         position = {future.key: i for i, future in enumerate(labels)}
         results: list = [None] * len(labels)
@@ -272,22 +304,17 @@ class OnCluster:
                 (rows,) = next(self._as_completed([future]))[1]
             written.append(
                 write_x_rows(rows, plan.group_split[i], targets(files, plan.first_row[i]),
-                             plan.scaler)
+                             plan.scaler, pieces(self.folder, plan, i))
             )
             del rows
             future.release()
-        return {s: write_split_labels_masks(str(self.folder), s, *written) for s in SPLITS}
+        return _seal(self.folder, plan, written)
 
     def close(self) -> None:
         futures = self.rows + self.held
         if futures:
             self.client.cancel(futures)
         self.rows, self.held = [], []
-
-
-def same(value):
-    """The task that hands the scaler to the writes (its value travels in the task)."""
-    return value
 
 
 @dataclass
@@ -333,6 +360,9 @@ def run_phases(runner, paths, settings: Settings, workers, tmp, progress, timing
         del summaries
         if prep.strict and plan.rejections:  # a duplicate game (others stop on a worker)
             raise strict_error(plan.rejections[0])
+        t_scaler = time.perf_counter()
+        plan.scaler = runner.fit_scaler(plan)
+        timings["scaler_s"] = time.perf_counter() - t_scaler
         files = preallocate(tmp, plan.split_rows, width)
         t2 = time.perf_counter()
         timings["plan_s"] = t2 - t1

@@ -9,30 +9,42 @@ games, not rows), the plan of the save. A pure function of its inputs
   set of kept game ids and the seed);
 - every partition's first row in each split (partitions in order, each one's rows of a
   split after the previous ones');
-- the scaler: the train games' statistics merged in game-id order (the same bits whatever
-  the partitioning).
+- the scaler's tree (:mod:`~imitation_learning.dataset.moments_tree`): the train games in
+  game-id order, in buckets whose statistics the workers hold and merge (the runners'
+  ``fit_scaler``, :func:`fit_scaler_here` in this process): the same bits whatever the
+  partitioning, and the driver never holds the per-game statistics.
 
-Then :func:`preallocate` makes ``X_{split}.npy`` of the planned shapes.
+Then :func:`preallocate` makes ``X_{split}.npy`` of the planned shapes and lays out
+``labels_{split}.npz`` / ``masks_{split}.npz`` (written in pieces by the partitions:
+:mod:`~imitation_learning.dataset.npz_pieces`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from imitation_learning.dataset.moments_tree import (
+    Leaves,
+    bucket_bounds,
+    merge_bucket,
+    scaler_from_buckets,
+)
+from imitation_learning.dataset.npz_pieces import preallocate as npz_preallocate
 from imitation_learning.dataset.scaler import Scaler
 from imitation_learning.dataset.splits import SPLITS, split_by_game
 from imitation_learning.dataset.stats import split_stats
+from imitation_learning.dataset.store import labels_masks_layouts
 from imitation_learning.job.accounting import (
     check_row_accounting,
     duplicate_files,
     merge_rejections,
 )
 from imitation_learning.partition_rows import PartitionSummary
-from imitation_learning.partition_writes import SplitFile
+from imitation_learning.partition_writes import SplitFile, SplitPieces
 from splendor.errors import Rejection
 
 
@@ -46,8 +58,15 @@ class Plan:
     group_split: list[np.ndarray]  # per partition: split index of each game group, -1 = out
     first_row: list[dict[str, int]]  # per partition: split -> its first row in X_{split}
     split_rows: dict[str, int]
-    scaler: Scaler
     splits: dict  # stats.json "splits"
+    # the scaler's tree (dataset.moments_tree): per bucket, its leaves [first, stop) and
+    # (partition, its game groups in the bucket, their leaf positions)
+    buckets: list[tuple[int, int, list[tuple[int, np.ndarray, np.ndarray]]]] = field(
+        default_factory=list
+    )
+    width: int = 0
+    continuous: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    scaler: Scaler | None = None  # fitted on the workers (the runners' fit_scaler)
 
 
 def plan_assembly(
@@ -58,8 +77,8 @@ def plan_assembly(
     width: int,
     continuous: np.ndarray,
 ) -> Plan:
-    """Duplicates left out, accounting checked, split, offsets and scaler (see the module
-    docstring). ``summaries`` are in partition (path) order."""
+    """Duplicates left out, accounting checked, split, offsets and the scaler's buckets (see
+    the module docstring; the scaler itself is fitted later, where the statistics are). ``summaries`` are in partition (path) order."""
     file_index = [entry for s in summaries for entry in s.file_index]
     duplicates = duplicate_files(file_index)
     rejections = merge_rejections(
@@ -108,11 +127,19 @@ def plan_assembly(
     first_row = [{s: int(starts[p, i]) for i, s in enumerate(SPLITS)} for p in range(n_parts)]
     split_rows = {s: int(per_part[:, i].sum()) for i, s in enumerate(SPLITS)}
 
-    # the scaler: the train games' statistics merged in game-id order
+    # the scaler's leaves: the train games in game-id order, in buckets (merged on the
+    # workers, from the statistics they hold: moments_tree)
     train = np.flatnonzero(group_split == 0)
     train = train[np.argsort(game_ids[train], kind="stable")]
-    moments = (summaries[part_of_group[g]].groups.moments(order_in_part[g]) for g in train)
-    scaler = Scaler.from_moments(moments, width, continuous)
+    position = np.arange(len(train))
+    buckets = []
+    for first, stop in bucket_bounds(len(train)):
+        in_bucket = train[first:stop]
+        parts = part_of_group[in_bucket]
+        buckets.append((first, stop, [
+            (int(p), order_in_part[in_bucket[parts == p]], position[first:stop][parts == p])
+            for p in np.unique(parts).tolist()
+        ]))
 
     return Plan(
         rejections=rejections,
@@ -121,15 +148,21 @@ def plan_assembly(
         group_split=[group_split[part_of_group == p] for p in range(n_parts)],
         first_row=first_row,
         split_rows=split_rows,
-        scaler=scaler,
         splits=split_stats(group_split[kept], rows[kept], game_ids[kept]),
+        buckets=buckets,
+        width=width,
+        continuous=np.asarray(continuous, dtype=np.int64),
     )
 
 
 def preallocate(folder: Path, split_rows: dict[str, int], width: int) -> dict[str, SplitFile]:
-    """``X_{split}.npy`` of the right shape in ``folder`` (their data not written yet)."""
+    """``X_{split}.npy`` of the right shape in ``folder`` (their data not written yet), and
+    ``labels_{split}.npz`` / ``masks_{split}.npz`` laid out for their rows (written in pieces
+    by the partitions, then sealed: :mod:`~imitation_learning.dataset.npz_pieces`)."""
     out = {}
     for split in SPLITS:
+        for name, layout in labels_masks_layouts(split_rows[split]).items():
+            npz_preallocate(folder / f"{name}_{split}.npz", layout)
         path = folder / f"X_{split}.npy"
         mm = np.lib.format.open_memmap(
             path, mode="w+", dtype=np.float32, shape=(split_rows[split], width)
@@ -142,6 +175,23 @@ def preallocate(folder: Path, split_rows: dict[str, int], width: int) -> dict[st
 def targets(files: dict[str, SplitFile], first_row: dict[str, int]) -> dict[str, SplitFile]:
     """The split files with a partition's first row in each."""
     return {s: SplitFile(f.path, f.data_offset, first_row[s]) for s, f in files.items()}
+
+
+def pieces(folder: Path, plan: Plan, i: int) -> dict[str, SplitPieces]:
+    """Where partition ``i``'s labels and masks of each split go."""
+    return {s: SplitPieces(str(folder), s, plan.split_rows[s], plan.first_row[i][s])
+            for s in SPLITS}
+
+
+def fit_scaler_here(plan: Plan, leaves_of: Callable[..., Leaves]) -> Scaler:
+    """The scaler by the tree of :mod:`~imitation_learning.dataset.moments_tree`, in this
+    process; ``leaves_of(partition, groups, positions)`` gives a partition's leaves."""
+    nodes = [
+        merge_bucket(first, stop, len(plan.continuous),
+                     *(leaves_of(p, groups, positions) for p, groups, positions in parts))
+        for first, stop, parts in plan.buckets
+    ]
+    return scaler_from_buckets(plan.width, plan.continuous, *nodes)
 
 
 def strategic_width(summaries: Sequence[PartitionSummary], feature_engineering: bool) -> int:
