@@ -263,7 +263,12 @@ def test_driver_gets_summaries_only_and_never_builds_x(
 
     rows = sum(summary["rows_per_split"].values())
     x_bytes = rows * summary["num_features"] * 4
-    assert peak < x_bytes / 4, f"driver peak {peak} for X of {x_bytes} bytes"
+    # an older Dask (tuple graphs) submits the bag through Bag.to_delayed: a larger graph,
+    # a fixed cost of about 0.5 MB here, which this small X (10 MB) makes visible
+    from imitation_learning.job.bag import task_spec_graphs
+
+    share = 4 if task_spec_graphs() else 3
+    assert peak < x_bytes / share, f"driver peak {peak} for X of {x_bytes} bytes"
     assert len(received) == 8  # 24 files, 3 a partition
     for s in received:
         assert isinstance(s, PR.PartitionSummary) and not hasattr(s, "X")

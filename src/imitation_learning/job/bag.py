@@ -20,6 +20,7 @@ results built on the same bag.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 
 import dask
@@ -117,5 +118,18 @@ def _is_key_of(node, graph: dict) -> bool:
 def partition_futures(client, bag) -> list:
     """Submit the bag's partitions, one task each (:func:`partition_tasks`); their futures,
     in partition order."""
+    if not task_spec_graphs():  # an older Dask: its own submission (an alias a partition)
+        return client.compute(bag.to_delayed())
     graph, keys = partition_tasks(bag)
     return client.get(graph, keys, sync=False)
+
+
+@functools.cache
+def task_spec_graphs() -> bool:
+    """Whether this Dask's optimised bag graphs are made of task objects (with their
+    ``dependencies``), whose fused partitions :func:`partition_tasks` submits without their
+    aliases; an older Dask's tuple graphs are submitted as Dask does (``Bag.to_delayed``)."""
+    import dask.bag as db
+
+    (optimised,) = dask.optimize(db.from_sequence([0], npartitions=1).map_partitions(len))
+    return all(hasattr(node, "dependencies") for node in optimised.__dask_graph__().values())
