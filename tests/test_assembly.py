@@ -274,7 +274,9 @@ def test_driver_gets_summaries_only_and_never_builds_x(
         assert isinstance(s, PR.PartitionSummary) and not hasattr(s, "X")
         for array in (s.groups.file, s.groups.game_id, s.groups.rows, s.groups.mean):
             assert len(array) == len(s.file_index) < s.rows  # one entry a game, not a row
-    phase1 = [state for name, state in states["before"] if name == PROCESS_TASK]
+    # (an older Dask's partitions are the bag's alias keys, named after its last layer)
+    names = {PROCESS_TASK} if task_spec_graphs() else {n for n, _ in states["before"]}
+    phase1 = [state for name, state in states["before"] if name in names]
     assert phase1 == ["memory"] * 8
 
 
@@ -285,7 +287,11 @@ def test_task_names_in_the_performance_report(games, tmp_path):
                           dashboard_address="127.0.0.1:0")
     run_preprocessing(cfg, progress=False)
     html = report.read_text()
+    from imitation_learning.job.bag import PROCESS_TASK, PROCESS_TOKEN, task_spec_graphs
+
     for name in build.TASK_NAMES:
+        if name == PROCESS_TASK and not task_spec_graphs():
+            name = PROCESS_TOKEN  # an older Dask shows the bag's last layer
         assert name in html, name
 
 
