@@ -23,7 +23,7 @@ import pytest
 from cli_cluster import cli_cluster
 from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
-from imitation_learning.job.bag import PROCESS_TASK
+from imitation_learning.job.bag import PROCESS_TASK, task_spec_graphs
 from test_scaleout import assert_same_dataset, beside, no_leftovers
 
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
@@ -49,11 +49,15 @@ def cluster(tmp_path_factory):
         yield running
 
 
+#: The name of the tasks that process the files (an older Dask runs the bag's fused layers
+#: under the name game-files-process-files).
+PROCESSING = PROCESS_TASK if task_spec_graphs() else "game-files-process-files"
+
 #: The moments of a run at which a worker is killed (see fault_hooks).
 MOMENTS = {
     "connect": "connect",
     "warm-up": "warm-up",
-    "processing": f"task:{PROCESS_TASK}",
+    "processing": f"task:{PROCESSING}",
     "fetch": "fetch",  # the driver receiving the partitions' summaries
     "assembly (X written)": "task:write-x-rows",
     "assembly (labels, masks)": "task:write-labels-masks",
@@ -82,7 +86,7 @@ def test_worker_killed_at_any_moment(games, reference, cluster, tmp_path, moment
 
 def _run_cli_until_held(cluster, games: Path, out: Path, *extra: str):
     """Start ``splendor-il preprocess`` on the cluster; return it once a partition is held."""
-    cluster.arm(f"task:{PROCESS_TASK}", "hold")
+    cluster.arm(f"task:{PROCESSING}", "hold")
     argv = ["preprocess", "--data-root", str(games), "--output", str(out), "--no-progress",
             "--scheduler-address", cluster.address, *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
