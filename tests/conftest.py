@@ -73,3 +73,17 @@ def dask_scheduler_address(dask_cluster) -> str:
 def simulated_games(tmp_path_factory) -> Path:
     """A data root of 18 self-play games (6 per player count) with the real engine."""
     return simulated_root(tmp_path_factory, "simulated", 18, seed=11)
+
+
+@pytest.fixture(scope="module")
+def namespaces() -> None:
+    """Skips the test where simulated hosts (Linux network namespaces, root) are unavailable."""
+    import sys
+
+    from cluster_script import load_cluster_module
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("simulated hosts need Linux network namespaces")
+    reason = load_cluster_module("netns").namespaces_unavailable()
+    if reason is not None:
+        pytest.skip(f"simulated hosts unavailable: {reason}")

@@ -23,3 +23,12 @@ def pipeline_config(root, out, **prep) -> dict:
     worker unless given)."""
     prep.setdefault("num_workers", 1)
     return {"data": {"data_root": str(root), "processed_dir": str(out)}, "preprocessing": prep}
+
+
+def reference_run(games: Path, tmp_path_factory) -> Path:
+    """The local run of ``games`` (one worker, in this process): what every run must give."""
+    from imitation_learning.data_preprocessing import run_preprocessing
+
+    out = tmp_path_factory.mktemp("reference") / "processed"
+    run_preprocessing(pipeline_config(games, out), progress=False)
+    return out

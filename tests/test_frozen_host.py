@@ -27,8 +27,7 @@ from dask.utils import parse_timedelta
 from distributed import Client
 
 from cluster_script import load_cluster_module
-from game_data import pipeline_config, simulated_root
-from imitation_learning.data_preprocessing import run_preprocessing
+from game_data import reference_run, simulated_root
 from test_scaleout import assert_same_dataset, beside, no_leftovers
 
 nc = load_cluster_module("netns")  # the simulated hosts
@@ -49,24 +48,13 @@ CLI = [
 
 
 @pytest.fixture(scope="module")
-def namespaces() -> None:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("simulated hosts need Linux network namespaces")
-    reason = nc.namespaces_unavailable()
-    if reason is not None:
-        pytest.skip(f"simulated hosts unavailable: {reason}")
-
-
-@pytest.fixture(scope="module")
 def games(tmp_path_factory) -> Path:
     return simulated_root(tmp_path_factory, "frozen", 120, seed=4)
 
 
 @pytest.fixture(scope="module")
 def reference(games, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reference") / "processed"
-    run_preprocessing(pipeline_config(games, out), progress=False)
-    return out
+    return reference_run(games, tmp_path_factory)
 
 
 def task_on(worker: str, prefix: str, *, anywhere: bool = False):

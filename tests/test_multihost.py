@@ -34,7 +34,7 @@ from dask.utils import parse_timedelta
 from distributed import Client
 
 from cluster_script import load_cluster_module
-from game_data import pipeline_config, simulated_root
+from game_data import pipeline_config, reference_run, simulated_root
 from imitation_learning.cluster import CONNECT_TIMEOUT_S, pool_client
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
@@ -47,15 +47,6 @@ SETTINGS = nc.read_dask_env()
 TCP_TIMEOUT_S = parse_timedelta(SETTINGS["DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP"])
 CONNECT_S = parse_timedelta(SETTINGS["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"])
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
-
-
-@pytest.fixture(scope="module")
-def namespaces() -> None:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("simulated hosts need Linux network namespaces")
-    reason = nc.namespaces_unavailable()
-    if reason is not None:
-        pytest.skip(f"simulated hosts unavailable: {reason}")
 
 
 @contextmanager
@@ -113,9 +104,7 @@ def games(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(games, tmp_path_factory) -> Path:
     """The local run (one worker, in this process): what every run must give."""
-    out = tmp_path_factory.mktemp("reference") / "processed"
-    run_preprocessing(pipeline_config(games, out), progress=False)
-    return out
+    return reference_run(games, tmp_path_factory)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ import pytest
 from distributed import Client
 
 from cluster_script import load_cluster_module
-from game_data import pipeline_config, simulated_root
+from game_data import pipeline_config, reference_run, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
 from test_scaleout import assert_same_dataset, beside, no_leftovers
 
@@ -46,15 +46,6 @@ def client_part(settings: dict[str, str]) -> dict[str, str]:
     return {
         k: v for k, v in settings.items() if "__SCHEDULER__" not in k and "__WORKER__" not in k
     }
-
-
-@pytest.fixture(scope="module")
-def namespaces() -> None:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("simulated hosts need Linux network namespaces")
-    reason = nc.namespaces_unavailable()
-    if reason is not None:
-        pytest.skip(f"simulated hosts unavailable: {reason}")
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +88,7 @@ def games(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(games, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reference") / "processed"
-    run_preprocessing(pipeline_config(games, out), progress=False)
-    return out
+    return reference_run(games, tmp_path_factory)
 
 
 def workers_of(address: str) -> dict:
