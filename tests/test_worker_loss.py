@@ -23,7 +23,7 @@ import pytest
 from cli_cluster import cli_cluster
 from game_data import pipeline_config, simulated_root
 from imitation_learning.data_preprocessing import run_preprocessing
-from imitation_learning.job.bag import PROCESS_TASK, task_spec_graphs
+from imitation_learning.job.bag import process_task_name
 from test_scaleout import assert_same_dataset, beside, no_leftovers
 
 CLI = [sys.executable, "-c", "import sys; from splendor_il.cli import main; sys.exit(main())"]
@@ -49,9 +49,8 @@ def cluster(tmp_path_factory):
         yield running
 
 
-#: The name of the tasks that process the files (an older Dask runs the bag's fused layers
-#: under the name game-files-process-files).
-PROCESSING = PROCESS_TASK if task_spec_graphs() else "game-files-process-files"
+#: The name of the tasks that process the files.
+PROCESSING = process_task_name()
 
 #: The moments of a run at which a worker is killed (see fault_hooks).
 MOMENTS = {

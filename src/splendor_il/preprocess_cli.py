@@ -249,8 +249,9 @@ def run_preprocess_command(args: argparse.Namespace) -> int:
         # when the job connects, before any file is processed), the cache folder.
         files = discover_csv_files(cfg.data.data_root, cfg.preprocessing.max_games)
         check_output_dir(cfg.data.processed_dir)
-        check_scheduler_address(resolve_scheduler_address(cfg))
-        check_client_tls(resolve_scheduler_address(cfg))  # tls://: certificates in Dask's config
+        address = resolve_scheduler_address(cfg)
+        check_scheduler_address(address)
+        check_client_tls(address)  # tls://: certificates in Dask's config
         cache_dir = cache_dir_of(args, cfg)
         if cache_dir is not None:
             check_cache_dir(cache_dir, cfg.data.processed_dir)

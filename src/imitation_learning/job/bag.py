@@ -124,6 +124,12 @@ def partition_futures(client, bag) -> list:
     return client.get(graph, keys, sync=False)
 
 
+def process_task_name() -> str:
+    """The name the tasks processing the files run under on the workers (the dashboard's,
+    a performance report's): :data:`PROCESS_TASK`, or an older Dask's own fusion name."""
+    return PROCESS_TASK if task_spec_graphs() else f"{FILES_TOKEN}-{PROCESS_TOKEN}"
+
+
 @functools.cache
 def task_spec_graphs() -> bool:
     """Whether this Dask's optimised bag graphs are made of task objects (with their
