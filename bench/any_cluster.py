@@ -205,14 +205,16 @@ def run_once(address: str, paths, config: dict, out: Path) -> dict:
     }
 
 
-#: The per-file step of phase 1 (``process_partition_rows``) on partitions of 100 files in
-#: a thread of a fresh process (as on a worker), after one partition to warm up: prints
+#: The per-file step of phase 1 (``process_partition_rows``, under ``allocator.tuned`` as
+#: the bag's tasks run it) on partitions of 100 files in a thread of a fresh process (as on
+#: a worker), after one partition to warm up: prints
 #: rows, user and system CPU seconds and minor page faults of the measured ones.
 _IN_PROCESS = """
 import json, resource, sys, threading
 from imitation_learning import allocator
 from imitation_learning.config import validate_config
-from imitation_learning.partition_rows import process_partition_rows
+from imitation_learning.partition_rows import process_partition_rows as step
+process_partition_rows = allocator.tuned(step)
 paths, base, tuning = json.loads(sys.argv[1])
 allocator.set_tuning(tuning)
 cfg = validate_config({"reader": {"blind_reserve_base": base}})
