@@ -16,7 +16,7 @@ cache) runs on each cluster in turn, round after round (interleaved, all in one 
   there before;
 - ``caller's LocalCluster``: ``distributed.LocalCluster`` with Dask's defaults, made here.
 
-Per run: rows read / seconds the ``process-partition`` tasks computed (summed over the
+Per run: rows read / seconds the bag's processing tasks computed (summed over the
 workers) = the per-file step's rows/s per worker, its ratio to the ``own`` run of the same
 round; rows read / CPU seconds of the workers over the whole run (both phases: less
 sensitive to the other processes of a shared machine) and its ratio; the processing time
@@ -54,6 +54,11 @@ if not __package__:  # run as a script: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datasets import CACHE_DIR, get_dataset  # noqa: E402
+from imitation_learning.job.bag import process_task_name  # noqa: E402
+from imitation_learning.job.executors import task_seconds_key  # noqa: E402
+
+#: The ``timings`` entry of the bag's processing tasks' compute seconds (over the workers).
+PROCESS_SECONDS = task_seconds_key(process_task_name())
 
 RESULTS = Path(__file__).resolve().parent / "results" / "any_cluster.json"
 TARGET_RATIO = 0.95
@@ -188,8 +193,7 @@ def run_once(address: str, paths, config: dict, out: Path) -> dict:
     faults = sum(after[w][0] - before[w][0] for w in before if w in after)
     cpu = sum(after[w][1] - before[w][1] for w in before if w in after)
     t = run.timings
-    # the processing tasks' seconds: the bag's partitions (task_<bag name>_s)
-    process_s = sum(v for k, v in t.items() if k.startswith("task_") and "process" in k)
+    process_s = t[PROCESS_SECONDS]  # the bag's processing tasks, summed over the workers
     return {
         "rows_read": run.rows_read,
         "processing_s": t["processing_s"],

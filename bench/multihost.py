@@ -56,6 +56,11 @@ if not __package__:  # run as a script: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datasets import CACHE_DIR, get_dataset  # noqa: E402
+from imitation_learning.job.bag import process_task_name  # noqa: E402
+from imitation_learning.job.executors import task_seconds_key  # noqa: E402
+
+#: The ``timings`` entry of the bag's processing tasks' compute seconds (over the workers).
+PROCESS_SECONDS = task_seconds_key(process_task_name())
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -209,7 +214,7 @@ def measure_paths(
     workers' warm-up: imports, first allocations; kept apart); rows for the table.
 
     Per run, the processing (phase 1, as the job times it) is split into the per-file
-    step's compute per worker (the ``process-partition`` tasks' seconds over the workers)
+    step's compute per worker (the bag's processing tasks' seconds over the workers)
     and the rest (scheduling, fetching the summaries, waiting for the last partition)."""
     clusters = {}
     stops = []
@@ -258,7 +263,7 @@ def measure_paths(
                 if not same_files(out, reference):
                     raise AssertionError(f"{name}: outputs differ from the local run")
                 shutil.rmtree(out.parent)
-                compute = timings.get("task_process_partition_s", 0.0) / 2  # two workers
+                compute = timings[PROCESS_SECONDS] / 2  # two workers
                 if r == 0:
                     first[name] = (wall, timings, cpu)
                 else:
@@ -278,7 +283,7 @@ def measure_paths(
     rows = []
     for name, results in runs.items():
         processing = [_processing(t) for _, t, _ in results]
-        compute = [t.get("task_process_partition_s", 0.0) / 2 for _, t, _ in results]
+        compute = [t[PROCESS_SECONDS] / 2 for _, t, _ in results]
         per_round = [p / _processing(t) for p, (_, t, _) in zip(processing, runs[LOCAL], strict=True)]
         rows.append(
             {

@@ -15,6 +15,7 @@ the workers, the driver planning from small summaries.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -37,7 +38,8 @@ from imitation_learning.data_preprocessing import run_preprocessing
 from imitation_learning.dataset import load_dataset
 from imitation_learning.job import build, phases
 from imitation_learning.job import plan as job_plan
-from imitation_learning.job.bag import PROCESS_TASK
+from imitation_learning.job.bag import PROCESS_TASK, process_task_name
+from imitation_learning.job.executors import task_seconds_key
 from splendor import columns as C
 
 
@@ -142,6 +144,10 @@ def test_same_bytes_on_an_existing_cluster(games, reference, tmp_path, dask_sche
     assert summary["num_workers"] == 2
     assert_same_dataset(out, reference)
     assert leftovers(out) == []
+    # the compute seconds of the processing and write tasks, as the benchmarks read them
+    timings = json.loads((out / "stats.json").read_text())["timings"]
+    assert timings[task_seconds_key(process_task_name())] > 0
+    assert timings[task_seconds_key("write-x-rows")] > 0
 
 
 def test_same_bytes_without_features_or_masks(games, tmp_path):

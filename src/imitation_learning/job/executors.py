@@ -160,13 +160,25 @@ def task_stream(client):
     return get_task_stream(client=client)
 
 
+def task_seconds_key(name: str) -> str:
+    """The ``timings`` entry of the compute seconds of the tasks named ``name``
+    (``dask.utils.key_split`` of their keys; the processing tasks' is
+    ``bag.process_task_name()``).
+
+    >>> task_seconds_key("from_sequence-game-files-process-files")
+    'task_from_sequence_game_files_process_files_s'
+    """
+    return "task_" + name.replace("-", "_") + "_s"
+
+
 def seconds_by_task(records: list[dict]) -> dict[str, float]:
-    """Compute seconds of each kind of task (summed over the workers): ``task_<name>_s``."""
+    """Compute seconds of each kind of task (summed over the workers):
+    :func:`task_seconds_key` of their name."""
     from dask.utils import key_split
 
     out: dict[str, float] = {}
     for r in records:
-        name = "task_" + key_split(r["key"]).replace("-", "_") + "_s"
+        name = task_seconds_key(key_split(r["key"]))
         spent = sum(
             ss["stop"] - ss["start"] for ss in r.get("startstops", ()) if ss["action"] == "compute"
         )
