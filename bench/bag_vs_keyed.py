@@ -10,7 +10,8 @@ into a temporary folder and compiled to bytecode, both on this checkout's enviro
 ``client.submit`` / ``client.map`` keyed futures), and ``bag``, ``--new-ref`` (default
 ``HEAD``, the Dask bag). Each run is a fresh interpreter, timed from its start to its exit
 (end to end): ``in-memory`` is ``run_job`` (the job of ``process_files_parallel``) on a
-local cluster of ``--workers`` processes; ``cli`` is ``splendor-il preprocess --no-cache``.
+local cluster of ``--workers`` processes; ``cli`` is ``splendor-il preprocess --no-cache``,
+``cli-cache`` the same command with an empty result cache of its own (a user's first run).
 Both sides cut the same files into the same partitions (``partition_sizes`` is unchanged).
 The A and B runs alternate, the first side swapped every round; the load (``os.getloadavg``)
 is recorded before each run.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,11 +85,14 @@ def timed(src: Path, code: str, args: list[str]) -> tuple[float, str]:
     return wall, done.stdout
 
 
-def cli_args(ds, out: Path, workers: int) -> list[str]:
+def cli_args(ds, out: Path, workers: int, cache: bool = False) -> list[str]:
+    """``preprocess`` without the result cache, or (``cache``) with an empty one of its
+    own: a first run of the command as a user makes it."""
     config = out.parent / f"{out.name}.yaml"
     config.write_text(f"reader:\n  blind_reserve_base: {ds.blind_reserve_base}\n")
+    cache_args = ["--cache-dir", str(out.parent / f"{out.name}.cache")] if cache else ["--no-cache"]
     return ["preprocess", "--config", str(config), "--data-root", str(ds.root), "--output",
-            str(out), "--no-cache", "--no-progress", "--num-workers", str(workers),
+            str(out), *cache_args, "--no-progress", "--num-workers", str(workers),
             "--dashboard-address", "127.0.0.1:0"]
 
 
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "bag": checkout(args.new_ref, tmp / "bag")}
         for ds in datasets:
             figures: dict = {"rows": ds.rows, "files": len(ds.paths)}
-            for mode in [m for m in args.modes if m in ("in-memory", "cli")]:
+            for mode in [m for m in args.modes if m in ("in-memory", "cli", "cli-cache")]:
                 times: dict[str, list[float]] = {side: [] for side in sides}
                 inner: dict[str, list[dict]] = {side: [] for side in sides}
                 loads: list[float] = []
@@ -138,9 +143,12 @@ def main(argv: list[str] | None = None) -> dict:
                             inner[side].append(json.loads(out))
                             assert inner[side][-1]["rows"] > 0
                         else:
-                            out_dir = tmp / f"out-{side}-{r}"
-                            wall, _ = timed(sides[side], CLI, cli_args(ds, out_dir,
-                                                                        args.workers))
+                            out_dir = tmp / f"out-{side}-{r}-{mode}"
+                            wall, _ = timed(sides[side], CLI, cli_args(
+                                ds, out_dir, args.workers, cache=mode == "cli-cache"))
+                            shutil.rmtree(out_dir.parent / f"{out_dir.name}.cache",
+                                          ignore_errors=True)
+                            shutil.rmtree(out_dir, ignore_errors=True)
                         times[side].append(wall)
                         extra = (f", processing {inner[side][-1]['processing_s']:.2f} s"
                                  if mode == "in-memory" else "")
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
             result["scaling"] = {"dataset": ds.key, "rows": ds.rows, "runs": runs,
                                  "speedup_median": one / many}
     for key, figures in result["datasets"].items():
-        for mode in ("in-memory", "cli"):
+        for mode in ("in-memory", "cli", "cli-cache"):
             if mode in figures:
                 f = figures[mode]
                 print(f"{key} {mode}: keyed median {f['keyed']['median']:.2f} s "

@@ -5,7 +5,9 @@
                                              # figures give (nothing written)
 
 Reads the results the suites saved in ``bench/results/`` (``results.json`` of the job's
-throughput suites, ``fullsize.json``, ``cache_rerun.json``, ``rerun_floor.json``), builds
+throughput suites, ``fullsize.json``, ``cache_rerun.json``, ``rerun_floor.json``,
+``bag_vs_keyed-*.json``, ``any_cluster.json``, ``multihost.json``, ``tls.json``,
+``scale.json``), builds
 one markdown table (figure, target, the suite that measures it, the date it was measured)
 and writes it between the markers of ``docs/benchmarks.md``; redraws
 ``bench/results/throughput.png`` and ``docs/fullsize.png`` from the same files. It measures
@@ -94,6 +96,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
         out.append(("least a cached re-run must spend (two cores)",
                     f"{floor['floor_s']:.2f} s ({floor['floor_share']:.1%} of a first run)", "-",
                     "rerun-floor", _saved_on("rerun_floor.json")))
+    out += _this_round_rows()
     res = _load(report.RESULTS_JSON)
     if res:
         s = res["sections"]
@@ -131,6 +134,68 @@ def rows() -> list[tuple[str, str, str, str, str]]:
             out.append(("self-play, one core",
                         ", ".join(f"{k} {a['games_per_s']:.0f} games/s" for k, a in rnd.items()),
                         ">= 50 random games/s", "selfplay", s["selfplay"]["date"][:10]))
+    return out
+
+
+def _this_round_rows() -> list[tuple[str, str, str, str, str]]:
+    """The bag against the keyed futures, any cluster, simulated hosts, TLS, ten times the
+    full size (issues 23, 25 and 26)."""
+    out = []
+    labels = {"in-memory": "`process_files_parallel`", "cli": "command line",
+              "cli-cache": "command line, empty result cache"}
+    for name in sorted(p.name for p in RESULTS.glob("bag_vs_keyed-*.json")):
+        bvk, day = _load(name), _saved_on(name)
+        for ds in bvk["datasets"].values():
+            modes = [(m, ds[m]) for m in labels if m in ds]
+            figure = ", ".join(f"{labels[m]} {f['bag_over_keyed_median']:.2f}x" for m, f in modes)
+            out.append((f"the bag job / the keyed futures of {bvk['old_ref']}, {ds['rows']:,} "
+                        f"rows, {bvk['workers']} workers, end to end (medians)",
+                        figure, "<= 1.05x", "bag-vs-keyed", day))
+            for m, f in modes:
+                if m != "in-memory":
+                    out.append((f"`splendor-il preprocess` ({labels[m]}), {ds['rows']:,} rows, "
+                                f"{bvk['workers']} workers, the bag job, end to end",
+                                _span(f["bag"]["runs"], "{:.1f}", " s"),
+                                "no slower than the keyed futures", "bag-vs-keyed", day))
+        sc = bvk.get("scaling")
+        if sc:
+            out.append((f"`process_files_parallel`, {bvk['workers']} workers / 1 in process, "
+                        f"{sc['rows']:,} rows, processing (medians)",
+                        f"{sc['speedup_median']:.2f}x", ">= 1.4x", "bag-vs-keyed", day))
+    anyc = _load("any_cluster.json")
+    if anyc:
+        day, s = _saved_on("any_cluster.json"), anyc["summary"]["dask worker"]
+        out.append(("per-file rows/s per worker, `dask worker` with Dask's defaults / the "
+                    f"job's own cluster ({anyc['rows']:,} rows)",
+                    f"{s['vs_own_median']:.2f}x (median; {s['vs_own_min']:.2f}-"
+                    f"{s['vs_own_max']:.2f}), CPU {s['cpu_vs_own_median']:.2f}x",
+                    ">= 0.95x", "any-cluster", day))
+        ip = anyc["in_process"]["summary"]
+        out.append(("per-file step, CPU a row: glibc's own / Dask's trim setting / the same, "
+                    "tuned", " / ".join(f"{ip[k]['cpu_us_per_row_median']:.0f}" for k in ip)
+                    + " us", "-", "any-cluster", day))
+    hosts = _load("multihost.json")
+    if hosts:
+        by = {p["variant"]: p for p in hosts["paths"]}
+        ratios = [f"{v.split(' (')[0].removeprefix('hosts, ')} {p['processing_vs_local']:.2f}x"
+                  for v, p in by.items()
+                  if v.startswith("hosts") and "not tuned" not in v]
+        out.append((f"simulated hosts / the job's own local cluster, processing "
+                    f"({hosts['rows']:,} rows, medians)", ", ".join(ratios), "<= 1.1x",
+                    "multihost", _saved_on("multihost.json")))
+    tls = _load("tls.json")
+    if tls:
+        out.append(("TLS / TCP on simulated hosts, processing (median)",
+                    f"{tls['tls_vs_tcp']['processing']:.2f}x", "<= 1.1x", "tls",
+                    _saved_on("tls.json")))
+    scale = _load("scale.json")
+    if scale:
+        day = _saved_on("scale.json")
+        for r in scale["runs"]:
+            out.append((f"`splendor-il preprocess`, {r['rows']:,} rows (x{r['size']}): driver / "
+                        "largest worker peak memory",
+                        f"{r['driver_peak_bytes'] / 1e9:.2f} / {r['worker_peak_bytes'] / 1e9:.2f} GB"
+                        f" ({r['rows_per_s']:,.0f} rows/s)", "< 1 GB each", "scale", day))
     return out
 
 
