@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     out_dir = CACHE_DIR / "dashboard-run"
     shutil.rmtree(out_dir, ignore_errors=True)
     command = [sys.executable, "-m", "splendor_il.cli", "preprocess", "--config", os.devnull]
-    command += ["--data-root", str(ds.root), "--output", str(out_dir), "--no-progress"]
+    # without the result cache: a second run would find every file cached and run in this
+    # process, with no cluster and no dashboard
+    command += ["--data-root", str(ds.root), "--output", str(out_dir), "--no-progress", "--no-cache"]
     command += ["--num-workers", str(args.workers), "--dashboard-address", "127.0.0.1:0"]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)

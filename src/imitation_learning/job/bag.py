@@ -9,9 +9,10 @@ partition of the processed bag is one element: that partition's result (a
 :class:`~imitation_learning.partition_rows.PartitionRows` for the saved dataset).
 
 Dask fuses the bag's layers into one task a partition; :func:`partition_futures` submits
-exactly those tasks (``Client.get`` on the optimised graph), keyed by the bag's name, so
-that the dashboard shows one ``...process-files`` task a partition and no alias task after
-it, and the driver gets the partitions back as they finish
+exactly those tasks (``Client.get`` on the optimised graph), each under the bag's own key
+(``("process-files-<token>", i)``), so that the dashboard shows one ``process-files`` task
+a partition and no alias task after it, and the driver gets the partitions back as they
+finish
 (:func:`~imitation_learning.cluster.results_as_completed`).
 
 For Python users, :func:`imitation_learning.job.file_results_bag` is a bag of per-file
@@ -28,15 +29,15 @@ import dask
 from imitation_learning.allocator import tuned
 from imitation_learning.job.partitions import chunks_of
 
-#: The name of the processing layer (``token=`` of ``map_partitions``): its tasks show on
-#: the dashboard as ``from_sequence-game-files-process-files`` (Dask names a fused task
-#: after every layer it holds).
+#: The name of the processing layer (``token=`` of ``map_partitions``), the bag's name.
 PROCESS_TOKEN = "process-files"
 #: The name of the layer that turns a partition of blocks into its paths.
 FILES_TOKEN = "game-files"
-#: The name (``dask.utils.key_split``) of the tasks that process the files: one a
-#: partition, Dask's fusion of the bag's three layers.
-PROCESS_TASK = f"from_sequence-{FILES_TOKEN}-{PROCESS_TOKEN}"
+#: The name (``dask.utils.key_split``) of the tasks that process the files, one a
+#: partition: Dask's fusion of the bag's three layers, submitted under the bag's own keys
+#: (Dask would name it after every layer it holds, ``from_sequence-game-files-process-files``,
+#: which the dashboard's progress bars cut to ``from_sequenc...``).
+PROCESS_TASK = PROCESS_TOKEN
 
 
 def _paths(partition: Iterable[list]) -> list:
@@ -79,8 +80,8 @@ def partition_tasks(bag) -> tuple[dict, list]:
 
     Dask fuses a partition's layers into one task under a new key and keeps the bag's own
     key as an alias of it (a second task, which a worker runs after the first before it
-    asks for its next partition). The alias is left out: the key of a partition is that
-    of its fused task, whose name ends with the bag's name."""
+    asks for its next partition). The alias is left out: the fused task itself is put
+    under the bag's key (an older Dask's tuple graph keeps the fused key)."""
     (optimised,) = dask.optimize(bag)
     graph = dict(optimised.__dask_graph__())
     keys, needed = [], {}
@@ -100,11 +101,11 @@ def partition_tasks(bag) -> tuple[dict, list]:
             and str(deps[0][0]).endswith(key[0])
             and not getattr(graph.get(deps[0]), "dependencies", ())
         ):
-            key = deps[0]
-        if getattr(graph[key], "dependencies", ()):
+            node = graph[deps[0]].substitute({}, key=key)  # the fused task, the bag's key
+        if getattr(node, "dependencies", ()):
             raise AssertionError(f"partition task {key!r} depends on other tasks")
         keys.append(key)
-        needed[key] = graph[key]
+        needed[key] = node
     return needed, keys
 
 
@@ -126,7 +127,8 @@ def partition_futures(client, bag) -> list:
 
 def process_task_name() -> str:
     """The name the tasks processing the files run under on the workers (the dashboard's,
-    a performance report's): :data:`PROCESS_TASK`, or an older Dask's own fusion name."""
+    a performance report's): :data:`PROCESS_TASK` (the bag's name), or an older Dask's own
+    fusion name."""
     return PROCESS_TASK if task_spec_graphs() else f"{FILES_TOKEN}-{PROCESS_TOKEN}"
 
 

@@ -165,8 +165,8 @@ def task_seconds_key(name: str) -> str:
     (``dask.utils.key_split`` of their keys; the processing tasks' is
     ``bag.process_task_name()``).
 
-    >>> task_seconds_key("from_sequence-game-files-process-files")
-    'task_from_sequence_game_files_process_files_s'
+    >>> task_seconds_key("write-x-rows")
+    'task_write_x_rows_s'
     """
     return "task_" + name.replace("-", "_") + "_s"
 
