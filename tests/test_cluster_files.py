@@ -263,19 +263,30 @@ def restore_dask_config():
     dask.config.config.update(saved)
 
 
-def test_slurm_example_builds_one_thread_workers(
-    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
-) -> None:
+@pytest.fixture
+def slurm_example(monkeypatch: pytest.MonkeyPatch, restore_dask_config):
+    """The SLURM example with a fake ``dask_jobqueue.SLURMCluster``, and what that fake was
+    given: its keyword arguments and, under ``"config at start"``, the settings of
+    ``cluster/dask.env`` as Dask's configuration held them when the cluster was made."""
+    import dask
+
     created: dict = {}
 
     class FakeSLURMCluster:
         def __init__(self, **kwargs):
             created.update(kwargs)
+            created["config at start"] = {
+                config_key(n): dask.config.get(config_key(n)) for n in dask_env()
+            }
 
     monkeypatch.setitem(
         sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
     )
-    example = load_slurm_example()
+    return load_slurm_example(), created
+
+
+def test_slurm_example_builds_one_thread_workers(slurm_example, tmp_path: Path) -> None:
+    example, created = slurm_example
     args = example.parse_args(
         ["--data-root", "/shared/games", "--jobs", "3", "--workers-per-job", "2"]
         + ["--tls-dir", str(tmp_path / "tls")]
@@ -369,23 +380,11 @@ def test_every_deployment_takes_the_dask_settings_from_dask_env(compose, helm) -
 
 
 def test_slurm_example_gives_the_settings_to_scheduler_job_and_workers(
-    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
+    slurm_example, tmp_path: Path
 ) -> None:
     import dask
 
-    created: dict = {}
-
-    class FakeSLURMCluster:
-        def __init__(self, **kwargs):
-            created.update(kwargs)
-            created["config at start"] = {
-                config_key(n): dask.config.get(config_key(n)) for n in dask_env()
-            }
-
-    monkeypatch.setitem(
-        sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
-    )
-    example = load_slurm_example()
+    example, created = slurm_example
     example.make_cluster(
         example.parse_args(["--data-root", "/shared/games", "--tls-dir", str(tmp_path / "tls")])
     )
@@ -556,21 +555,10 @@ def test_slurm_batch_script_runs_tls_with_a_ca_of_its_own(tmp_path: Path) -> Non
     assert {n: got.get(n) for n in want} == want
 
 
-def test_slurm_example_runs_tls_with_mutual_authentication(
-    monkeypatch: pytest.MonkeyPatch, restore_dask_config, tmp_path: Path
-) -> None:
+def test_slurm_example_runs_tls_with_mutual_authentication(slurm_example, tmp_path: Path) -> None:
     import dask
 
-    created: dict = {}
-
-    class FakeSLURMCluster:
-        def __init__(self, **kwargs):
-            created.update(kwargs)
-
-    monkeypatch.setitem(
-        sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeSLURMCluster)
-    )
-    example = load_slurm_example()
+    example, created = slurm_example
     folder = tmp_path / "tls"
     example.make_cluster(example.parse_args(["--data-root", "/x", "--tls-dir", str(folder)]))
     assert (folder / "ca.crt").is_file()  # made by make-certs.sh
