@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from imitation_learning.dataset.scaler import Moments
 from imitation_learning.partition_summary import GameGroups, PartitionSummary
 from imitation_learning.per_file.settings import StepSettings
 from imitation_learning.result_cache import CacheCounts, CacheSpec, Lookup, MappedRows, Piece
-from imitation_learning.spill_arrays import append_block, park, read_blocks
+from imitation_learning.spill_arrays import append_block, new_file, park, read_blocks
 from splendor.errors import Rejection
 from splendor.limits import PLAYER_COUNTS
 
@@ -401,28 +400,17 @@ def _joined(arrays: list[np.ndarray]) -> np.ndarray:
 @contextmanager
 def _new_file(path: str | None) -> Iterator[Callable[[np.ndarray], None] | None]:
     """A function writing blocks' bytes one after the other into the new file ``path``
-    (``None`` when ``path`` is None), whose folder must exist (never created: a task still
-    running after its run was stopped leaves nothing behind). Written under a temporary
-    name, renamed when the block ends without an error (else removed): a reader of an
-    earlier copy (Dask running the partition twice) keeps reading whole rows."""
+    (``None`` when ``path`` is None), written as :func:`spill_arrays.new_file` does:
+    renamed into place when the block ends without an error, else removed."""
     if path is None:
         yield None
         return
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with new_file(path) as fd:
 
-    def write(block: np.ndarray) -> tuple[int, str]:
-        return append_block(fd, block)  # int8 when exact: a quarter of the bytes
+        def write(block: np.ndarray) -> tuple[int, str]:
+            return append_block(fd, block)  # int8 when exact: a quarter of the bytes
 
-    try:
-        try:
-            yield write
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield write
 
 
 def _game_groups(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,30 +71,41 @@ class Parked:
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def park(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, Parked]:
-    """Write ``arrays`` into the new file ``path`` (its folder must exist: never made here)
-    and return them as :class:`Parked` arrays of it."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+@contextmanager
+def new_file(path: str | os.PathLike) -> Iterator[int]:
+    """A descriptor open for writing the new file ``path``, whose folder must exist (never
+    made here: a task still running after its run was stopped leaves nothing behind).
+    Written under a temporary name, renamed over ``path`` when the block ends without an
+    error, else removed: a reader of an earlier copy (Dask running a task twice) keeps
+    reading whole data."""
+    tmp = f"{os.fspath(path)}.tmp-{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    places = {}
     try:
         try:
-            at = 0
-            for name, a in arrays.items():
-                a = np.ascontiguousarray(a)
-                places[name] = (at, a.dtype, a.shape)
-                data = a.reshape(-1).view(np.uint8)
-                _write_all(fd, data)
-                pad = _padded(len(data)) - len(data)
-                _write_all(fd, b"\0" * pad)
-                at += len(data) + pad
+            yield fd
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def park(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> dict[str, Parked]:
+    """Write ``arrays`` into the new file ``path`` (its folder must exist: never made here)
+    and return them as :class:`Parked` arrays of it."""
+    path = os.fspath(path)
+    places = {}
+    with new_file(path) as fd:
+        at = 0
+        for name, a in arrays.items():
+            a = np.ascontiguousarray(a)
+            places[name] = (at, a.dtype, a.shape)
+            data = a.reshape(-1).view(np.uint8)
+            _write_all(fd, data)
+            pad = _padded(len(data)) - len(data)
+            _write_all(fd, b"\0" * pad)
+            at += len(data) + pad
     return {name: Parked(path, at, dtype, shape) for name, (at, dtype, shape) in places.items()}
 
 
