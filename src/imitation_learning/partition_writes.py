@@ -9,7 +9,6 @@ behind)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,14 +134,7 @@ def write_labels_masks_pieces(
 def write_rows_at(path: str, offset: int, block: np.ndarray) -> None:
     """Write ``block``'s bytes at ``offset`` of the existing file ``path`` (never created
     here: a task still running after its run was stopped leaves nothing behind)."""
-    data = memoryview(np.ascontiguousarray(block)).cast("B")
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        done = 0
-        while done < len(data):
-            done += os.pwrite(fd, data[done:], offset + done)
-    finally:
-        os.close(fd)
+    npz_pieces.write_bytes_at(path, offset, np.ascontiguousarray(block))
 
 
 def write_split_labels_masks(

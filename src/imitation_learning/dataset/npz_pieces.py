@@ -210,6 +210,16 @@ def _pwrite_all(fd: int, data, offset: int) -> None:
         done += os.pwrite(fd, view[done:], offset + done)
 
 
+def write_bytes_at(path: str | os.PathLike, offset: int, data) -> None:
+    """Write ``data`` (any buffer) at ``offset`` of the existing file ``path`` (never
+    created here: a task still running after its run was stopped leaves nothing behind)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        _pwrite_all(fd, data, offset)
+    finally:
+        os.close(fd)
+
+
 def preallocate(path: str | os.PathLike, layout: NpzLayout) -> None:
     """Create ``path`` at its full size with everything but the rows (CRCs left 0)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -236,11 +246,7 @@ def write_rows(
     data = memoryview(block.reshape(-1).view(np.uint8))
     if not len(data):
         return 0, 0
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        _pwrite_all(fd, data, layout.data_offsets[i] + first_row * m.row_bytes)
-    finally:
-        os.close(fd)
+    write_bytes_at(path, layout.data_offsets[i] + first_row * m.row_bytes, data)
     return zlib.crc32(data), len(data)
 
 
